@@ -1,0 +1,3 @@
+//! # defivm-contracts
+//!
+//! Not built yet: the contracts land with the contracts issue.

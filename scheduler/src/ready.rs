@@ -1,0 +1,183 @@
+//! The ready-set behind barrier-free (DAG) execution.
+//!
+//! Each transaction holds a counter of predecessors not yet completed. A
+//! worker takes a ready transaction, runs it, and completes it: every
+//! successor whose counter drops to zero is released to that worker. The
+//! worker keeps the highest-ranked release for itself, so a chain on one hot
+//! key runs back to back on one warm thread, and shares the rest through its
+//! own queue, from which idle workers steal.
+//!
+//! There is no global lock: counters are atomics, and each worker owns one
+//! queue (a mutex-guarded heap that other workers touch only when stealing).
+//!
+//! Memory ordering: a counter is decremented with `AcqRel`, so whatever a
+//! predecessor's worker wrote before [`ReadySet::complete`] happens-before
+//! the released transaction starts on any thread.
+
+use crate::access::{TxId, TxIndex};
+use crate::graph::LockGraph;
+use crate::priority::Priority;
+use core::cmp::Reverse;
+use crossbeam_utils::{Backoff, CachePadded};
+use std::collections::BinaryHeap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+
+/// A ready transaction in a queue: highest rank first, then block order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Ready {
+    rank: u64,
+    tx: Reverse<TxIndex>,
+}
+
+/// Thread-safe tracker of which transactions may start. See the module docs.
+#[derive(Debug)]
+pub struct ReadySet<'g, Id> {
+    graph: &'g LockGraph<Id>,
+    ranks: Vec<u64>,
+    pending: Vec<AtomicU32>,
+    queues: Box<[CachePadded<Mutex<BinaryHeap<Ready>>>]>,
+    completed: CachePadded<AtomicUsize>,
+    aborted: AtomicBool,
+}
+
+impl<'g, Id: TxId> ReadySet<'g, Id> {
+    /// A ready-set over `graph` for `workers` workers, ranked by `priority`.
+    /// The roots (transactions that wait for nothing) are dealt round-robin
+    /// to the workers' queues in rank order.
+    pub fn new(graph: &'g LockGraph<Id>, priority: &impl Priority, workers: usize) -> Self {
+        let ranks = priority.ranks(graph);
+        let pending = (0..graph.len()).map(|tx| AtomicU32::new(graph.in_degree(tx as TxIndex) as u32)).collect();
+        let mut roots: Vec<Ready> = (0..graph.len() as TxIndex)
+            .filter(|&tx| graph.in_degree(tx) == 0)
+            .map(|tx| Ready { rank: ranks[tx as usize], tx: Reverse(tx) })
+            .collect();
+        roots.sort_unstable_by(|a, b| b.cmp(a));
+        let workers = workers.max(1);
+        let mut heaps: Vec<BinaryHeap<Ready>> = (0..workers).map(|_| BinaryHeap::new()).collect();
+        for (i, root) in roots.into_iter().enumerate() {
+            heaps[i % workers].push(root);
+        }
+        Self {
+            graph,
+            ranks,
+            pending,
+            queues: heaps.into_iter().map(|h| CachePadded::new(Mutex::new(h))).collect(),
+            completed: CachePadded::new(AtomicUsize::new(0)),
+            aborted: AtomicBool::new(false),
+        }
+    }
+
+    /// Number of worker queues.
+    pub fn workers(&self) -> usize {
+        self.queues.len()
+    }
+
+    /// Takes a ready transaction without waiting: from `worker`'s own queue
+    /// first, then by stealing from the others.
+    pub fn try_pop(&self, worker: usize) -> Option<TxIndex> {
+        let n = self.queues.len();
+        (0..n).find_map(|i| lock(&self.queues[(worker + i) % n]).pop().map(|r| r.tx.0))
+    }
+
+    /// Makes `tx` available to every worker, through `worker`'s queue.
+    pub fn push(&self, worker: usize, tx: TxIndex) {
+        let ready = Ready { rank: self.ranks[tx as usize], tx: Reverse(tx) };
+        lock(&self.queues[worker % self.queues.len()]).push(ready);
+    }
+
+    /// Reports `tx` complete and appends the transactions it released (those
+    /// whose last pending predecessor it was) to `released`. The caller runs
+    /// them or [`push`](Self::push)es them. Completing a transaction twice is
+    /// a caller bug that corrupts the counters.
+    pub fn complete(&self, tx: TxIndex, released: &mut Vec<TxIndex>) {
+        for &s in self.graph.succs(tx) {
+            if self.pending[s as usize].fetch_sub(1, Ordering::AcqRel) == 1 {
+                released.push(s);
+            }
+        }
+        self.completed.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Whether every transaction has completed.
+    pub fn is_finished(&self) -> bool {
+        self.completed.load(Ordering::Acquire) == self.graph.len()
+    }
+
+    /// Stops the block: every worker's [`Worker::next`] answers `None` from now on.
+    pub fn abort(&self) {
+        self.aborted.store(true, Ordering::Release);
+    }
+
+    /// Whether [`abort`](Self::abort) was called.
+    pub fn is_aborted(&self) -> bool {
+        self.aborted.load(Ordering::Acquire)
+    }
+
+    /// The rank `tx` was given by the priority policy.
+    pub fn rank(&self, tx: TxIndex) -> u64 {
+        self.ranks[tx as usize]
+    }
+
+    /// A handle for worker number `index` (one per thread).
+    pub fn worker(&self, index: usize) -> Worker<'_, 'g, Id> {
+        Worker { set: self, index: index % self.queues.len(), local: None, released: Vec::new() }
+    }
+}
+
+fn lock(queue: &Mutex<BinaryHeap<Ready>>) -> std::sync::MutexGuard<'_, BinaryHeap<Ready>> {
+    // A heap of plain integers is never left half-updated, so a poisoned
+    // lock (a panicking peer) still guards a consistent heap.
+    queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// One thread's view of a [`ReadySet`]: `next`, run, `complete`, repeat.
+#[derive(Debug)]
+pub struct Worker<'s, 'g, Id> {
+    set: &'s ReadySet<'g, Id>,
+    index: usize,
+    /// The best transaction this worker released itself: run next, unshared.
+    local: Option<TxIndex>,
+    released: Vec<TxIndex>,
+}
+
+impl<Id: TxId> Worker<'_, '_, Id> {
+    /// The next transaction to run, waiting while others are still running;
+    /// `None` once the block is finished or aborted.
+    pub fn next(&mut self) -> Option<TxIndex> {
+        if let Some(tx) = self.local.take() {
+            return Some(tx);
+        }
+        let backoff = Backoff::new();
+        loop {
+            if self.set.is_aborted() {
+                return None;
+            }
+            if let Some(tx) = self.set.try_pop(self.index) {
+                return Some(tx);
+            }
+            if self.set.is_finished() {
+                return None;
+            }
+            backoff.snooze();
+        }
+    }
+
+    /// Reports `tx` complete. Of the transactions it released, this worker
+    /// keeps the highest-ranked one to run next and shares the rest.
+    pub fn complete(&mut self, tx: TxIndex) {
+        self.released.clear();
+        self.set.complete(tx, &mut self.released);
+        let best = self.released.iter().copied().max_by_key(|&t| (self.set.rank(t), Reverse(t)));
+        if let Some(best) = best {
+            for &t in &self.released {
+                if t != best {
+                    self.set.push(self.index, t);
+                }
+            }
+            if let Some(previous) = self.local.replace(best) {
+                self.set.push(self.index, previous);
+            }
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! # defivm-vm
+//!
+//! Not built yet: the executors land with the VM issue.
