@@ -6,8 +6,8 @@ use core::hash::Hash;
 /// A piece of state a transaction can lock: anything small, comparable and
 /// hashable. Blanket-implemented, so `u32`, `[u8; 32]` or the VM's state key
 /// all qualify without ceremony.
-pub trait ResourceKey: Copy + Eq + Hash + Debug {}
-impl<T: Copy + Eq + Hash + Debug> ResourceKey for T {}
+pub trait ResourceKey: Copy + Eq + Hash + Debug + Send + Sync {}
+impl<T: Copy + Eq + Hash + Debug + Send + Sync> ResourceKey for T {}
 
 /// How a caller names a transaction (a hash, a block position, ...). The graph
 /// keeps it only to report errors and answer [`crate::LockGraph::id`]; the hot

@@ -10,9 +10,11 @@
 //! writes; block order decides who goes first. The [`LockGraph`] has an edge
 //! `i -> j` when `i` is `j`'s nearest conflicting predecessor on some key: a
 //! read depends on the key's last writer, a write on every reader since the
-//! last write or else on the last writer ([`lock_table`](self) keeps that
-//! per key). It is built in one pass in block order, O(declared keys), and
-//! every other conflict is implied through those edges.
+//! last write or else on the last writer. Every other conflict is implied
+//! through those edges, so there are O(declared keys) of them, and building
+//! the graph is linear: [`LockGraphBuilder`] partitions the accesses by key
+//! hash so each partition's lock table stays in cache, runs the partitions on
+//! the rayon pool, then groups the edges by waiter.
 //!
 //! From the graph come:
 //! - [`Waves`], its levels: `wave(j) = 1 + max(wave(p))` over `j`'s
@@ -40,12 +42,14 @@
 //! # Ok::<(), defivm_scheduler::ScheduleError<u32>>(())
 //! ```
 //!
-//! Files: `access.rs` (keys, ids, [`AccessSet`]), `lock_table.rs` (per-key
-//! locks), `graph.rs` ([`LockGraph`] and its builder), `waves.rs`,
+//! Files: `access.rs` (keys, ids, [`AccessSet`]), `lock_table.rs` (the
+//! per-key lock rules), `builder.rs` ([`LockGraphBuilder`]: record,
+//! partition, lock, group), `graph.rs` ([`LockGraph`]), `waves.rs`,
 //! `priority.rs`, `ready.rs` ([`ReadySet`]), `stats.rs`, `error.rs`, and
 //! `synthetic.rs` (benchmark blocks, feature `synthetic`).
 
 mod access;
+mod builder;
 mod error;
 mod graph;
 mod lock_table;
@@ -57,8 +61,9 @@ pub mod synthetic;
 mod waves;
 
 pub use access::{AccessSet, ResourceKey, TxId, TxIndex};
+pub use builder::LockGraphBuilder;
 pub use error::ScheduleError;
-pub use graph::{Limits, LockGraph, LockGraphBuilder};
+pub use graph::{Limits, LockGraph};
 pub use priority::{BlockOrder, LongestRemainingPath, Priority};
 pub use ready::{ReadySet, Worker};
 pub use stats::ScheduleStats;

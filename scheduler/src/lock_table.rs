@@ -1,7 +1,8 @@
-//! The per-key lock table the graph builder walks in block order.
+//! The lock rules, applied to one partition of the block's accesses.
 //!
-//! For every key it remembers the last writer and the readers since that
-//! write. Adding an access returns (appends) the transactions that block it:
+//! For every key the table remembers the last writer and the readers since
+//! that write. Walking a key's accesses in block order, each access yields
+//! the transactions that block it:
 //!
 //! - a read waits for the last writer;
 //! - a write waits for every reader since the last write, or, when there are
@@ -9,21 +10,43 @@
 //!
 //! Those are the nearest conflicting predecessors; every other conflict is
 //! implied through them, so the graph keeps O(declared keys) edges.
+//!
+//! The builder hands the table one partition at a time (all accesses to the
+//! keys whose hash falls in it, in block order), sized so the table and its
+//! reader chains stay in the core's cache. A generation stamp empties the
+//! table between partitions without touching its memory.
 
 use crate::access::{ResourceKey, TxIndex};
-use hashbrown::HashMap;
 
+/// No transaction: no writer yet, no reader.
 const NONE: u32 = u32::MAX;
 
-/// A key's lock: 8 bytes, so a million hot keys stay cache-friendly.
+/// One declared access, as the builder records it.
 #[derive(Debug, Clone, Copy)]
-struct Lock {
-    last_write: TxIndex,
-    /// Head of this key's reader chain in [`LockTable::readers`], newest first.
-    readers: u32,
+pub(crate) struct Access<K> {
+    pub(crate) key: K,
+    /// The transaction, with [`Access::WRITE`] set for a write.
+    pub(crate) tx: u32,
+    /// The low bits of the key's hash (the high bits chose the partition),
+    /// kept so the table never hashes a key twice.
+    pub(crate) hash: u32,
 }
 
-/// One reader in a key's chain: the transaction and the previous reader.
+impl<K> Access<K> {
+    pub(crate) const WRITE: u32 = 1 << 31;
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Slot<K> {
+    /// Slots from an earlier partition are empty: their stamp is stale.
+    stamp: u32,
+    last_write: TxIndex,
+    /// Newest reader since the last write, as an index into the chain arena.
+    readers: u32,
+    key: K,
+}
+
+/// A reader in a key's chain: the transaction and the reader before it.
 #[derive(Debug, Clone, Copy)]
 struct Reader {
     tx: TxIndex,
@@ -32,58 +55,76 @@ struct Reader {
 
 #[derive(Debug)]
 pub(crate) struct LockTable<K> {
-    locks: HashMap<K, Lock>,
-    /// Reader chains of all keys in one arena. A write cuts its key's chain;
-    /// the cut nodes stay as garbage until the table is dropped, which keeps
-    /// a read to one push instead of a per-key allocation.
+    slots: Vec<Slot<K>>,
+    stamp: u32,
     readers: Vec<Reader>,
 }
 
 impl<K: ResourceKey> LockTable<K> {
-    pub(crate) fn with_capacity(keys: usize) -> Self {
-        Self { locks: HashMap::with_capacity(keys), readers: Vec::with_capacity(keys) }
+    pub(crate) fn new() -> Self {
+        Self { slots: Vec::new(), stamp: 0, readers: Vec::new() }
     }
 
-    /// Records that `tx` writes `key`; appends what it must wait for.
-    #[inline]
-    pub(crate) fn write(&mut self, key: K, tx: TxIndex, blockers: &mut Vec<TxIndex>) {
-        let lock = self.locks.entry(key).or_insert(Lock { last_write: NONE, readers: NONE });
-        if lock.last_write == tx {
-            return; // declared twice
+    /// Applies the lock rules to `accesses` (every access to its keys, in
+    /// block order) and appends one `(waiter, blocker)` pair per edge.
+    pub(crate) fn run(&mut self, accesses: &[Access<K>], edges: &mut Vec<(TxIndex, TxIndex)>) {
+        let Some(first) = accesses.first() else { return };
+        // At most half full; a partition's table stays far below 2^32 slots.
+        let wanted = (accesses.len() * 2).next_power_of_two();
+        if self.slots.len() < wanted || self.stamp == u32::MAX {
+            self.slots.clear();
+            self.slots.resize(
+                wanted.max(self.slots.capacity()),
+                Slot { stamp: 0, last_write: NONE, readers: NONE, key: first.key },
+            );
+            self.stamp = 0;
         }
-        if lock.readers != NONE {
-            let mut node = lock.readers;
-            while node != NONE {
-                let reader = self.readers[node as usize];
-                // A transaction that reads and writes the same key is a writer.
-                if reader.tx != tx {
-                    blockers.push(reader.tx);
+        self.stamp += 1;
+        self.readers.clear();
+        // Probe within the first `wanted` slots only.
+        let mask = wanted - 1;
+        for access in accesses {
+            let tx = access.tx & !Access::<K>::WRITE;
+            let mut i = access.hash as usize & mask;
+            let slot = loop {
+                let slot = &mut self.slots[i];
+                if slot.stamp != self.stamp {
+                    *slot = Slot { stamp: self.stamp, last_write: NONE, readers: NONE, key: access.key };
+                    break slot;
                 }
-                node = reader.prev;
+                if slot.key == access.key {
+                    break slot;
+                }
+                i = (i + 1) & mask;
+            };
+            if slot.last_write == tx {
+                continue; // written earlier by the same transaction (or declared twice)
             }
-            lock.readers = NONE;
-        } else if lock.last_write != NONE {
-            blockers.push(lock.last_write);
+            if access.tx & Access::<K>::WRITE != 0 {
+                if slot.readers != NONE {
+                    // The builder records a transaction's writes before its
+                    // reads, so `tx` itself is never in the chain.
+                    let mut node = slot.readers;
+                    while node != NONE {
+                        let reader = self.readers[node as usize];
+                        edges.push((tx, reader.tx));
+                        node = reader.prev;
+                    }
+                } else if slot.last_write != NONE {
+                    edges.push((tx, slot.last_write));
+                }
+                slot.last_write = tx;
+                slot.readers = NONE;
+            } else {
+                if slot.readers != NONE && self.readers[slot.readers as usize].tx == tx {
+                    continue; // declared twice
+                }
+                if slot.last_write != NONE {
+                    edges.push((tx, slot.last_write));
+                }
+                self.readers.push(Reader { tx, prev: slot.readers });
+                slot.readers = (self.readers.len() - 1) as u32;
+            }
         }
-        lock.last_write = tx;
-    }
-
-    /// Records that `tx` reads `key`; appends what it must wait for.
-    /// Must come after all of `tx`'s writes, so a key both read and written
-    /// is seen as written.
-    #[inline]
-    pub(crate) fn read(&mut self, key: K, tx: TxIndex, blockers: &mut Vec<TxIndex>) {
-        let lock = self.locks.entry(key).or_insert(Lock { last_write: NONE, readers: NONE });
-        if lock.last_write == tx {
-            return; // also written by `tx`: the write already holds the lock
-        }
-        if lock.readers != NONE && self.readers[lock.readers as usize].tx == tx {
-            return; // declared twice
-        }
-        if lock.last_write != NONE {
-            blockers.push(lock.last_write);
-        }
-        self.readers.push(Reader { tx, prev: lock.readers });
-        lock.readers = (self.readers.len() - 1) as u32;
     }
 }

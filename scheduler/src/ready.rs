@@ -104,7 +104,7 @@ impl<'g, Id: TxId> ReadySet<'g, Id> {
         self.completed.load(Ordering::Acquire) == self.graph.len()
     }
 
-    /// Stops the block: every worker's [`Worker::next`] answers `None` from now on.
+    /// Stops the block: every worker's [`Worker::next_ready`] answers `None` from now on.
     pub fn abort(&self) {
         self.aborted.store(true, Ordering::Release);
     }
@@ -144,7 +144,7 @@ pub struct Worker<'s, 'g, Id> {
 impl<Id: TxId> Worker<'_, '_, Id> {
     /// The next transaction to run, waiting while others are still running;
     /// `None` once the block is finished or aborted.
-    pub fn next(&mut self) -> Option<TxIndex> {
+    pub fn next_ready(&mut self) -> Option<TxIndex> {
         if let Some(tx) = self.local.take() {
             return Some(tx);
         }

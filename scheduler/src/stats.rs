@@ -37,7 +37,14 @@ impl ScheduleStats {
             critical_path_cost = critical_path_cost.max(finish[j]);
         }
         let wave_sizes: Vec<usize> = graph.waves().sizes().collect();
-        Self { txs: n, edges: graph.edge_count(), critical_path_txs: wave_sizes.len(), wave_sizes, total_cost, critical_path_cost }
+        Self {
+            txs: n,
+            edges: graph.edge_count(),
+            critical_path_txs: wave_sizes.len(),
+            wave_sizes,
+            total_cost,
+            critical_path_cost,
+        }
     }
 
     /// Number of waves.

@@ -5,25 +5,30 @@ use crate::access::TxIndex;
 /// The block cut into waves. Nothing conflicts inside a wave; a wave may run
 /// only after every earlier one has committed. Inside a wave transactions are
 /// listed in block order, so a deterministic commit is a plain walk.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Waves {
     offsets: Vec<u32>,
     txs: Vec<TxIndex>,
 }
 
 impl Waves {
-    /// Groups transactions by level (`levels[tx]`) by counting sort.
-    pub(crate) fn from_levels(levels: &[u32]) -> Self {
+    /// Groups transactions by level (`levels[tx]`) by counting sort, reusing
+    /// the buffers of `spare` and `cursor` when given.
+    pub(crate) fn from_levels(levels: &[u32], spare: Option<Waves>, cursor: &mut Vec<u32>) -> Self {
         let count = levels.iter().max().map_or(0, |&m| m as usize + 1);
-        let mut offsets = vec![0u32; count + 1];
+        let Waves { mut offsets, mut txs } = spare.unwrap_or(Waves { offsets: Vec::new(), txs: Vec::new() });
+        offsets.clear();
+        offsets.resize(count + 1, 0);
         for &l in levels {
             offsets[l as usize + 1] += 1;
         }
         for w in 0..count {
             offsets[w + 1] += offsets[w];
         }
-        let mut cursor = offsets[..count].to_vec();
-        let mut txs = vec![0; levels.len()];
+        cursor.clear();
+        cursor.extend_from_slice(&offsets[..count]);
+        txs.clear();
+        txs.resize(levels.len(), 0);
         for (tx, &l) in levels.iter().enumerate() {
             let slot = &mut cursor[l as usize];
             txs[*slot as usize] = tx as TxIndex;

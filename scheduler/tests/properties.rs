@@ -4,14 +4,12 @@
 
 use defivm_scheduler::{AccessSet, BlockOrder, Limits, LockGraph, LongestRemainingPath, ReadySet, TxIndex};
 use proptest::prelude::*;
+use proptest::strategy::ValueTree;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 fn block() -> impl Strategy<Value = Vec<AccessSet<u8>>> {
     (1u8..64, 0usize..80).prop_flat_map(|(universe, txs)| {
-        let access = (
-            prop::collection::vec(0..universe, 0..5),
-            prop::collection::vec(0..universe, 0..4),
-        )
+        let access = (prop::collection::vec(0..universe, 0..5), prop::collection::vec(0..universe, 0..4))
             .prop_map(|(reads, writes)| AccessSet::new(reads, writes));
         prop::collection::vec(access, txs)
     })
@@ -94,7 +92,7 @@ proptest! {
         while !ready.is_finished() {
             let choice = choices[step % choices.len()] as usize + step;
             step += 1;
-            let take = running.is_empty() || choice % 3 != 0;
+            let take = running.is_empty() || !choice.is_multiple_of(3);
             if take {
                 if let Some(tx) = ready.try_pop(choice % workers) {
                     prop_assert!(!std::mem::replace(&mut started[tx as usize], true), "tx {} released twice", tx);
@@ -137,7 +135,7 @@ proptest! {
                 let (ready, done, runs, conflicts, violations) = (&ready, &done, &runs, &conflicts, &violations);
                 s.spawn(move || {
                     let mut worker = ready.worker(t);
-                    while let Some(tx) = worker.next() {
+                    while let Some(tx) = worker.next_ready() {
                         let tx_us = tx as usize;
                         if conflicts[tx_us].iter().any(|&i| !done[i].load(Ordering::Acquire)) {
                             violations.fetch_add(1, Ordering::Relaxed);
@@ -163,13 +161,13 @@ fn an_aborted_ready_set_stops_every_worker() {
     let graph = LockGraph::from_access_sets(&sets, Limits::default()).unwrap();
     let ready = ReadySet::new(&graph, &BlockOrder, 2);
     let mut worker = ready.worker(0);
-    assert_eq!(worker.next(), Some(0));
+    assert_eq!(worker.next_ready(), Some(0));
     ready.abort();
     worker.complete(0);
     // The released successor was kept locally; after it, nothing more.
-    assert_eq!(worker.next(), Some(1));
-    assert_eq!(worker.next(), None);
-    assert_eq!(ready.worker(1).next(), None);
+    assert_eq!(worker.next_ready(), Some(1));
+    assert_eq!(worker.next_ready(), None);
+    assert_eq!(ready.worker(1).next_ready(), None);
 }
 
 #[test]
@@ -180,10 +178,83 @@ fn a_hot_chain_stays_on_the_worker_that_released_it() {
     let ready = ReadySet::new(&graph, &BlockOrder, 2);
     let mut worker = ready.worker(1);
     let mut order = Vec::new();
-    while let Some(tx) = worker.next() {
+    while let Some(tx) = worker.next_ready() {
         order.push(tx);
         worker.complete(tx);
     }
     assert_eq!(order, (0..10).collect::<Vec<_>>());
     assert!(ready.is_finished());
+}
+
+/// The per-key lock rules done the plain way (a std `HashMap`), as a second
+/// oracle that scales to blocks big enough to split into many partitions.
+fn reference_preds(sets: &[AccessSet<u16>]) -> Vec<Vec<TxIndex>> {
+    use std::collections::{BTreeSet, HashMap};
+    let mut last_write: HashMap<u16, TxIndex> = HashMap::new();
+    let mut readers: HashMap<u16, Vec<TxIndex>> = HashMap::new();
+    let mut preds = Vec::new();
+    for (j, set) in sets.iter().enumerate() {
+        let j = j as TxIndex;
+        let mut mine = BTreeSet::new();
+        let writes: BTreeSet<u16> = set.writes().iter().copied().collect();
+        for &k in &writes {
+            match readers.remove(&k) {
+                Some(rs) if !rs.is_empty() => mine.extend(rs),
+                _ => mine.extend(last_write.get(&k)),
+            }
+            last_write.insert(k, j);
+        }
+        let reads: BTreeSet<u16> = set.reads().iter().copied().filter(|k| !writes.contains(k)).collect();
+        for &k in &reads {
+            mine.extend(last_write.get(&k));
+            readers.entry(k).or_default().push(j);
+        }
+        preds.push(mine.into_iter().collect());
+    }
+    preds
+}
+
+fn large_block() -> impl Strategy<Value = Vec<AccessSet<u16>>> {
+    (prop_oneof![Just(1u16), Just(50), Just(5_000), Just(60_000)], 2_000usize..6_000).prop_flat_map(
+        |(universe, txs)| {
+            let access = (prop::collection::vec(0..universe, 0..4), prop::collection::vec(0..universe, 0..4))
+                .prop_map(|(reads, writes)| AccessSet::new(reads, writes));
+            prop::collection::vec(access, txs)
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Blocks of thousands of transactions are split into several key-hash
+    /// partitions and lock lanes; the edges must not change.
+    #[test]
+    fn partitioned_building_matches_the_reference_rules(sets in large_block()) {
+        let graph = LockGraph::from_access_sets(&sets, Limits::default()).unwrap();
+        let expected = reference_preds(&sets);
+        let mut level = vec![0usize; sets.len()];
+        for j in 0..sets.len() {
+            prop_assert_eq!(graph.preds(j as TxIndex), &expected[j][..], "preds of tx {}", j);
+            level[j] = expected[j].iter().map(|&p| level[p as usize] + 1).max().unwrap_or(0);
+            prop_assert_eq!(graph.wave_of(j as TxIndex), level[j]);
+        }
+    }
+}
+
+#[test]
+fn a_reused_builder_gives_the_same_graphs() {
+    use defivm_scheduler::LockGraphBuilder;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let mut builder = LockGraphBuilder::new(Limits::default());
+    for _ in 0..6 {
+        let sets = large_block().new_tree(&mut runner).unwrap().current();
+        let fresh = LockGraph::from_access_sets(&sets, Limits::default()).unwrap();
+        let reused = builder.build_block(&sets).unwrap();
+        for j in 0..sets.len() as TxIndex {
+            assert_eq!(fresh.preds(j), reused.preds(j));
+        }
+        assert_eq!(fresh.waves(), reused.waves());
+        builder.recycle(reused);
+    }
 }
