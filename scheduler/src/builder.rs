@@ -8,8 +8,10 @@
 //! 2. [`LockGraphBuilder::finish`] runs each partition through the
 //!    [`LockTable`] rules, yielding `(waiter, blocker)` edges. Partitions are
 //!    independent of each other.
-//! 3. Edges are grouped by waiter (counting sort), deduplicated, and each
-//!    transaction's wave is `1 + max(wave of its blockers)` in block order.
+//! 3. Edges come out bucketed by waiter (runs of 4096 transactions); each
+//!    bucket is grouped by a counting sort that stays in cache, lists are
+//!    deduplicated, and each transaction's wave is `1 + max(wave of its
+//!    blockers)`, in block order.
 //!
 //! Every step is linear in the declared keys. A builder is meant to live as
 //! long as the executor: its buffers stay allocated between blocks, and
@@ -19,7 +21,7 @@
 use crate::access::{AccessSet, ResourceKey, TxId, TxIndex};
 use crate::error::ScheduleError;
 use crate::graph::{Limits, LockGraph};
-use crate::lock_table::{Access, LockTable};
+use crate::lock_table::{Access, BUCKET_TXS, EdgeBuckets, LockTable};
 use crate::waves::Waves;
 use core::hash::BuildHasher;
 use hashbrown::DefaultHashBuilder;
@@ -46,6 +48,7 @@ pub struct LockGraphBuilder<K, Id> {
     /// One lock table and edge buffer per worker thread.
     workers: Vec<Lane<K>>,
     cursor: Vec<u32>,
+    scratch: Vec<TxIndex>,
     spare: Option<LockGraph<Id>>,
 }
 
@@ -65,6 +68,7 @@ impl<K: ResourceKey, Id: TxId> LockGraphBuilder<K, Id> {
             hasher: DefaultHashBuilder::default(),
             workers: Vec::new(),
             cursor: Vec::new(),
+            scratch: Vec::new(),
             spare: None,
         }
     }
@@ -115,10 +119,10 @@ impl<K: ResourceKey, Id: TxId> LockGraphBuilder<K, Id> {
         let n = self.ids.len();
         // Partitions are independent: each worker runs a contiguous share.
         let lanes = rayon::current_num_threads().clamp(1, self.partitions.len());
-        self.workers.resize_with(lanes, || Lane { table: LockTable::new(), edges: Vec::new() });
+        self.workers.resize_with(lanes, || Lane { table: LockTable::new(), edges: EdgeBuckets::default() });
         let share = self.partitions.len().div_ceil(lanes);
         self.partitions.par_chunks_mut(share).zip(self.workers.par_iter_mut()).for_each(|(partitions, lane)| {
-            lane.edges.clear();
+            lane.edges.reset(n);
             for partition in partitions {
                 lane.table.run(partition, &mut lane.edges);
                 partition.clear();
@@ -143,54 +147,55 @@ impl<K: ResourceKey, Id: TxId> LockGraphBuilder<K, Id> {
         self.spare = Some(graph);
     }
 
-    /// Groups the edges by waiter into `graph`'s predecessor lists (a
-    /// counting sort), drops duplicates (the same blocker through two keys),
-    /// and assigns waves in block order.
+    /// Groups the edges by waiter into `graph`'s predecessor lists, drops
+    /// duplicates (the same blocker through two keys), and assigns waves in
+    /// block order. One bucket of waiters at a time: a counting sort small
+    /// enough to stay in cache.
     fn group_edges(&mut self, n: usize, graph: &mut LockGraph<Id>) {
         let (offsets, preds, level) = (&mut graph.pred_offsets, &mut graph.preds, &mut graph.level);
-        let edges = || self.workers.iter().flat_map(|lane| &lane.edges);
         offsets.clear();
-        offsets.resize(n + 1, 0);
-        for &(waiter, _) in edges() {
-            offsets[waiter as usize + 1] += 1;
-        }
-        for j in 0..n {
-            offsets[j + 1] += offsets[j];
-        }
-        let cursor = &mut self.cursor;
-        cursor.clear();
-        cursor.extend_from_slice(&offsets[..n]);
+        offsets.push(0);
         preds.clear();
-        preds.resize(offsets[n] as usize, 0);
-        for &(waiter, blocker) in edges() {
-            let at = &mut cursor[waiter as usize];
-            preds[*at as usize] = blocker;
-            *at += 1;
-        }
-        // Sort and deduplicate each list in place, compacting as we go.
         level.clear();
-        let mut kept = 0usize;
-        let mut from = 0usize;
-        for j in 0..n {
-            let to = offsets[j + 1] as usize;
-            sort_small(&mut preds[from..to]);
-            let start = kept;
-            let mut wave = 0;
-            for i in from..to {
-                let p = preds[i];
-                if kept > start && preds[kept - 1] == p {
-                    continue;
-                }
-                preds[kept] = p;
-                kept += 1;
-                wave = wave.max(level[p as usize] + 1);
+        let (ends, scratch) = (&mut self.cursor, &mut self.scratch);
+        for (bucket, lo) in (0..n).step_by(BUCKET_TXS).enumerate() {
+            let len = BUCKET_TXS.min(n - lo);
+            let edges = || self.workers.iter().flat_map(|lane| &lane.edges.buckets[bucket]);
+            // After the prefix sum `ends[i]` is where waiter `lo + i` starts;
+            // after the scatter, where it ends.
+            ends.clear();
+            ends.resize(len + 1, 0);
+            for &(waiter, _) in edges() {
+                ends[waiter as usize - lo + 1] += 1;
             }
-            level.push(wave);
-            offsets[j] = start as u32;
-            from = to;
+            for i in 0..len {
+                ends[i + 1] += ends[i];
+            }
+            scratch.clear();
+            scratch.resize(ends[len] as usize, 0);
+            for &(waiter, blocker) in edges() {
+                let at = &mut ends[waiter as usize - lo];
+                scratch[*at as usize] = blocker;
+                *at += 1;
+            }
+            let mut start = 0;
+            for &end in &ends[..len] {
+                let list = &mut scratch[start..end as usize];
+                start = end as usize;
+                sort_small(list);
+                let first = preds.len();
+                let mut wave = 0;
+                for &p in list.iter() {
+                    if preds.len() > first && preds[preds.len() - 1] == p {
+                        continue;
+                    }
+                    preds.push(p);
+                    wave = wave.max(level[p as usize] + 1);
+                }
+                level.push(wave);
+                offsets.push(preds.len() as u32);
+            }
         }
-        offsets[n] = kept as u32;
-        preds.truncate(kept);
     }
 }
 
@@ -198,7 +203,7 @@ impl<K: ResourceKey, Id: TxId> LockGraphBuilder<K, Id> {
 #[derive(Debug)]
 struct Lane<K> {
     table: LockTable<K>,
-    edges: Vec<(TxIndex, TxIndex)>,
+    edges: EdgeBuckets,
 }
 
 /// Sorts a predecessor list; almost all are a handful long, where an

@@ -18,6 +18,30 @@
 
 use crate::access::{ResourceKey, TxIndex};
 
+/// Transactions per edge bucket: one bucket's counting sort stays in L1.
+pub(crate) const BUCKET_TXS: usize = 4096;
+
+/// Edges as `(waiter, blocker)`, bucketed by waiter in runs of
+/// [`BUCKET_TXS`] transactions, so the builder can group them by waiter
+/// without a random access over the whole block.
+#[derive(Debug, Default)]
+pub(crate) struct EdgeBuckets {
+    pub(crate) buckets: Vec<Vec<(TxIndex, TxIndex)>>,
+}
+
+impl EdgeBuckets {
+    /// Empties every bucket and makes room for a block of `txs` transactions.
+    pub(crate) fn reset(&mut self, txs: usize) {
+        self.buckets.resize_with(txs.div_ceil(BUCKET_TXS), Vec::new);
+        self.buckets.iter_mut().for_each(Vec::clear);
+    }
+
+    #[inline]
+    fn push(&mut self, waiter: TxIndex, blocker: TxIndex) {
+        self.buckets[waiter as usize / BUCKET_TXS].push((waiter, blocker));
+    }
+}
+
 /// No transaction: no writer yet, no reader.
 const NONE: u32 = u32::MAX;
 
@@ -66,8 +90,8 @@ impl<K: ResourceKey> LockTable<K> {
     }
 
     /// Applies the lock rules to `accesses` (every access to its keys, in
-    /// block order) and appends one `(waiter, blocker)` pair per edge.
-    pub(crate) fn run(&mut self, accesses: &[Access<K>], edges: &mut Vec<(TxIndex, TxIndex)>) {
+    /// block order) and adds one `(waiter, blocker)` pair per edge.
+    pub(crate) fn run(&mut self, accesses: &[Access<K>], edges: &mut EdgeBuckets) {
         let Some(first) = accesses.first() else { return };
         // At most half full; a partition's table stays far below 2^32 slots.
         let wanted = (accesses.len() * 2).next_power_of_two();
@@ -107,11 +131,11 @@ impl<K: ResourceKey> LockTable<K> {
                     let mut node = slot.readers;
                     while node != NONE {
                         let reader = self.readers[node as usize];
-                        edges.push((tx, reader.tx));
+                        edges.push(tx, reader.tx);
                         node = reader.prev;
                     }
                 } else if slot.last_write != NONE {
-                    edges.push((tx, slot.last_write));
+                    edges.push(tx, slot.last_write);
                 }
                 slot.last_write = tx;
                 slot.readers = NONE;
@@ -120,7 +144,7 @@ impl<K: ResourceKey> LockTable<K> {
                     continue; // declared twice
                 }
                 if slot.last_write != NONE {
-                    edges.push((tx, slot.last_write));
+                    edges.push(tx, slot.last_write);
                 }
                 self.readers.push(Reader { tx, prev: slot.readers });
                 slot.readers = (self.readers.len() - 1) as u32;
