@@ -117,10 +117,11 @@ impl<K: ResourceKey, Id: TxId> LockGraphBuilder<K, Id> {
     /// builder empty, ready for the next block.
     pub fn finish(&mut self) -> LockGraph<Id> {
         let n = self.ids.len();
-        // Partitions are independent: each worker runs a contiguous share.
-        let lanes = rayon::current_num_threads().clamp(1, self.partitions.len());
+        // Partitions are independent: each lane runs a contiguous share, and
+        // there are exactly as many lanes as shares, so every lane is reset.
+        let share = self.partitions.len().div_ceil(rayon::current_num_threads().max(1));
+        let lanes = self.partitions.len().div_ceil(share);
         self.workers.resize_with(lanes, || Lane { table: LockTable::new(), edges: EdgeBuckets::default() });
-        let share = self.partitions.len().div_ceil(lanes);
         self.partitions.par_chunks_mut(share).zip(self.workers.par_iter_mut()).for_each(|(partitions, lane)| {
             lane.edges.reset(n);
             for partition in partitions {

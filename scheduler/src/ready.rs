@@ -47,6 +47,9 @@ impl<'g, Id: TxId> ReadySet<'g, Id> {
     /// to the workers' queues in rank order.
     pub fn new(graph: &'g LockGraph<Id>, priority: &impl Priority, workers: usize) -> Self {
         let ranks = priority.ranks(graph);
+        if !graph.is_empty() {
+            graph.succs(0); // derive the successor lists now, not on a worker's first completion
+        }
         let pending = (0..graph.len()).map(|tx| AtomicU32::new(graph.in_degree(tx as TxIndex) as u32)).collect();
         let mut roots: Vec<Ready> = (0..graph.len() as TxIndex)
             .filter(|&tx| graph.in_degree(tx) == 0)

@@ -258,3 +258,25 @@ fn a_reused_builder_gives_the_same_graphs() {
         builder.recycle(reused);
     }
 }
+
+#[test]
+fn a_reused_builder_is_exact_whatever_the_pool_size_and_block_size() {
+    use defivm_scheduler::LockGraphBuilder;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let blocks: Vec<Vec<AccessSet<u16>>> =
+        (0..4).map(|_| large_block().new_tree(&mut runner).unwrap().current()).collect();
+    let mut builder = LockGraphBuilder::new(Limits::default());
+    // Pools of different sizes leave the builder with different lane counts;
+    // big and tiny blocks alternate so partitions and buckets grow and shrink.
+    for threads in [3, 1, 4, 2] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        for sets in blocks.iter().flat_map(|b| [&b[..], &b[..3]]) {
+            let reused = pool.install(|| builder.build_block(sets)).unwrap();
+            let expected = reference_preds(sets);
+            for (j, preds) in expected.iter().enumerate() {
+                assert_eq!(reused.preds(j as TxIndex), &preds[..], "{threads} threads, tx {j}");
+            }
+            builder.recycle(reused);
+        }
+    }
+}
