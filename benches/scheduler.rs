@@ -21,6 +21,8 @@ fn build(c: &mut Criterion, group: &str, shape: Shape, txs: usize, keys: usize, 
         g.sample_size(10).measurement_time(Duration::from_secs(15));
     }
     let name = format!("{}{}", shape.name(), if fresh { "/fresh" } else { "" });
+    // One builder for every sample, warm after the first block, as in an executor.
+    let mut builder = LockGraphBuilder::new(Limits::default());
     g.bench_function(BenchmarkId::new(name, format!("{txs}tx/{keys}keys")), |b| {
         if fresh {
             b.iter(|| {
@@ -28,7 +30,6 @@ fn build(c: &mut Criterion, group: &str, shape: Shape, txs: usize, keys: usize, 
                 black_box(graph.waves().len())
             })
         } else {
-            let mut builder = LockGraphBuilder::new(Limits::default());
             b.iter(|| {
                 let graph = builder.build_block(black_box(&sets)).expect("within limits");
                 black_box(graph.waves().len());

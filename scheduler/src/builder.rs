@@ -8,10 +8,11 @@
 //! 2. [`LockGraphBuilder::finish`] runs each partition through the
 //!    [`LockTable`] rules, yielding `(waiter, blocker)` edges. Partitions are
 //!    independent of each other.
-//! 3. Edges come out bucketed by waiter (runs of 4096 transactions); each
-//!    bucket is grouped by a counting sort that stays in cache, lists are
-//!    deduplicated, and each transaction's wave is `1 + max(wave of its
-//!    blockers)`, in block order.
+//! 3. Edges come out bucketed by waiter (runs of 4096 transactions). The
+//!    buckets are grouped in parallel, each by a counting sort that stays in
+//!    cache, and lists are deduplicated. A last pass in block order
+//!    concatenates them and gives each transaction its wave, `1 + max(wave
+//!    of its blockers)`.
 //!
 //! Every step is linear in the declared keys. A builder is meant to live as
 //! long as the executor: its buffers stay allocated between blocks, and
@@ -31,24 +32,34 @@ use rayon::prelude::*;
 const MAX_TXS: usize = (1 << 31) - 1;
 /// Edges are at most twice the declared keys and are counted in `u32`.
 const MAX_DECLARED_KEYS: usize = (u32::MAX / 2) as usize;
-/// Accesses per partition to aim for: the lock table for that many fits in
-/// a core's L2 cache.
-const PARTITION_ACCESSES: usize = 2048;
+/// Blocks smaller than this are recorded on one thread.
+const PARALLEL_PUSH_TXS: usize = 16_384;
+/// Accesses per partition to aim for, by default: few enough that the lock
+/// table for them fits a core's L2 cache, many enough that pushing writes to
+/// a few hundred streams rather than thousands (each stream's tail costs a
+/// TLB entry).
+const PARTITION_ACCESSES: usize = 8192;
 
 /// Builds a [`LockGraph`] one transaction at a time, in block order.
 #[derive(Debug)]
 pub struct LockGraphBuilder<K, Id> {
     limits: Limits,
     ids: Vec<Id>,
-    /// Accesses by key-hash partition; how many is fixed while a block is
-    /// pushed, from the capacity hint or the size of the previous block.
-    partitions: Vec<Vec<Access<K>>>,
+    /// Accesses by push lane, then by key-hash partition. [`push`](Self::push)
+    /// fills lane 0; [`build_block`](Self::build_block) fills one lane per
+    /// thread, each a contiguous run of the block, so partition `p` in block
+    /// order is lane 0's `p`, then lane 1's, and so on. How many partitions
+    /// is fixed while a block is pushed: from the capacity hint or the size
+    /// of the previous block.
+    staged: Vec<Vec<Vec<Access<K>>>>,
+    partition_accesses: usize,
     declared: usize,
     hasher: DefaultHashBuilder,
     /// One lock table and edge buffer per worker thread.
     workers: Vec<Lane<K>>,
     cursor: Vec<u32>,
-    scratch: Vec<TxIndex>,
+    /// Predecessor lists by bucket of waiters, before concatenation.
+    grouped: Vec<Grouped>,
     spare: Option<LockGraph<Id>>,
 }
 
@@ -63,14 +74,28 @@ impl<K: ResourceKey, Id: TxId> LockGraphBuilder<K, Id> {
         Self {
             limits,
             ids: Vec::with_capacity(txs),
-            partitions: (0..partition_count(txs.saturating_mul(keys_per_tx))).map(|_| Vec::new()).collect(),
+            staged: vec![
+                (0..partition_count(txs.saturating_mul(keys_per_tx), PARTITION_ACCESSES)).map(|_| Vec::new()).collect(),
+            ],
+            partition_accesses: PARTITION_ACCESSES,
             declared: 0,
             hasher: DefaultHashBuilder::default(),
             workers: Vec::new(),
             cursor: Vec::new(),
-            scratch: Vec::new(),
+            grouped: Vec::new(),
             spare: None,
         }
+    }
+
+    /// Sets how many accesses a key-hash partition should hold (16,384 by
+    /// default), for blocks of `accesses` declared keys in all. Tuning only:
+    /// the graph is the same whatever the partitioning.
+    pub fn with_partition_size(mut self, partition: usize, accesses: usize) -> Self {
+        debug_assert!(self.is_empty(), "partitioning is fixed while a block is pushed");
+        self.partition_accesses = partition.max(1);
+        let count = partition_count(accesses, self.partition_accesses);
+        self.staged.iter_mut().for_each(|lane| lane.resize_with(count, Vec::new));
+        self
     }
 
     /// Number of transactions pushed since the last [`finish`](Self::finish).
@@ -87,6 +112,15 @@ impl<K: ResourceKey, Id: TxId> LockGraphBuilder<K, Id> {
     /// On error nothing of this transaction is recorded.
     pub fn push(&mut self, id: Id, access: &AccessSet<K>) -> Result<TxIndex, ScheduleError<Id>> {
         let index = self.ids.len();
+        self.check(id, index, access)?;
+        self.declared += access.len();
+        route(&self.hasher, &mut self.staged[0], index as TxIndex, access);
+        self.ids.push(id);
+        Ok(index as TxIndex)
+    }
+
+    /// Whether `access` may join the block at `index`.
+    fn check(&self, id: Id, index: usize, access: &AccessSet<K>) -> Result<(), ScheduleError<Id>> {
         let keys = access.len();
         if keys > self.limits.max_keys_per_tx {
             return Err(ScheduleError::DeclarationTooLarge { tx: id, index, keys, max: self.limits.max_keys_per_tx });
@@ -97,41 +131,35 @@ impl<K: ResourceKey, Id: TxId> LockGraphBuilder<K, Id> {
         if self.declared + keys > MAX_DECLARED_KEYS {
             return Err(ScheduleError::BlockTooLarge { tx: id, index, what: "declared keys", max: MAX_DECLARED_KEYS });
         }
-        let tx = index as TxIndex;
-        // The top bits of the hash pick the partition; the table uses the low bits.
-        let shift = 64 - self.partitions.len().trailing_zeros();
-        // Writes first, so a key also declared as a read is taken as written.
-        let writes = access.writes().iter().map(|&key| Access { key, tx: tx | Access::<K>::WRITE, hash: 0 });
-        let reads = access.reads().iter().map(|&key| Access { key, tx, hash: 0 });
-        for mut access in writes.chain(reads) {
-            let hash = self.hasher.hash_one(access.key);
-            access.hash = hash as u32;
-            self.partitions[hash.checked_shr(shift).unwrap_or(0) as usize].push(access);
-        }
-        self.declared += keys;
-        self.ids.push(id);
-        Ok(tx)
+        Ok(())
     }
 
     /// Finishes the graph of the transactions pushed so far and leaves the
     /// builder empty, ready for the next block.
     pub fn finish(&mut self) -> LockGraph<Id> {
         let n = self.ids.len();
+        let wanted = partition_count(self.declared, self.partition_accesses);
+        if wanted >= self.staged[0].len() * 4 {
+            self.repartition(wanted); // the block is far larger than foreseen
+        }
         // Partitions are independent: each lane runs a contiguous share, and
         // there are exactly as many lanes as shares, so every lane is reset.
-        let share = self.partitions.len().div_ceil(rayon::current_num_threads().max(1));
-        let lanes = self.partitions.len().div_ceil(share);
+        let partitions = self.staged[0].len();
+        let share = partitions.div_ceil(rayon::current_num_threads().max(1));
+        let lanes = partitions.div_ceil(share);
         self.workers.resize_with(lanes, || Lane { table: LockTable::new(), edges: EdgeBuckets::default() });
-        self.partitions.par_chunks_mut(share).zip(self.workers.par_iter_mut()).for_each(|(partitions, lane)| {
+        let staged = &self.staged;
+        self.workers.par_iter_mut().enumerate().for_each(|(i, lane)| {
             lane.edges.reset(n);
-            for partition in partitions {
-                lane.table.run(partition, &mut lane.edges);
-                partition.clear();
+            for p in i * share..partitions.min((i + 1) * share) {
+                lane.table.run(staged.iter().map(|runs| &runs[p][..]), &mut lane.edges);
             }
         });
         // Size the partitions for the next block like this one.
-        let wanted = partition_count(self.declared);
-        self.partitions.resize_with(wanted, Vec::new);
+        for lane in &mut self.staged {
+            lane.iter_mut().for_each(Vec::clear);
+            lane.resize_with(wanted, Vec::new);
+        }
         self.declared = 0;
 
         let mut graph = self.spare.take().unwrap_or_else(LockGraph::empty);
@@ -148,54 +176,98 @@ impl<K: ResourceKey, Id: TxId> LockGraphBuilder<K, Id> {
         self.spare = Some(graph);
     }
 
+    /// Splits the accesses into `count` partitions (a larger power of two).
+    /// Each new partition draws from exactly one old one, since both are
+    /// picked by the top bits of the hash, so block order is kept.
+    fn repartition(&mut self, count: usize) {
+        let shift = 64 - count.trailing_zeros();
+        for lane in &mut self.staged {
+            let old = core::mem::take(lane);
+            lane.resize_with(count, Vec::new);
+            for access in old.iter().flatten() {
+                lane[(self.hasher.hash_one(access.key) >> shift) as usize].push(*access);
+            }
+        }
+    }
+
     /// Groups the edges by waiter into `graph`'s predecessor lists, drops
     /// duplicates (the same blocker through two keys), and assigns waves in
-    /// block order. One bucket of waiters at a time: a counting sort small
-    /// enough to stay in cache.
+    /// block order.
+    ///
+    /// Buckets of waiters are grouped in parallel, each by a counting sort
+    /// small enough to stay in cache; only the final pass, which needs every
+    /// earlier transaction's wave, walks the block in order.
     fn group_edges(&mut self, n: usize, graph: &mut LockGraph<Id>) {
+        let lanes = &self.workers;
+        let buckets = n.div_ceil(BUCKET_TXS);
+        self.grouped.resize_with(buckets, Grouped::default);
+        self.grouped.par_iter_mut().enumerate().for_each(|(bucket, out)| {
+            let lo = bucket * BUCKET_TXS;
+            out.group(lo, BUCKET_TXS.min(n - lo), || lanes.iter().flat_map(|lane| &lane.edges.buckets[bucket]));
+        });
         let (offsets, preds, level) = (&mut graph.pred_offsets, &mut graph.preds, &mut graph.level);
         offsets.clear();
         offsets.push(0);
         preds.clear();
         level.clear();
-        let (ends, scratch) = (&mut self.cursor, &mut self.scratch);
-        for (bucket, lo) in (0..n).step_by(BUCKET_TXS).enumerate() {
-            let len = BUCKET_TXS.min(n - lo);
-            let edges = || self.workers.iter().flat_map(|lane| &lane.edges.buckets[bucket]);
-            // After the prefix sum `ends[i]` is where waiter `lo + i` starts;
-            // after the scatter, where it ends.
-            ends.clear();
-            ends.resize(len + 1, 0);
-            for &(waiter, _) in edges() {
-                ends[waiter as usize - lo + 1] += 1;
-            }
-            for i in 0..len {
-                ends[i + 1] += ends[i];
-            }
-            scratch.clear();
-            scratch.resize(ends[len] as usize, 0);
-            for &(waiter, blocker) in edges() {
-                let at = &mut ends[waiter as usize - lo];
-                scratch[*at as usize] = blocker;
-                *at += 1;
-            }
-            let mut start = 0;
-            for &end in &ends[..len] {
-                let list = &mut scratch[start..end as usize];
-                start = end as usize;
-                sort_small(list);
-                let first = preds.len();
-                let mut wave = 0;
-                for &p in list.iter() {
-                    if preds.len() > first && preds[preds.len() - 1] == p {
-                        continue;
-                    }
-                    preds.push(p);
-                    wave = wave.max(level[p as usize] + 1);
-                }
-                level.push(wave);
+        for out in &self.grouped[..buckets] {
+            let mut from = 0;
+            for &to in &out.ends {
+                let list = &out.preds[from..to as usize];
+                from = to as usize;
+                level.push(list.iter().map(|&p| level[p as usize] + 1).max().unwrap_or(0));
+                preds.extend_from_slice(list);
                 offsets.push(preds.len() as u32);
             }
+        }
+    }
+}
+
+/// One bucket of waiters' predecessor lists, sorted and deduplicated, with
+/// the scratch space that produced them (kept between blocks).
+#[derive(Debug, Default)]
+struct Grouped {
+    /// Where each waiter's list ends in `preds`.
+    ends: Vec<u32>,
+    preds: Vec<TxIndex>,
+    scratch: Vec<TxIndex>,
+}
+
+impl Grouped {
+    /// Groups the `(waiter, blocker)` edges of waiters `lo..lo + len`.
+    fn group<'e, I: Iterator<Item = &'e (TxIndex, TxIndex)>>(&mut self, lo: usize, len: usize, edges: impl Fn() -> I) {
+        // After the prefix sum `at[i]` is where waiter `lo + i` starts; after
+        // the scatter, where it ends.
+        let at = &mut self.ends;
+        at.clear();
+        at.resize(len + 1, 0);
+        for &(waiter, _) in edges() {
+            at[waiter as usize - lo + 1] += 1;
+        }
+        for i in 0..len {
+            at[i + 1] += at[i];
+        }
+        self.scratch.clear();
+        self.scratch.resize(at[len] as usize, 0);
+        for &(waiter, blocker) in edges() {
+            let slot = &mut at[waiter as usize - lo];
+            self.scratch[*slot as usize] = blocker;
+            *slot += 1;
+        }
+        at.truncate(len);
+        self.preds.clear();
+        let mut start = 0;
+        for end in at.iter_mut() {
+            let list = &mut self.scratch[start..*end as usize];
+            start = *end as usize;
+            sort_small(list);
+            let first = self.preds.len();
+            for &p in list.iter() {
+                if self.preds.len() == first || self.preds[self.preds.len() - 1] != p {
+                    self.preds.push(p);
+                }
+            }
+            *end = self.preds.len() as u32;
         }
     }
 }
@@ -227,20 +299,55 @@ fn sort_small(list: &mut [TxIndex]) {
 }
 
 /// Partitions for a block of `accesses`: a power of two, at most 2^16.
-fn partition_count(accesses: usize) -> usize {
-    (accesses / PARTITION_ACCESSES).next_power_of_two().min(1 << 16)
+fn partition_count(accesses: usize, per_partition: usize) -> usize {
+    (accesses / per_partition).next_power_of_two().min(1 << 16)
 }
 
 impl<K: ResourceKey> LockGraphBuilder<K, TxIndex> {
     /// Pushes `sets` (each named by its position) and finishes the graph.
-    /// On error the builder is left empty.
+    /// Large blocks are recorded by every thread of the rayon pool at once,
+    /// each taking a contiguous run of transactions. On error nothing is
+    /// recorded and the builder is left empty.
     pub fn build_block(&mut self, sets: &[AccessSet<K>]) -> Result<LockGraph, ScheduleError<TxIndex>> {
+        let first = self.ids.len();
         for (i, access) in sets.iter().enumerate() {
-            if let Err(e) = self.push(i as TxIndex, access) {
+            let index = first + i;
+            if let Err(e) = self.check(index as TxIndex, index, access) {
                 self.finish();
                 return Err(e);
             }
+            self.declared += access.len();
         }
+        let lanes = if sets.len() < PARALLEL_PUSH_TXS { 1 } else { rayon::current_num_threads().max(1) };
+        let run = sets.len().div_ceil(lanes).max(1);
+        let partitions = self.staged[0].len();
+        self.staged.resize_with(lanes.max(self.staged.len()), || (0..partitions).map(|_| Vec::new()).collect());
+        let hasher = &self.hasher;
+        self.staged.par_iter_mut().zip(sets.par_chunks(run)).enumerate().for_each(|(lane, (staged, sets))| {
+            let base = first + lane * run;
+            for (i, access) in sets.iter().enumerate() {
+                route(hasher, staged, (base + i) as TxIndex, access);
+            }
+        });
+        self.ids.extend(first as TxIndex..(first + sets.len()) as TxIndex);
         Ok(self.finish())
+    }
+}
+
+/// Appends `tx`'s accesses to the partitions their keys hash to, writes
+/// before reads, so a key also declared as a read is taken as written. The
+/// top bits of the hash pick the partition; the lock table uses the low bits.
+fn route<K: ResourceKey>(
+    hasher: &DefaultHashBuilder,
+    partitions: &mut [Vec<Access<K>>],
+    tx: TxIndex,
+    access: &AccessSet<K>,
+) {
+    let shift = 64 - partitions.len().trailing_zeros();
+    let writes = access.writes().iter().map(|&key| (key, tx | Access::<K>::WRITE));
+    let reads = access.reads().iter().map(|&key| (key, tx));
+    for (key, tx) in writes.chain(reads) {
+        let hash = hasher.hash_one(key);
+        partitions[hash.checked_shr(shift).unwrap_or(0) as usize].push(Access { key, tx, hash: hash as u32 });
     }
 }

@@ -89,12 +89,19 @@ impl<K: ResourceKey> LockTable<K> {
         Self { slots: Vec::new(), stamp: 0, readers: Vec::new() }
     }
 
-    /// Applies the lock rules to `accesses` (every access to its keys, in
-    /// block order) and adds one `(waiter, blocker)` pair per edge.
-    pub(crate) fn run(&mut self, accesses: &[Access<K>], edges: &mut EdgeBuckets) {
-        let Some(first) = accesses.first() else { return };
+    /// Applies the lock rules to every access to this partition's keys, in
+    /// block order, and adds one `(waiter, blocker)` pair per edge.
+    /// The accesses come as consecutive runs (one per push lane), together
+    /// in block order.
+    pub(crate) fn run<'a, I>(&mut self, runs: I, edges: &mut EdgeBuckets)
+    where
+        K: 'a,
+        I: Iterator<Item = &'a [Access<K>]> + Clone,
+    {
+        let Some(first) = runs.clone().find_map(|run| run.first()) else { return };
+        let total: usize = runs.clone().map(<[_]>::len).sum();
         // At most half full; a partition's table stays far below 2^32 slots.
-        let wanted = (accesses.len() * 2).next_power_of_two();
+        let wanted = (total * 2).next_power_of_two();
         if self.slots.len() < wanted || self.stamp == u32::MAX {
             self.slots.clear();
             self.slots.resize(
@@ -107,7 +114,7 @@ impl<K: ResourceKey> LockTable<K> {
         self.readers.clear();
         // Probe within the first `wanted` slots only.
         let mask = wanted - 1;
-        for access in accesses {
+        for access in runs.flatten() {
             let tx = access.tx & !Access::<K>::WRITE;
             let mut i = access.hash as usize & mask;
             let slot = loop {

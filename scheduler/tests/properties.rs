@@ -2,7 +2,9 @@
 //! of the key universe is the contention knob: 1 key is a total order, 64
 //! keys is mostly independent work.
 
-use defivm_scheduler::{AccessSet, BlockOrder, Limits, LockGraph, LongestRemainingPath, ReadySet, TxIndex};
+use defivm_scheduler::{
+    AccessSet, BlockOrder, Limits, LockGraph, LockGraphBuilder, LongestRemainingPath, ReadySet, TxIndex,
+};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -227,11 +229,13 @@ fn large_block() -> impl Strategy<Value = Vec<AccessSet<u16>>> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
-    /// Blocks of thousands of transactions are split into several key-hash
-    /// partitions and lock lanes; the edges must not change.
+    /// Blocks of thousands of transactions, split into many key-hash
+    /// partitions, lock lanes and waiter buckets: the edges must not change.
     #[test]
-    fn partitioned_building_matches_the_reference_rules(sets in large_block()) {
-        let graph = LockGraph::from_access_sets(&sets, Limits::default()).unwrap();
+    fn partitioned_building_matches_the_reference_rules(sets in large_block(), partition in 1usize..512) {
+        let accesses = sets.iter().map(AccessSet::len).sum();
+        let mut builder = LockGraphBuilder::new(Limits::default()).with_partition_size(partition, accesses);
+        let graph = builder.build_block(&sets).unwrap();
         let expected = reference_preds(&sets);
         let mut level = vec![0usize; sets.len()];
         for j in 0..sets.len() {
@@ -244,9 +248,8 @@ proptest! {
 
 #[test]
 fn a_reused_builder_gives_the_same_graphs() {
-    use defivm_scheduler::LockGraphBuilder;
     let mut runner = proptest::test_runner::TestRunner::deterministic();
-    let mut builder = LockGraphBuilder::new(Limits::default());
+    let mut builder = LockGraphBuilder::new(Limits::default()).with_partition_size(100, 0);
     for _ in 0..6 {
         let sets = large_block().new_tree(&mut runner).unwrap().current();
         let fresh = LockGraph::from_access_sets(&sets, Limits::default()).unwrap();
@@ -277,6 +280,27 @@ fn a_reused_builder_is_exact_whatever_the_pool_size_and_block_size() {
                 assert_eq!(reused.preds(j as TxIndex), &preds[..], "{threads} threads, tx {j}");
             }
             builder.recycle(reused);
+        }
+    }
+}
+
+#[test]
+fn blocks_recorded_by_several_threads_match_the_reference_rules() {
+    // Big enough that `build_block` records it on every thread of the pool.
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let access = (prop::collection::vec(0..3_000u16, 0..4), prop::collection::vec(0..3_000u16, 0..3))
+        .prop_map(|(reads, writes)| AccessSet::new(reads, writes));
+    let sets = prop::collection::vec(access, 40_000).new_tree(&mut runner).unwrap().current();
+    let expected = reference_preds(&sets);
+    for threads in [1, 2, 3] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let mut builder = LockGraphBuilder::new(Limits::default()).with_partition_size(512, 0);
+        for _ in 0..2 {
+            let graph = pool.install(|| builder.build_block(&sets)).unwrap();
+            for (j, preds) in expected.iter().enumerate() {
+                assert_eq!(graph.preds(j as TxIndex), &preds[..], "{threads} threads, tx {j}");
+            }
+            builder.recycle(graph);
         }
     }
 }
