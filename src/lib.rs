@@ -8,3 +8,4 @@
 #![doc = include_str!("../README.md")]
 
 pub use defivm_scheduler as scheduler;
+pub use defivm_vm as vm;

@@ -1,3 +1,62 @@
 //! # defivm-vm
 //!
-//! Not built yet: the executors land with the VM issue.
+//! Executes blocks of transactions that declare their state access up front.
+//!
+//! ## The model
+//!
+//! A [`StateKey`] is an account (balance, nonce, code) or one storage slot.
+//! A [`Transaction`] carries the usual fields and an [`AccessSet`] of keys it
+//! reads and writes; the sender's account, the callee's account and a created
+//! contract's account are implied ([`Transaction::implied_access`]).
+//!
+//! The [`SequentialExecutor`] is the specification: one revm EVM, block
+//! order, commit after each transaction. The [`ParallelExecutor`] cuts the
+//! block into conflict-free waves with `defivm-scheduler` and runs each wave
+//! on a thread pool; its [`BlockOutcome`] (receipts, changes, fees, state
+//! root) is identical to the sequential one for every block.
+//!
+//! Rules every mode applies identically:
+//! - **Access.** Reading a key that was not declared, or writing one not
+//!   declared as written, ends the transaction with an
+//!   [`Status::AccessViolation`] receipt naming the key. It is rejected whole:
+//!   no nonce bump, no fee, no gas, none of its writes.
+//! - **Fees.** The beneficiary's credit is kept aside and added up, so it
+//!   never orders two transactions; a transaction that declares the
+//!   beneficiary sees every earlier credit (`beneficiary.rs`).
+//! - **Invalid transactions** (nonce mismatch, balance below the gas cost,
+//!   gas limit over the block's) fail the whole block with
+//!   [`VmError::InvalidTransaction`] for the first one in block order;
+//!   nothing is applied.
+//!
+//! Known limit: a pre-Cancun `SELFDESTRUCT` of a contract that existed before
+//! the block deletes the account, but later transactions of the same block
+//! still read its old storage slots.
+//!
+//! Files: `key.rs`, `tx.rs`, `block.rs`, `state.rs` (state, changes, state
+//! root), `receipt.rs`, `exec.rs` (one transaction through revm),
+//! `beneficiary.rs`, `sequential.rs`, `parallel.rs`, `baseline.rs` (plain
+//! revm, for comparison), `error.rs`.
+
+mod baseline;
+mod beneficiary;
+mod block;
+mod error;
+mod exec;
+mod key;
+mod parallel;
+mod receipt;
+mod sequential;
+mod state;
+mod tx;
+
+pub use alloy_primitives::{Address, B256, Bytes, Log, U256};
+pub use baseline::PlainRevm;
+pub use block::{BlockEnv, SpecId};
+pub use defivm_scheduler::{AccessSet, Limits};
+pub use error::{Result, VmError};
+pub use key::{AccessKind, StateKey};
+pub use parallel::ParallelExecutor;
+pub use receipt::{BlockOutcome, Receipt, Status};
+pub use sequential::SequentialExecutor;
+pub use state::{Account, AccountValue, State, StateChanges, Value};
+pub use tx::{Fee, Transaction};

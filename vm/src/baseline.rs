@@ -1,0 +1,70 @@
+//! Plain revm, the baseline every speedup is measured against.
+//!
+//! One reused mainnet EVM over revm's own `CacheDB`, committing after each
+//! transaction: no declarations, no enforcement, the beneficiary credited by
+//! revm itself. With correct declarations the [`crate::SequentialExecutor`]
+//! must produce the same receipts and post-state.
+
+use crate::block::BlockEnv;
+use crate::error::{Result, VmError};
+use crate::exec::tx_env;
+use crate::receipt::{Receipt, Status};
+use crate::state::{Account, State};
+use crate::tx::Transaction;
+use revm::ExecuteCommitEvm;
+use revm::context::result::{EVMError, ExecutionResult, Output};
+use revm::database::{AccountState, CacheDB, EmptyDB};
+use revm::state::AccountInfo;
+
+/// Executes blocks with plain revm.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PlainRevm;
+
+impl PlainRevm {
+    /// Runs `txs` on a copy of `state`; returns the receipts and the
+    /// post-state as every client sees it (EIP-161 empty accounts removed).
+    pub fn execute(&self, state: &State, block: &BlockEnv, txs: &[Transaction]) -> Result<(Vec<Receipt>, State)> {
+        let mut db = CacheDB::new(EmptyDB::default());
+        for (address, account) in state.accounts() {
+            let code = account.code.clone().unwrap_or_default();
+            let info = AccountInfo::new(account.balance, account.nonce, code.hash_slow(), code);
+            db.insert_account_info(*address, info);
+            for (slot, value) in &account.storage {
+                db.insert_account_storage(*address, *slot, *value).unwrap_or_else(|never| match never {});
+            }
+        }
+        let mut evm = crate::exec::build_evm(db, block);
+        let mut receipts = Vec::with_capacity(txs.len());
+        for (index, tx) in txs.iter().enumerate() {
+            let result = evm.transact_commit(tx_env(tx, block.chain_id)).map_err(|e| match e {
+                EVMError::Transaction(e) => VmError::InvalidTransaction { index, reason: e.to_string() },
+                EVMError::Header(e) => VmError::InvalidBlock(e.to_string()),
+                e => VmError::Internal { index, message: e.to_string() },
+            })?;
+            let gas_used = result.tx_gas_used();
+            let (status, logs, output) = match result {
+                ExecutionResult::Success { logs, output: Output::Call(o) | Output::Create(o, _), .. } => {
+                    (Status::Success, logs, o)
+                }
+                ExecutionResult::Revert { output, .. } => (Status::Revert, Vec::new(), output),
+                ExecutionResult::Halt { reason, .. } => (Status::Halt(reason), Vec::new(), Default::default()),
+            };
+            receipts.push(Receipt { status, gas_used, logs, output });
+        }
+        let mut post = State::new();
+        for (address, cached) in &evm.ctx.journaled_state.database.cache.accounts {
+            if matches!(cached.account_state, AccountState::NotExisting) {
+                continue;
+            }
+            let info = &cached.info;
+            let code = info.code.clone().filter(|c| !c.is_empty());
+            let mut account = Account { balance: info.balance, nonce: info.nonce, code, ..Account::default() };
+            account.storage.extend(cached.storage.iter().filter(|(_, v)| !v.is_zero()).map(|(k, v)| (*k, *v)));
+            // EIP-161: touched empty accounts do not exist.
+            if !(account.value().is_empty() && account.storage.is_empty()) {
+                post.insert_account(*address, account);
+            }
+        }
+        Ok((receipts, post))
+    }
+}

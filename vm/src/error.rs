@@ -1,0 +1,53 @@
+//! The VM's errors.
+
+use crate::key::StateKey;
+use defivm_scheduler::ScheduleError;
+
+/// Why a block could not be executed. Nothing of a failed block reaches the
+/// state, whichever the mode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VmError {
+    /// A transaction is invalid for its block (nonce mismatch, balance below
+    /// its gas cost, gas limit over the block's, ...). Every mode reports the
+    /// first such transaction in block order.
+    #[error("transaction {index} is invalid: {reason}")]
+    InvalidTransaction {
+        /// Position in the block.
+        index: usize,
+        /// revm's account of what is wrong.
+        reason: String,
+    },
+    /// The block environment is unusable for its hardfork.
+    #[error("invalid block environment: {0}")]
+    InvalidBlock(String),
+    /// The declarations could not be scheduled (an oversized declaration, say).
+    #[error("cannot schedule the block: {0}")]
+    Schedule(#[from] ScheduleError<usize>),
+    /// A worker thread panicked while executing a transaction: a bug, caught
+    /// and reported instead of tearing the process down.
+    #[error("internal error while executing transaction {index}: {message}")]
+    Internal {
+        /// Position in the block.
+        index: usize,
+        /// What was caught.
+        message: String,
+    },
+    /// The thread pool could not be built.
+    #[error("cannot start {threads} worker threads: {message}")]
+    ThreadPool {
+        /// Threads asked for.
+        threads: usize,
+        /// The reason given.
+        message: String,
+    },
+}
+
+/// What the executors' databases refuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("undeclared read of {0}")]
+pub(crate) struct UndeclaredRead(pub(crate) StateKey);
+
+impl revm::database_interface::DBErrorMarker for UndeclaredRead {}
+
+/// Convenience alias.
+pub type Result<T, E = VmError> = core::result::Result<T, E>;

@@ -1,0 +1,205 @@
+//! Running one transaction through revm: the part every executor shares.
+//!
+//! The EVM is revm's mainnet EVM with one change: the handler skips the
+//! beneficiary's fee credit. revm would load and touch the beneficiary in
+//! every transaction, making every pair of transactions conflict; instead
+//! each transaction's credit is computed here and the executors add the
+//! credits up (addition commutes), see [`crate::beneficiary`].
+
+use crate::block::BlockEnv;
+use crate::error::{UndeclaredRead, VmError};
+use crate::key::{AccessKind, StateKey};
+use crate::receipt::{Receipt, Status};
+use crate::state::{AccountValue, Value};
+use crate::tx::{Fee, Transaction};
+use alloy_primitives::{TxKind, U256};
+use core::marker::PhantomData;
+use revm::context::result::{EVMError, ExecutionResult, HaltReason, InvalidTransaction, Output};
+use revm::context::{Context, ContextSetters, ContextTr, JournalTr, TxEnv};
+use revm::context_interface::Transaction as _;
+use revm::database_interface::Database;
+use revm::handler::{EthFrame, EvmTr, EvmTrError, FrameResult, FrameTr, Handler, MainnetContext, MainnetEvm};
+use revm::interpreter::interpreter::EthInterpreter;
+use revm::interpreter::interpreter_action::FrameInit;
+use revm::primitives::hardfork::SpecId;
+use revm::state::EvmState;
+use revm::{ExecuteEvm, MainBuilder, MainContext};
+
+/// revm's mainnet EVM over one of our databases.
+pub(crate) type Evm<DB> = MainnetEvm<MainnetContext<DB>>;
+
+/// Builds an EVM for `block` over `db`, to be reused for many transactions
+/// (swap the database between them).
+pub(crate) fn build_evm<DB: Database>(db: DB, block: &BlockEnv) -> Evm<DB> {
+    Context::mainnet()
+        .modify_cfg_chained(|cfg| {
+            cfg.set_spec_and_mainnet_gas_params(block.spec);
+            cfg.chain_id = block.chain_id;
+        })
+        .modify_block_chained(|b: &mut revm::context::BlockEnv| {
+            b.number = U256::from(block.number);
+            b.timestamp = U256::from(block.timestamp);
+            b.beneficiary = block.beneficiary;
+            b.basefee = block.basefee;
+            b.gas_limit = block.gas_limit;
+            b.prevrandao = Some(block.prevrandao);
+        })
+        .with_db(db)
+        .build_mainnet()
+}
+
+/// revm's view of a transaction.
+pub(crate) fn tx_env(tx: &Transaction, chain_id: u64) -> TxEnv {
+    let (tx_type, gas_price, gas_priority_fee) = match tx.fee {
+        Fee::Legacy { gas_price } => (0, gas_price, None),
+        Fee::Dynamic { max_fee_per_gas, max_priority_fee_per_gas } => {
+            (2, max_fee_per_gas, Some(max_priority_fee_per_gas))
+        }
+    };
+    TxEnv {
+        tx_type,
+        caller: tx.from,
+        kind: tx.to.map_or(TxKind::Create, TxKind::Call),
+        value: tx.value,
+        data: tx.input.clone(),
+        gas_limit: tx.gas_limit,
+        gas_price,
+        gas_priority_fee,
+        nonce: tx.nonce,
+        chain_id: Some(chain_id),
+        ..Default::default()
+    }
+}
+
+/// A transaction that ran (or was rejected for an access violation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Executed {
+    pub(crate) receipt: Receipt,
+    /// What it wrote, to be committed; empty for a violation.
+    pub(crate) writes: Vec<(StateKey, Value)>,
+    /// Its credit to the beneficiary.
+    pub(crate) fee: U256,
+}
+
+impl Executed {
+    fn violation(key: StateKey, kind: AccessKind) -> Self {
+        let receipt = Receipt {
+            status: Status::AccessViolation { key, kind },
+            gas_used: 0,
+            logs: Vec::new(),
+            output: Default::default(),
+        };
+        Self { receipt, writes: Vec::new(), fee: U256::ZERO }
+    }
+
+    /// Whether the transaction ran (it was not rejected).
+    pub(crate) fn ran(&self) -> bool {
+        !matches!(self.receipt.status, Status::AccessViolation { .. })
+    }
+}
+
+/// Runs `tx` (position `index`) on `evm`, whose database must already
+/// enforce `tx`'s reads. `may_write` says whether `tx` declared a key as
+/// written. Nothing is committed: the caller applies [`Executed::writes`].
+pub(crate) fn execute<DB>(
+    evm: &mut Evm<DB>,
+    tx: &Transaction,
+    index: usize,
+    block: &BlockEnv,
+    may_write: impl Fn(&StateKey) -> bool,
+) -> Result<Executed, VmError>
+where
+    DB: Database<Error = UndeclaredRead>,
+{
+    let env = tx_env(tx, block.chain_id);
+    let price = env.effective_gas_price(block.basefee as u128);
+    evm.ctx.set_tx(env);
+    let mut handler =
+        NoBeneficiaryCredit::<_, EVMError<UndeclaredRead, InvalidTransaction>, EthFrame<EthInterpreter>>::default();
+    let result = handler.run(evm);
+    // Always finalize, on errors too: it empties the journal for the next one.
+    let state = evm.finalize();
+    let result = match result {
+        Ok(result) => result,
+        Err(EVMError::Database(UndeclaredRead(key))) => return Ok(Executed::violation(key, AccessKind::Read)),
+        Err(EVMError::Transaction(e)) => return Err(VmError::InvalidTransaction { index, reason: e.to_string() }),
+        Err(EVMError::Header(e)) => return Err(VmError::InvalidBlock(e.to_string())),
+        Err(e) => return Err(VmError::Internal { index, message: e.to_string() }),
+    };
+    let writes = writes_of(state, block.spec);
+    if let Some(&(key, _)) = writes.iter().filter(|(k, _)| !may_write(k)).min_by_key(|(k, _)| *k) {
+        return Ok(Executed::violation(key, AccessKind::Write));
+    }
+    let gas_used = result.tx_gas_used();
+    let per_gas =
+        if block.spec.is_enabled_in(SpecId::LONDON) { price.saturating_sub(block.basefee as u128) } else { price };
+    let fee = U256::from(per_gas) * U256::from(gas_used);
+    let (status, logs, output) = match result {
+        ExecutionResult::Success { logs, output, .. } => {
+            let output = match output {
+                Output::Call(bytes) | Output::Create(bytes, _) => bytes,
+            };
+            (Status::Success, logs, output)
+        }
+        ExecutionResult::Revert { output, .. } => (Status::Revert, Vec::new(), output),
+        ExecutionResult::Halt { reason, .. } => (Status::Halt(reason), Vec::new(), Default::default()),
+    };
+    Ok(Executed { receipt: Receipt { status, gas_used, logs, output }, writes, fee })
+}
+
+/// The keys a transaction wrote, with their new values, from revm's state
+/// diff (which lists every key it loaded, read-only ones included).
+fn writes_of(state: EvmState, spec: SpecId) -> Vec<(StateKey, Value)> {
+    let mut writes = Vec::new();
+    for (address, account) in state {
+        if !account.is_touched() {
+            continue; // only read
+        }
+        let key = StateKey::Account(address);
+        if account.is_selfdestructed() {
+            writes.push((key, Value::Account(None)));
+            continue;
+        }
+        // EIP-161: a touched account left empty is deleted (if it existed).
+        if spec.is_enabled_in(SpecId::SPURIOUS_DRAGON) && account.is_empty() {
+            if !account.is_loaded_as_not_existing() {
+                writes.push((key, Value::Account(None)));
+            }
+            continue;
+        }
+        if account.is_created() || account.is_changed() {
+            writes.push((key, Value::Account(Some(AccountValue::from_info(&account.info)))));
+        }
+        for (slot, value) in account.changed_storage_slots() {
+            writes.push((StateKey::Storage(address, *slot), Value::Storage(value.present_value)));
+        }
+    }
+    writes
+}
+
+/// revm's mainnet handler minus the beneficiary's fee credit; everything on
+/// the sender's side (gas purchase, refund) is unchanged.
+struct NoBeneficiaryCredit<EVM, ERROR, FRAME> {
+    _types: PhantomData<(EVM, ERROR, FRAME)>,
+}
+
+impl<EVM, ERROR, FRAME> Default for NoBeneficiaryCredit<EVM, ERROR, FRAME> {
+    fn default() -> Self {
+        Self { _types: PhantomData }
+    }
+}
+
+impl<EVM, ERROR, FRAME> Handler for NoBeneficiaryCredit<EVM, ERROR, FRAME>
+where
+    EVM: EvmTr<Context: ContextTr<Journal: JournalTr<State = EvmState>>, Frame = FRAME>,
+    ERROR: EvmTrError<EVM>,
+    FRAME: FrameTr<FrameResult = FrameResult, FrameInit = FrameInit>,
+{
+    type Evm = EVM;
+    type Error = ERROR;
+    type HaltReason = HaltReason;
+
+    fn reward_beneficiary(&self, _evm: &mut Self::Evm, _result: &mut FrameResult) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}

@@ -1,0 +1,153 @@
+//! The sequential executor: the specification every parallel mode must match.
+
+use crate::beneficiary;
+use crate::block::BlockEnv;
+use crate::error::{Result, UndeclaredRead};
+use crate::exec::{build_evm, execute};
+use crate::key::StateKey;
+use crate::receipt::BlockOutcome;
+use crate::state::{AccountValue, State, Value};
+use crate::tx::{Transaction, check_declarations};
+use alloy_primitives::{Address, B256, U256};
+use core::cell::RefCell;
+use defivm_scheduler::Limits;
+use hashbrown::{HashMap, HashSet};
+use revm::database_interface::{Database, DatabaseRef};
+use revm::state::{AccountInfo, Bytecode};
+
+/// Runs a block one transaction at a time, in block order, through one
+/// reused revm EVM, committing after each.
+///
+/// The access rule is the same as in every parallel mode: a transaction that
+/// reads a key it did not declare (or imply), or writes one it did not
+/// declare as a write, gets an [`crate::Status::AccessViolation`] receipt and
+/// is rejected whole: no nonce bump, no fee, no writes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SequentialExecutor {
+    limits: Limits,
+}
+
+impl SequentialExecutor {
+    /// An executor with the default [`Limits`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The same, with a limit on declaration sizes.
+    pub fn with_limits(limits: Limits) -> Self {
+        Self { limits }
+    }
+
+    /// Executes `txs` on top of `state` (which is left untouched).
+    pub fn execute(&self, state: &State, block: &BlockEnv, txs: &[Transaction]) -> Result<BlockOutcome> {
+        check_declarations(txs, &self.limits)?;
+        let declared: Vec<Declared> = txs.iter().map(Declared::new).collect();
+        let nothing = Declared::default();
+        let overlay = RefCell::new(Overlay { base: state, changes: HashMap::new() });
+        let mut evm = build_evm(View { overlay: &overlay, declared: &nothing }, block);
+        let beneficiary = StateKey::Account(block.beneficiary);
+        let (mut receipts, mut pending, mut fees, mut any_ran) =
+            (Vec::with_capacity(txs.len()), U256::ZERO, U256::ZERO, false);
+        for (index, (tx, declared)) in txs.iter().zip(&declared).enumerate() {
+            if declared.all.contains(&beneficiary) && !pending.is_zero() {
+                let mut overlay = overlay.borrow_mut();
+                let current = overlay.account(&block.beneficiary);
+                overlay.changes.insert(beneficiary, Value::Account(beneficiary::credit(current, pending)));
+                pending = U256::ZERO;
+            }
+            evm.ctx.journaled_state.database = View { overlay: &overlay, declared };
+            let executed = execute(&mut evm, tx, index, block, |key| declared.writes.contains(key))?;
+            any_ran |= executed.ran();
+            pending += executed.fee;
+            fees += executed.fee;
+            overlay.borrow_mut().changes.extend(executed.writes);
+            receipts.push(executed.receipt);
+        }
+        drop(evm);
+        let overlay = overlay.into_inner();
+        let current = overlay.account(&block.beneficiary);
+        let mut changes = overlay.changes.into_iter().collect();
+        beneficiary::settle(&mut changes, state, block, current, pending, any_ran);
+        Ok(BlockOutcome { receipts, changes, fees })
+    }
+}
+
+/// A transaction's full declaration, as sets.
+#[derive(Debug, Default)]
+struct Declared {
+    all: HashSet<StateKey>,
+    writes: HashSet<StateKey>,
+}
+
+impl Declared {
+    fn new(tx: &Transaction) -> Self {
+        let access = tx.full_access();
+        let writes: HashSet<StateKey> = access.writes().iter().copied().collect();
+        let all = access.reads().iter().copied().chain(writes.iter().copied()).collect();
+        Self { all, writes }
+    }
+}
+
+/// The state as of the last committed transaction.
+#[derive(Debug)]
+struct Overlay<'a> {
+    base: &'a State,
+    changes: HashMap<StateKey, Value>,
+}
+
+impl Overlay<'_> {
+    fn get(&self, key: &StateKey) -> Value {
+        self.changes.get(key).cloned().unwrap_or_else(|| self.base.get(key))
+    }
+
+    fn account(&self, address: &Address) -> Option<AccountValue> {
+        match self.get(&StateKey::Account(*address)) {
+            Value::Account(account) => account,
+            Value::Storage(_) => None,
+        }
+    }
+}
+
+/// What one transaction sees: the overlay, through its declaration.
+#[derive(Debug)]
+struct View<'o, 'a> {
+    overlay: &'o RefCell<Overlay<'a>>,
+    declared: &'o Declared,
+}
+
+impl View<'_, '_> {
+    fn read(&self, key: StateKey) -> Result<Value, UndeclaredRead> {
+        if !self.declared.all.contains(&key) {
+            return Err(UndeclaredRead(key));
+        }
+        Ok(self.overlay.borrow().get(&key))
+    }
+}
+
+impl Database for View<'_, '_> {
+    type Error = UndeclaredRead;
+
+    fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, Self::Error> {
+        match self.read(StateKey::Account(address))? {
+            Value::Account(account) => Ok(account.map(|a| a.info())),
+            Value::Storage(_) => Ok(None),
+        }
+    }
+
+    fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, Self::Error> {
+        let base = self.overlay.borrow().base;
+        Ok(base.code_by_hash_ref(code_hash).unwrap_or_else(|never| match never {}))
+    }
+
+    fn storage(&mut self, address: Address, index: U256) -> Result<U256, Self::Error> {
+        match self.read(StateKey::Storage(address, index))? {
+            Value::Storage(value) => Ok(value),
+            Value::Account(_) => Ok(U256::ZERO),
+        }
+    }
+
+    fn block_hash(&mut self, number: u64) -> Result<B256, Self::Error> {
+        let base = self.overlay.borrow().base;
+        Ok(base.block_hash_ref(number).unwrap_or_else(|never| match never {}))
+    }
+}

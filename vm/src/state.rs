@@ -1,0 +1,210 @@
+//! The world state a block runs against, and the changes it leaves.
+
+use crate::key::StateKey;
+use alloy_primitives::{Address, B256, U256};
+use alloy_trie::TrieAccount;
+use core::convert::Infallible;
+use hashbrown::HashMap;
+use revm::database_interface::DatabaseRef;
+use revm::primitives::KECCAK_EMPTY;
+use revm::state::{AccountInfo, Bytecode};
+use std::collections::BTreeMap;
+
+/// One account: balance, nonce, code and storage.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Account {
+    /// Balance in wei.
+    pub balance: U256,
+    /// Nonce.
+    pub nonce: u64,
+    /// Contract code (`None` for an externally owned account). Cloning is an
+    /// `Arc` bump, so analysed code is shared by every worker.
+    pub code: Option<Bytecode>,
+    /// Storage; a slot that is absent reads as zero.
+    pub storage: HashMap<U256, U256>,
+}
+
+impl Account {
+    /// An account holding `balance` wei.
+    pub fn with_balance(balance: U256) -> Self {
+        Self { balance, ..Self::default() }
+    }
+
+    /// The account's fields without its storage.
+    pub fn value(&self) -> AccountValue {
+        AccountValue { balance: self.balance, nonce: self.nonce, code: self.code.clone() }
+    }
+}
+
+/// An account's balance, nonce and code: the value of a
+/// [`StateKey::Account`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountValue {
+    /// Balance in wei.
+    pub balance: U256,
+    /// Nonce.
+    pub nonce: u64,
+    /// Contract code, if any.
+    pub code: Option<Bytecode>,
+}
+
+impl AccountValue {
+    /// Empty in the sense of EIP-161: no balance, no nonce, no code.
+    pub fn is_empty(&self) -> bool {
+        self.balance.is_zero() && self.nonce == 0 && self.code.as_ref().is_none_or(Bytecode::is_empty)
+    }
+
+    /// The code hash (`KECCAK_EMPTY` without code).
+    pub fn code_hash(&self) -> B256 {
+        self.code.as_ref().filter(|c| !c.is_empty()).map_or(KECCAK_EMPTY, Bytecode::hash_slow)
+    }
+
+    pub(crate) fn info(&self) -> AccountInfo {
+        let code = self.code.clone().unwrap_or_default();
+        AccountInfo::new(self.balance, self.nonce, self.code_hash(), code)
+    }
+
+    pub(crate) fn from_info(info: &AccountInfo) -> Self {
+        let code = info.code.clone().filter(|c| !c.is_empty());
+        Self { balance: info.balance, nonce: info.nonce, code }
+    }
+}
+
+/// The new value of a key after a block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    /// An account's new fields, or `None` if it was deleted (self-destructed,
+    /// or emptied and touched under EIP-161). A deleted account loses its
+    /// storage too.
+    Account(Option<AccountValue>),
+    /// A storage slot's new value.
+    Storage(U256),
+}
+
+/// Every key a block wrote, with its final value, in key order.
+pub type StateChanges = BTreeMap<StateKey, Value>;
+
+/// An in-memory world state: accounts with their storage, and the hashes of
+/// recent blocks for `BLOCKHASH`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct State {
+    accounts: HashMap<Address, Account>,
+    block_hashes: HashMap<u64, B256>,
+}
+
+impl State {
+    /// An empty state.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets an account (replacing any earlier one at `address`).
+    pub fn insert_account(&mut self, address: Address, account: Account) {
+        self.accounts.insert(address, account);
+    }
+
+    /// Records the hash of block `number`, for `BLOCKHASH`.
+    pub fn insert_block_hash(&mut self, number: u64, hash: B256) {
+        self.block_hashes.insert(number, hash);
+    }
+
+    /// The account at `address`, if it exists.
+    pub fn account(&self, address: &Address) -> Option<&Account> {
+        self.accounts.get(address)
+    }
+
+    /// Every account, in no particular order.
+    pub fn accounts(&self) -> impl Iterator<Item = (&Address, &Account)> {
+        self.accounts.iter()
+    }
+
+    /// A storage slot's value (zero when unset).
+    pub fn storage(&self, address: &Address, slot: &U256) -> U256 {
+        self.accounts.get(address).and_then(|a| a.storage.get(slot)).copied().unwrap_or_default()
+    }
+
+    /// The value `key` holds.
+    pub fn get(&self, key: &StateKey) -> Value {
+        match key {
+            StateKey::Account(a) => Value::Account(self.accounts.get(a).map(Account::value)),
+            StateKey::Storage(a, slot) => Value::Storage(self.storage(a, slot)),
+        }
+    }
+
+    /// Applies a block's changes. Accounts are applied before their slots
+    /// (key order), so a deleted account takes its storage with it; zero
+    /// slots are removed, and so is a changed account left with nothing.
+    pub fn apply(&mut self, changes: &StateChanges) {
+        for (key, value) in changes {
+            match (key, value) {
+                (StateKey::Account(a), Value::Account(None)) => {
+                    self.accounts.remove(a);
+                }
+                (StateKey::Account(a), Value::Account(Some(v))) => {
+                    let account = self.accounts.entry(*a).or_default();
+                    account.balance = v.balance;
+                    account.nonce = v.nonce;
+                    account.code = v.code.clone();
+                }
+                (StateKey::Storage(a, slot), Value::Storage(v)) => {
+                    let deleted = matches!(changes.get(&StateKey::Account(*a)), Some(Value::Account(None)));
+                    if deleted {
+                        continue;
+                    }
+                    let account = self.accounts.entry(*a).or_default();
+                    if v.is_zero() {
+                        account.storage.remove(slot);
+                    } else {
+                        account.storage.insert(*slot, *v);
+                    }
+                }
+                // Executors never pair a key with the other kind of value.
+                _ => {}
+            }
+        }
+        for key in changes.keys() {
+            if let StateKey::Account(a) = key
+                && self.accounts.get(a).is_some_and(|a| a.value().is_empty() && a.storage.is_empty())
+            {
+                self.accounts.remove(a);
+            }
+        }
+    }
+
+    /// The Ethereum state root (Merkle-Patricia, keccak-hashed keys) over
+    /// every account. Zero slots are left out, as in every client.
+    pub fn root(&self) -> B256 {
+        alloy_trie::root::state_root_unhashed(self.accounts.iter().map(|(address, account)| {
+            let slots = account.storage.iter().filter(|(_, v)| !v.is_zero());
+            let storage_root = alloy_trie::root::storage_root_unhashed(slots.map(|(k, v)| (B256::from(*k), *v)));
+            let value = account.value();
+            (
+                *address,
+                TrieAccount { nonce: value.nonce, balance: value.balance, storage_root, code_hash: value.code_hash() },
+            )
+        }))
+    }
+}
+
+impl DatabaseRef for State {
+    type Error = Infallible;
+
+    fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>, Self::Error> {
+        Ok(self.accounts.get(&address).map(|a| a.value().info()))
+    }
+
+    fn code_by_hash_ref(&self, code_hash: B256) -> Result<Bytecode, Self::Error> {
+        // `basic_ref` always hands out the code itself, so revm asks by hash
+        // only for code no account here has.
+        let code = self.accounts.values().filter_map(|a| a.code.as_ref()).find(|c| c.hash_slow() == code_hash);
+        Ok(code.cloned().unwrap_or_default())
+    }
+
+    fn storage_ref(&self, address: Address, index: U256) -> Result<U256, Self::Error> {
+        Ok(self.storage(&address, &index))
+    }
+
+    fn block_hash_ref(&self, number: u64) -> Result<B256, Self::Error> {
+        Ok(self.block_hashes.get(&number).copied().unwrap_or_default())
+    }
+}

@@ -1,0 +1,213 @@
+//! Differential tests: every parallel run must equal the sequential
+//! executor's outcome (receipts, changes, fees, state root), and the
+//! sequential executor must equal plain revm when declarations are right.
+
+mod common;
+
+use alloy_primitives::U256;
+use common::*;
+use defivm_vm::{
+    AccessKind, AccessSet, BlockEnv, BlockOutcome, ParallelExecutor, PlainRevm, Receipt, SequentialExecutor, State,
+    StateKey, Status, Transaction,
+};
+use proptest::prelude::*;
+
+fn shape() -> impl Strategy<Value = Shape> {
+    (
+        2usize..24,
+        prop_oneof![Just(1u64), Just(2), 1u64..64],
+        prop_oneof![Just(1usize), 1usize..30],
+        prop::collection::vec((any::<u8>(), any::<u64>(), any::<u64>(), any::<u64>()), 0..120),
+    )
+        .prop_map(|(users, slots, receivers, picks)| Shape { users, slots, receivers, picks })
+}
+
+fn parallel(threads: usize, state: &State, block: &BlockEnv, txs: &[Transaction]) -> BlockOutcome {
+    ParallelExecutor::new(threads).unwrap().execute(state, block, txs).unwrap()
+}
+
+fn plain_revm(state: &State, block: &BlockEnv, txs: &[Transaction]) -> (Vec<Receipt>, State) {
+    PlainRevm.execute(state, block, txs).unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(40))]
+
+    #[test]
+    fn every_thread_count_matches_the_sequential_executor(shape in shape()) {
+        let (state, block) = (genesis(shape.users), block());
+        let txs = generate(&shape, &block);
+        let expected = SequentialExecutor::new().execute(&state, &block, &txs).unwrap();
+        for threads in [1, 2, 4, 8] {
+            let got = parallel(threads, &state, &block, &txs);
+            prop_assert_eq!(&got, &expected, "{} threads", threads);
+        }
+    }
+
+    #[test]
+    fn with_correct_declarations_the_sequential_executor_is_plain_revm(shape in shape()) {
+        let (state, block) = (genesis(shape.users), block());
+        let txs = generate(&shape, &block);
+        let ours = SequentialExecutor::new().execute(&state, &block, &txs).unwrap();
+        let (receipts, post) = plain_revm(&state, &block, &txs);
+        prop_assert_eq!(&ours.receipts, &receipts);
+        prop_assert_eq!(ours.state_root(&state), post.root());
+        let mut applied = state.clone();
+        applied.apply(&ours.changes);
+        prop_assert_eq!(applied, post);
+    }
+}
+
+/// A block with contention on one slot, one hot receiver and a beneficiary
+/// transfer, from a fixed seed.
+fn contended_block(txs: usize) -> (State, BlockEnv, Vec<Transaction>) {
+    let picks = (0..txs as u64).map(|i| ((i * 7 % 8) as u8, i * 31 + 5, i * 17 + 3, i * 13 + 1)).collect();
+    let shape = Shape { users: 16, slots: 2, receivers: 1, picks };
+    let block = block();
+    (genesis(shape.users), block, generate(&shape, &block))
+}
+
+#[test]
+fn the_same_block_gives_the_same_root_fifty_times() {
+    let (state, block, txs) = contended_block(300);
+    let expected = SequentialExecutor::new().execute(&state, &block, &txs).unwrap();
+    let executor = ParallelExecutor::new(2).unwrap();
+    for run in 0..50 {
+        let got = executor.execute(&state, &block, &txs).unwrap();
+        assert_eq!(got.state_root(&state), expected.state_root(&state), "run {run}");
+        assert_eq!(got, expected, "run {run}");
+    }
+}
+
+/// Runs `txs` with and without the transaction at `bad`, in every mode, and
+/// checks the bad one is rejected as if it were absent.
+fn assert_rejected_as_absent(txs: &[Transaction], bad: usize, key: StateKey, kind: AccessKind) {
+    let (state, block) = (genesis(20), block());
+    let mut without = txs.to_vec();
+    without.remove(bad);
+    let reference = SequentialExecutor::new().execute(&state, &block, &without).unwrap();
+    let mut outcomes = vec![SequentialExecutor::new().execute(&state, &block, txs).unwrap()];
+    for threads in [1, 2, 4] {
+        outcomes.push(parallel(threads, &state, &block, txs));
+    }
+    for outcome in outcomes {
+        let receipt = &outcome.receipts[bad];
+        assert_eq!(receipt.status, Status::AccessViolation { key, kind });
+        assert_eq!((receipt.gas_used, receipt.logs.len()), (0, 0));
+        assert_eq!(outcome.changes, reference.changes);
+        assert_eq!(outcome.state_root(&state), reference.state_root(&state));
+        assert_eq!(outcome.fees, reference.fees);
+        let mut others = outcome.receipts.clone();
+        others.remove(bad);
+        assert_eq!(others, reference.receipts);
+    }
+}
+
+fn with_access(mut tx: Transaction, reads: Vec<StateKey>, writes: Vec<StateKey>) -> Transaction {
+    tx.access = AccessSet::new(reads, writes);
+    tx
+}
+
+fn slot(n: u64) -> StateKey {
+    StateKey::Storage(BANK_ADDRESS, U256::from(n))
+}
+
+/// Neighbours that touch the same slots before and after the bad one.
+fn around(bad: Transaction) -> Vec<Transaction> {
+    vec![
+        bank_call(user(0), 0, 1, 5, 2),
+        bank_call(user(1), 0, 2, 6, 1),
+        bad,
+        bank_call(user(2), 0, 1, 7, 2),
+        transfer(user(3), 0, user(4), 99),
+        bank_call(user(0), 1, 2, 8, 3),
+    ]
+}
+
+#[test]
+fn a_missing_read_is_rejected_in_every_mode() {
+    // Reads slot 3 without declaring it (declares only the write of 2).
+    let bad = with_access(bank_call(user(9), 0, 2, 1, 3), vec![], vec![slot(2)]);
+    assert_rejected_as_absent(&around(bad), 2, slot(3), AccessKind::Read);
+}
+
+#[test]
+fn a_missing_write_is_rejected_in_every_mode() {
+    // Writes slot 1 without declaring it; slot 2 is declared as read.
+    let bad = with_access(bank_call(user(9), 0, 1, 1, 2), vec![slot(2)], vec![]);
+    assert_rejected_as_absent(&around(bad), 2, slot(1), AccessKind::Read);
+    // Declared as read, written: a write violation.
+    let bad = with_access(bank_call(user(9), 0, 1, 1, 2), vec![slot(1), slot(2)], vec![]);
+    assert_rejected_as_absent(&around(bad), 2, slot(1), AccessKind::Write);
+}
+
+#[test]
+fn an_invalid_transaction_fails_the_block_in_every_mode_naming_the_first() {
+    let (state, block) = (genesis(8), block());
+    let mut txs = around(transfer(user(5), 0, user(6), 1));
+    txs.push(transfer(user(6), 7, user(5), 1)); // nonce gap, later in the block
+    txs.insert(1, transfer(user(7), 3, user(5), 1)); // nonce gap, earlier
+    let expected = SequentialExecutor::new().execute(&state, &block, &txs).unwrap_err();
+    assert!(matches!(expected, defivm_vm::VmError::InvalidTransaction { index: 1, .. }), "{expected}");
+    for threads in [1, 2, 4] {
+        let got = ParallelExecutor::new(threads).unwrap().execute(&state, &block, &txs).unwrap_err();
+        assert_eq!(got, expected);
+    }
+}
+
+#[test]
+fn the_beneficiary_balance_is_plain_revms_and_a_reader_sees_every_earlier_fee() {
+    let (state, block) = (genesis(8), block());
+    let mut txs = vec![bank_call(user(0), 0, 1, 5, 2), transfer(user(1), 0, user(2), 10)];
+    txs.push(probe_call(user(5), 0, block.beneficiary)); // stores the balance it sees
+    txs.push(transfer(user(3), 0, block.beneficiary, 1)); // declares the beneficiary
+    txs.push(bank_call(user(4), 0, 3, 5, 4));
+    let ours = SequentialExecutor::new().execute(&state, &block, &txs).unwrap();
+    let (_, post) = plain_revm(&state, &block, &txs);
+    assert!(!ours.fees.is_zero());
+    assert_eq!(post.account(&block.beneficiary).map(|a| a.balance), Some(ours.fees + U256::from(1)));
+    let seen = post.storage(&PROBE_ADDRESS, &U256::ZERO);
+    let first_two: u64 = ours.receipts[..2].iter().map(|r| r.gas_used * 3).sum();
+    assert_eq!(seen, U256::from(first_two), "the probe sees the fees of the two transactions before it");
+    assert_eq!(ours.state_root(&state), post.root());
+    for threads in [1, 2, 4] {
+        assert_eq!(parallel(threads, &state, &block, &txs), ours);
+    }
+}
+
+#[test]
+fn a_sender_short_of_gas_money_or_over_the_block_gas_limit_fails_the_block_in_every_mode() {
+    let (state, block) = (genesis(8), block());
+    let poor = transfer(user(100), 0, user(1), 1); // never funded
+    let mut greedy = transfer(user(2), 0, user(1), 1);
+    greedy.gas_limit = block.gas_limit + 1;
+    for (bad, expected_index) in [(poor, 3), (greedy, 3)] {
+        let mut txs = around(transfer(user(5), 0, user(6), 1));
+        txs.insert(3, bad);
+        let expected = SequentialExecutor::new().execute(&state, &block, &txs).unwrap_err();
+        assert!(
+            matches!(&expected, defivm_vm::VmError::InvalidTransaction { index, .. } if *index == expected_index),
+            "{expected}"
+        );
+        for threads in [1, 2, 4] {
+            assert_eq!(ParallelExecutor::new(threads).unwrap().execute(&state, &block, &txs).unwrap_err(), expected);
+        }
+    }
+}
+
+#[test]
+fn an_oversized_declaration_fails_the_block_in_every_mode() {
+    let (state, block) = (genesis(8), block());
+    let limits = defivm_scheduler::Limits { max_keys_per_tx: 2 };
+    let big = with_access(bank_call(user(5), 0, 1, 1, 2), vec![slot(2), slot(3)], vec![slot(1)]);
+    let txs = around(big);
+    let expected = SequentialExecutor::with_limits(limits).execute(&state, &block, &txs).unwrap_err();
+    assert_eq!(
+        expected.to_string(),
+        "cannot schedule the block: transaction 2 (position 2) declares 3 keys; the limit is 2"
+    );
+    for threads in [1, 2] {
+        let executor = ParallelExecutor::new(threads).unwrap().with_limits(limits);
+        assert_eq!(executor.execute(&state, &block, &txs).unwrap_err(), expected);
+    }
+}
