@@ -1,9 +1,10 @@
 //! Plain revm, the baseline every speedup is measured against.
 //!
 //! One reused mainnet EVM over revm's own `CacheDB`, committing after each
-//! transaction: no declarations, no enforcement, the beneficiary credited by
-//! revm itself. With correct declarations the [`crate::SequentialExecutor`]
-//! must produce the same receipts and post-state.
+//! transaction: no declarations, no enforcement, no scheduling, the
+//! beneficiary credited by revm itself. With correct declarations the
+//! [`crate::SequentialExecutor`] must produce the same receipts and
+//! post-state.
 
 use crate::block::BlockEnv;
 use crate::error::{Result, VmError};
@@ -16,14 +17,19 @@ use revm::context::result::{EVMError, ExecutionResult, Output};
 use revm::database::{AccountState, CacheDB, EmptyDB};
 use revm::state::AccountInfo;
 
-/// Executes blocks with plain revm.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct PlainRevm;
+/// Plain revm over its own in-memory database.
+///
+/// [`PlainRevm::new`] copies a [`State`] into revm's `CacheDB` (not part of
+/// any timing); [`PlainRevm::execute`] runs a block on it, committing after
+/// each transaction; [`PlainRevm::post_state`] reads the result back.
+#[derive(Debug, Clone)]
+pub struct PlainRevm {
+    db: CacheDB<EmptyDB>,
+}
 
 impl PlainRevm {
-    /// Runs `txs` on a copy of `state`; returns the receipts and the
-    /// post-state as every client sees it (EIP-161 empty accounts removed).
-    pub fn execute(&self, state: &State, block: &BlockEnv, txs: &[Transaction]) -> Result<(Vec<Receipt>, State)> {
+    /// revm's database holding `state`.
+    pub fn new(state: &State) -> Self {
         let mut db = CacheDB::new(EmptyDB::default());
         for (address, account) in state.accounts() {
             let code = account.code.clone().unwrap_or_default();
@@ -33,7 +39,13 @@ impl PlainRevm {
                 db.insert_account_storage(*address, *slot, *value).unwrap_or_else(|never| match never {});
             }
         }
-        let mut evm = crate::exec::build_evm(db, block);
+        Self { db }
+    }
+
+    /// Runs `txs` in block order through one reused EVM and returns their
+    /// receipts. The database keeps the result.
+    pub fn execute(&mut self, block: &BlockEnv, txs: &[Transaction]) -> Result<Vec<Receipt>> {
+        let mut evm = crate::exec::build_evm(&mut self.db, block);
         let mut receipts = Vec::with_capacity(txs.len());
         for (index, tx) in txs.iter().enumerate() {
             let result = evm.transact_commit(tx_env(tx, block.chain_id)).map_err(|e| match e {
@@ -51,8 +63,13 @@ impl PlainRevm {
             };
             receipts.push(Receipt { status, gas_used, logs, output });
         }
+        Ok(receipts)
+    }
+
+    /// The state as every client sees it (EIP-161 empty accounts removed).
+    pub fn post_state(&self) -> State {
         let mut post = State::new();
-        for (address, cached) in &evm.ctx.journaled_state.database.cache.accounts {
+        for (address, cached) in &self.db.cache.accounts {
             if matches!(cached.account_state, AccountState::NotExisting) {
                 continue;
             }
@@ -65,6 +82,6 @@ impl PlainRevm {
                 post.insert_account(*address, account);
             }
         }
-        Ok((receipts, post))
+        post
     }
 }

@@ -90,21 +90,25 @@ impl ParallelExecutor {
             let mut run = |tx: TxIndex| {
                 let index = tx as usize;
                 let decl = &prepared.decls[index];
-                if decl.beneficiary {
-                    shared.fold_fees(&results, index, &beneficiary);
-                }
-                evm.ctx.journaled_state.database = View { shared: &shared, decl };
+                // Nothing may unwind past here: a worker that left the loop
+                // would never reach the next barrier, and the others with it.
                 let outcome = catch_unwind(AssertUnwindSafe(|| {
-                    execute(&mut evm, &txs[index], index, block, |key| prepared.may_write(decl, key))
+                    if decl.beneficiary {
+                        shared.fold_fees(&results, index, &beneficiary);
+                    }
+                    evm.ctx.journaled_state.database = View { shared: &shared, decl };
+                    let result = execute(&mut evm, &txs[index], index, block, |key| prepared.may_write(decl, key));
+                    if let Ok(executed) = &result {
+                        shared.commit(&executed.writes);
+                    }
+                    result
                 }));
                 let result = outcome.unwrap_or_else(|panic| {
-                    // The EVM may be mid-transaction: start a fresh one.
+                    // The EVM may be mid-transaction: start a fresh one. The
+                    // block fails, so a half-committed transaction is moot.
                     evm = build_evm(View { shared: &shared, decl: &nothing }, block);
                     Err(VmError::Internal { index, message: panic_message(panic.as_ref()) })
                 });
-                if let Ok(executed) = &result {
-                    shared.commit(&executed.writes);
-                }
                 // Each transaction is claimed once: from one cursor, or by
                 // worker 0 alone.
                 let _ = results[index].set(result);
@@ -176,7 +180,7 @@ impl ParallelExecutor {
             receipts.push(executed.receipt);
         }
         let pending = fees - lock(&shared.folded).credited;
-        let mut changes: StateChanges = StateChanges::new();
+        let mut changes = StateChanges::with_capacity(prepared.keys.len());
         for (index, cell) in shared.cells.into_iter().enumerate() {
             let cell = cell.into_inner().unwrap_or_else(|p| p.into_inner());
             if let (true, Some(value)) = (cell.written, cell.value) {
@@ -248,8 +252,9 @@ struct Prepared {
 
 impl Prepared {
     fn new(txs: &[Transaction], block: &BlockEnv) -> Self {
-        let mut keys = Vec::new();
-        let mut index: HashMap<StateKey, u32> = HashMap::new();
+        // Most transactions bring a key or two of their own.
+        let mut keys = Vec::with_capacity(txs.len() * 2);
+        let mut index: HashMap<StateKey, u32> = HashMap::with_capacity(txs.len() * 2);
         let beneficiary = StateKey::Account(block.beneficiary);
         let decls = txs
             .iter()

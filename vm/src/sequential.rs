@@ -11,7 +11,7 @@ use crate::tx::{Transaction, check_declarations};
 use alloy_primitives::{Address, B256, U256};
 use core::cell::RefCell;
 use defivm_scheduler::Limits;
-use hashbrown::{HashMap, HashSet};
+use hashbrown::HashMap;
 use revm::database_interface::{Database, DatabaseRef};
 use revm::state::{AccountInfo, Bytecode};
 
@@ -49,14 +49,14 @@ impl SequentialExecutor {
         let (mut receipts, mut pending, mut fees, mut any_ran) =
             (Vec::with_capacity(txs.len()), U256::ZERO, U256::ZERO, false);
         for (index, (tx, declared)) in txs.iter().zip(&declared).enumerate() {
-            if declared.all.contains(&beneficiary) && !pending.is_zero() {
+            if declared.find(&beneficiary).is_some() && !pending.is_zero() {
                 let mut overlay = overlay.borrow_mut();
                 let current = overlay.account(&block.beneficiary);
                 overlay.changes.insert(beneficiary, Value::Account(beneficiary::credit(current, pending)));
                 pending = U256::ZERO;
             }
             evm.ctx.journaled_state.database = View { overlay: &overlay, declared };
-            let executed = execute(&mut evm, tx, index, block, |key| declared.writes.contains(key))?;
+            let executed = execute(&mut evm, tx, index, block, |key| declared.find(key) == Some(true))?;
             any_ran |= executed.ran();
             pending += executed.fee;
             fees += executed.fee;
@@ -66,25 +66,32 @@ impl SequentialExecutor {
         drop(evm);
         let overlay = overlay.into_inner();
         let current = overlay.account(&block.beneficiary);
-        let mut changes = overlay.changes.into_iter().collect();
+        let mut changes = overlay.changes;
         beneficiary::settle(&mut changes, state, block, current, pending, any_ran);
         Ok(BlockOutcome { receipts, changes, fees })
     }
 }
 
-/// A transaction's full declaration, as sets.
+/// A transaction's full declaration: keys sorted, each once, writes winning
+/// over reads, so a lookup is a binary search in one small allocation.
 #[derive(Debug, Default)]
 struct Declared {
-    all: HashSet<StateKey>,
-    writes: HashSet<StateKey>,
+    keys: Vec<(StateKey, bool)>,
 }
 
 impl Declared {
     fn new(tx: &Transaction) -> Self {
         let access = tx.full_access();
-        let writes: HashSet<StateKey> = access.writes().iter().copied().collect();
-        let all = access.reads().iter().copied().chain(writes.iter().copied()).collect();
-        Self { all, writes }
+        let mut keys: Vec<(StateKey, bool)> = access.writes().iter().map(|k| (*k, true)).collect();
+        keys.extend(access.reads().iter().map(|k| (*k, false)));
+        keys.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        keys.dedup_by_key(|k| k.0);
+        Self { keys }
+    }
+
+    /// `None` if `key` is not declared, else whether it may be written.
+    fn find(&self, key: &StateKey) -> Option<bool> {
+        self.keys.binary_search_by(|k| k.0.cmp(key)).ok().map(|at| self.keys[at].1)
     }
 }
 
@@ -117,7 +124,7 @@ struct View<'o, 'a> {
 
 impl View<'_, '_> {
     fn read(&self, key: StateKey) -> Result<Value, UndeclaredRead> {
-        if !self.declared.all.contains(&key) {
+        if self.declared.find(&key).is_none() {
             return Err(UndeclaredRead(key));
         }
         Ok(self.overlay.borrow().get(&key))

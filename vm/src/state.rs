@@ -8,7 +8,6 @@ use hashbrown::HashMap;
 use revm::database_interface::DatabaseRef;
 use revm::primitives::KECCAK_EMPTY;
 use revm::state::{AccountInfo, Bytecode};
-use std::collections::BTreeMap;
 
 /// One account: balance, nonce, code and storage.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -81,8 +80,9 @@ pub enum Value {
     Storage(U256),
 }
 
-/// Every key a block wrote, with its final value, in key order.
-pub type StateChanges = BTreeMap<StateKey, Value>;
+/// Every key a block wrote, with its final value. Unordered: sort the keys
+/// ([`StateKey`] is `Ord`) for a stable listing.
+pub type StateChanges = HashMap<StateKey, Value>;
 
 /// An in-memory world state: accounts with their storage, and the hashes of
 /// recent blocks for `BLOCKHASH`.
@@ -131,11 +131,13 @@ impl State {
         }
     }
 
-    /// Applies a block's changes. Accounts are applied before their slots
-    /// (key order), so a deleted account takes its storage with it; zero
-    /// slots are removed, and so is a changed account left with nothing.
+    /// Applies a block's changes. Accounts are applied before slots, so a
+    /// deleted account takes its storage with it; zero slots are removed,
+    /// and so is a changed account left with nothing.
     pub fn apply(&mut self, changes: &StateChanges) {
-        for (key, value) in changes {
+        let accounts_first = changes.iter().filter(|(k, _)| matches!(k, StateKey::Account(_)));
+        let slots = changes.iter().filter(|(k, _)| matches!(k, StateKey::Storage(..)));
+        for (key, value) in accounts_first.chain(slots) {
             match (key, value) {
                 (StateKey::Account(a), Value::Account(None)) => {
                     self.accounts.remove(a);

@@ -27,7 +27,9 @@ fn parallel(threads: usize, state: &State, block: &BlockEnv, txs: &[Transaction]
 }
 
 fn plain_revm(state: &State, block: &BlockEnv, txs: &[Transaction]) -> (Vec<Receipt>, State) {
-    PlainRevm.execute(state, block, txs).unwrap()
+    let mut revm = PlainRevm::new(state);
+    let receipts = revm.execute(block, txs).unwrap();
+    (receipts, revm.post_state())
 }
 
 proptest! {
