@@ -1,3 +1,30 @@
 //! # defivm-contracts
 //!
-//! Not built yet: the contracts land with the contracts issue.
+//! The DeFi world defivm runs: Solidity contracts compiled with a pinned
+//! solc (`npm run compile` in this folder writes `artifacts/`, which are
+//! committed, so `cargo build` needs no Node), typed `sol!` bindings, genesis
+//! builders that deploy them into a [`defivm_vm::State`], and for every
+//! operation a builder that returns the call together with its declared
+//! reads and writes.
+//!
+//! Declarations are computed from the compiled storage layout
+//! ([`Artifact::slot`] and the mapping rules in `slots.rs`), never by
+//! executing the transaction: this is the DeFi-specific knowledge that lets
+//! a wallet declare access the way a Solana client lists accounts.
+//!
+//! Built so far: the ERC-20 token ([`Erc20`]).
+//!
+//! Files: `artifact.rs` (the committed artifacts), `slots.rs` (Solidity
+//! storage addressing), `call.rs` ([`Call`]), `erc20.rs`, `error.rs`.
+
+mod artifact;
+mod call;
+mod erc20;
+mod error;
+mod slots;
+
+pub use artifact::{Artifact, StorageVariable};
+pub use call::Call;
+pub use erc20::{Erc20, IToken};
+pub use error::ContractError;
+pub use slots::{address_slot, mapping_slot, nested_address_slot, short_string};

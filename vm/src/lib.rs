@@ -57,6 +57,7 @@ pub use error::{Result, VmError};
 pub use key::{AccessKind, StateKey};
 pub use parallel::ParallelExecutor;
 pub use receipt::{BlockOutcome, Receipt, Status};
+pub use revm::state::Bytecode;
 pub use sequential::SequentialExecutor;
 pub use state::{Account, AccountValue, State, StateChanges, Value};
 pub use tx::{Fee, Transaction};

@@ -1,0 +1,72 @@
+//! The committed solc artifacts, read at first use.
+
+use crate::error::ContractError;
+use alloy_primitives::{Bytes, U256};
+use serde::Deserialize;
+use std::sync::OnceLock;
+
+/// One compiled contract, as `npm run compile` writes it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Artifact {
+    /// The contract's name.
+    pub contract_name: String,
+    /// The solc version that compiled it.
+    pub compiler: String,
+    /// Init code.
+    pub bytecode: Bytes,
+    /// Runtime code.
+    pub deployed_bytecode: Bytes,
+    /// Where each state variable lives.
+    pub storage_layout: Vec<StorageVariable>,
+}
+
+/// A state variable's place in storage.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StorageVariable {
+    /// Its name in the source.
+    pub label: String,
+    /// Its slot (decimal, as solc writes it).
+    pub slot: String,
+    /// Its byte offset inside the slot (packed variables).
+    pub offset: u32,
+    /// Its Solidity type.
+    #[serde(rename = "type")]
+    pub ty: String,
+}
+
+impl Artifact {
+    fn parse(name: &str, json: &str) -> Result<Self, ContractError> {
+        serde_json::from_str(json)
+            .map_err(|e| ContractError::Artifact { contract: name.to_string(), message: e.to_string() })
+    }
+
+    /// The slot of state variable `label`, from the compiled layout.
+    pub fn slot(&self, label: &str) -> Result<U256, ContractError> {
+        let variable = self.storage_layout.iter().find(|v| v.label == label).ok_or_else(|| {
+            ContractError::UnknownVariable { contract: self.contract_name.clone(), variable: label.to_string() }
+        })?;
+        variable.slot.parse().map_err(|_| ContractError::Artifact {
+            contract: self.contract_name.clone(),
+            message: format!("slot {:?} of {label} is not a number", variable.slot),
+        })
+    }
+}
+
+macro_rules! artifacts {
+    ($($fn_name:ident => $file:literal),* $(,)?) => {
+        $(
+            #[doc = concat!("The compiled `", $file, "`.")]
+            pub(crate) fn $fn_name() -> Result<&'static Artifact, ContractError> {
+                static CELL: OnceLock<Result<Artifact, ContractError>> = OnceLock::new();
+                CELL.get_or_init(|| Artifact::parse($file, include_str!(concat!("../artifacts/", $file, ".json"))))
+                    .as_ref()
+                    .map_err(Clone::clone)
+            }
+        )*
+    };
+}
+
+artifacts! {
+    token => "Token",
+}
