@@ -37,6 +37,7 @@ if (errors.length > 0) process.exit(1);
 fs.mkdirSync(outDir, { recursive: true });
 for (const file of Object.keys(output.contracts).sort()) {
   for (const [name, contract] of Object.entries(output.contracts[file])) {
+    if (contract.evm.deployedBytecode.object === "") continue; // interfaces
     const layout = contract.storageLayout.storage.map((v) => ({
       label: v.label,
       slot: v.slot,

@@ -43,13 +43,20 @@ impl Artifact {
 
     /// The slot of state variable `label`, from the compiled layout.
     pub fn slot(&self, label: &str) -> Result<U256, ContractError> {
+        Ok(self.placement(label)?.0)
+    }
+
+    /// The slot and byte offset of state variable `label` (packed variables
+    /// share a slot at different offsets).
+    pub fn placement(&self, label: &str) -> Result<(U256, u32), ContractError> {
         let variable = self.storage_layout.iter().find(|v| v.label == label).ok_or_else(|| {
             ContractError::UnknownVariable { contract: self.contract_name.clone(), variable: label.to_string() }
         })?;
-        variable.slot.parse().map_err(|_| ContractError::Artifact {
+        let slot = variable.slot.parse().map_err(|_| ContractError::Artifact {
             contract: self.contract_name.clone(),
             message: format!("slot {:?} of {label} is not a number", variable.slot),
-        })
+        })?;
+        Ok((slot, variable.offset))
     }
 }
 
@@ -69,4 +76,6 @@ macro_rules! artifacts {
 
 artifacts! {
     token => "Token",
+    pair => "Pair",
+    router => "Router",
 }

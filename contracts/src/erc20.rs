@@ -84,9 +84,23 @@ impl Erc20 {
         Ok(token)
     }
 
+    /// Adds `amount` to `holder`'s balance (and the supply) in `state`, as
+    /// if minted before the block. Does nothing if the token is not there.
+    pub fn credit(&self, state: &mut State, holder: Address, amount: U256) {
+        if let Some(account) = state.account_mut(&self.address) {
+            *account.storage.entry(self.balance_slot(holder)).or_default() += amount;
+            *account.storage.entry(self.total_supply).or_default() += amount;
+        }
+    }
+
     /// The storage key of `holder`'s balance.
     pub fn balance_slot(&self, holder: Address) -> U256 {
         address_slot(holder, self.balances)
+    }
+
+    /// The base slot of the allowance mapping.
+    pub(crate) fn allowance_base(&self) -> U256 {
+        self.allowances
     }
 
     /// The storage key of what `spender` may move for `owner`.
@@ -104,7 +118,7 @@ impl Erc20 {
         state.storage(&self.address, &self.allowance_slot(owner, spender))
     }
 
-    fn key(&self, slot: U256) -> StateKey {
+    pub(crate) fn key(&self, slot: U256) -> StateKey {
         StateKey::Storage(self.address, slot)
     }
 

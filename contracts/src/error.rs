@@ -19,6 +19,14 @@ pub enum ContractError {
         /// The variable asked for.
         variable: String,
     },
+    /// A swap path whose next pair does not hold the token reached so far.
+    #[error("pair {pair} does not trade token {token}")]
+    InvalidPath {
+        /// The pair.
+        pair: alloy_primitives::Address,
+        /// The token that should be one of its two.
+        token: alloy_primitives::Address,
+    },
     /// A string too long for the one-slot encoding genesis writes.
     #[error("{what} {value:?} is {len} bytes; at most 31 fit in one slot")]
     StringTooLong {

@@ -12,19 +12,22 @@
 //! executing the transaction: this is the DeFi-specific knowledge that lets
 //! a wallet declare access the way a Solana client lists accounts.
 //!
-//! Built so far: the ERC-20 token ([`Erc20`]).
+//! Built so far: the ERC-20 token ([`Erc20`]) and the DEX ([`Pair`],
+//! [`Router`]).
 //!
 //! Files: `artifact.rs` (the committed artifacts), `slots.rs` (Solidity
-//! storage addressing), `call.rs` ([`Call`]), `erc20.rs`, `error.rs`.
+//! storage addressing), `call.rs` ([`Call`]), `erc20.rs`, `dex.rs`, `error.rs`.
 
 mod artifact;
 mod call;
+mod dex;
 mod erc20;
 mod error;
 mod slots;
 
 pub use artifact::{Artifact, StorageVariable};
 pub use call::Call;
+pub use dex::{IPair, IRouter, Pair, Router, amount_out};
 pub use erc20::{Erc20, IToken};
 pub use error::ContractError;
 pub use slots::{address_slot, mapping_slot, nested_address_slot, short_string};

@@ -113,6 +113,11 @@ impl State {
         self.accounts.get(address)
     }
 
+    /// The account at `address`, to change it in place.
+    pub fn account_mut(&mut self, address: &Address) -> Option<&mut Account> {
+        self.accounts.get_mut(address)
+    }
+
     /// Every account, in no particular order.
     pub fn accounts(&self) -> impl Iterator<Item = (&Address, &Account)> {
         self.accounts.iter()
