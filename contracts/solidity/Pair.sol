@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.37;
 
+import {ERC20} from "./ERC20.sol";
+
 /// @notice The part of ERC-20 a pair needs.
 interface IERC20Minimal {
     function balanceOf(address holder) external view returns (uint256);
@@ -9,20 +11,14 @@ interface IERC20Minimal {
 
 /// @title Pair
 /// @notice A constant-product AMM pool of two tokens with a 0.3% fee, in the
-/// style of Uniswap V2, whose liquidity shares are themselves an ERC-20.
+/// style of Uniswap V2, whose liquidity shares are themselves an ERC-20
+/// (inherited from `ERC20`).
 /// Callers send tokens in first, then call `swap`, `mint` or `burn`, which
 /// settle against the recorded reserves. defivm deploys pairs straight into
 /// a genesis state (tokens, reserves and shares written to storage).
-contract Pair {
+contract Pair is ERC20 {
     /// @notice Shares locked forever by the first deposit, so the pool never empties.
     uint256 public constant MINIMUM_LIQUIDITY = 1000;
-
-    /// @notice Total liquidity shares.
-    uint256 public totalSupply;
-    /// @notice Shares of each holder.
-    mapping(address => uint256) public balanceOf;
-    /// @notice What each spender may still move for each owner.
-    mapping(address => mapping(address => uint256)) public allowance;
 
     /// @notice The token with the lower address.
     address public token0;
@@ -35,10 +31,6 @@ contract Pair {
 
     uint256 private unlocked = 1;
 
-    /// @notice Emitted when shares move.
-    event Transfer(address indexed from, address indexed to, uint256 value);
-    /// @notice Emitted when an owner sets a spender's allowance.
-    event Approval(address indexed owner, address indexed spender, uint256 value);
     /// @notice Emitted when liquidity is added.
     event Mint(address indexed sender, uint256 amount0, uint256 amount1);
     /// @notice Emitted when liquidity is removed.
@@ -75,10 +67,6 @@ contract Pair {
     error InvalidTo();
     /// @notice An ERC-20 transfer failed.
     error TransferFailed();
-    /// @notice The holder has fewer shares than asked for.
-    error InsufficientBalance();
-    /// @notice The spender may move fewer shares than asked for.
-    error InsufficientAllowance();
 
     modifier lock() {
         if (unlocked != 1) revert Locked();
@@ -90,33 +78,6 @@ contract Pair {
     /// @notice The recorded reserves and when they last changed.
     function getReserves() public view returns (uint112, uint112, uint32) {
         return (reserve0, reserve1, blockTimestampLast);
-    }
-
-    /// @notice Moves `value` of the caller's shares to `to`.
-    /// @return Always true; failures revert.
-    function transfer(address to, uint256 value) external returns (bool) {
-        _transfer(msg.sender, to, value);
-        return true;
-    }
-
-    /// @notice Lets `spender` move up to `value` of the caller's shares.
-    /// @return Always true.
-    function approve(address spender, uint256 value) external returns (bool) {
-        allowance[msg.sender][spender] = value;
-        emit Approval(msg.sender, spender, value);
-        return true;
-    }
-
-    /// @notice Moves `value` of `from`'s shares to `to` on the caller's allowance.
-    /// @return Always true; failures revert.
-    function transferFrom(address from, address to, uint256 value) external returns (bool) {
-        uint256 allowed = allowance[from][msg.sender];
-        if (allowed != type(uint256).max) {
-            if (allowed < value) revert InsufficientAllowance();
-            allowance[from][msg.sender] = allowed - value;
-        }
-        _transfer(from, to, value);
-        return true;
     }
 
     /// @notice Mints shares to `to` for the tokens sent in since the last update.
@@ -206,26 +167,6 @@ contract Pair {
     function _safeTransfer(address token, address to, uint256 value) private {
         (bool ok, bytes memory data) = token.call(abi.encodeCall(IERC20Minimal.transfer, (to, value)));
         if (!ok || (data.length != 0 && !abi.decode(data, (bool)))) revert TransferFailed();
-    }
-
-    function _transfer(address from, address to, uint256 value) private {
-        uint256 balance = balanceOf[from];
-        if (balance < value) revert InsufficientBalance();
-        balanceOf[from] = balance - value;
-        balanceOf[to] += value;
-        emit Transfer(from, to, value);
-    }
-
-    function _mint(address to, uint256 value) private {
-        totalSupply += value;
-        balanceOf[to] += value;
-        emit Transfer(address(0), to, value);
-    }
-
-    function _burn(address from, uint256 value) private {
-        balanceOf[from] -= value;
-        totalSupply -= value;
-        emit Transfer(from, address(0), value);
     }
 
     function _min(uint256 x, uint256 y) private pure returns (uint256) {
