@@ -1,0 +1,99 @@
+//! Gas and plain-revm execution time of each DeFi operation built so far.
+//!
+//! Each operation runs as a block of N transactions from N different users
+//! (so they do not conflict) through plain revm, after an untimed setup block
+//! in which every user approves the router.
+//!
+//! `cargo run --release -p defivm-contracts --example gas [N]`
+
+use defivm_contracts::{Call, Erc20, Pair, Router};
+use defivm_vm::{Account, Address, BlockEnv, Fee, PlainRevm, State, Status, U256};
+use std::time::Instant;
+
+fn user(i: usize) -> Address {
+    let mut bytes = [0x33; 20];
+    bytes[12..].copy_from_slice(&(i as u64).to_be_bytes());
+    Address::new(bytes)
+}
+
+fn units(n: u64) -> U256 {
+    U256::from(n) * U256::from(10u64).pow(U256::from(18))
+}
+
+fn block_of(state: &State, calls: Vec<(Address, Call)>) -> Vec<defivm_vm::Transaction> {
+    calls
+        .into_iter()
+        .map(|(from, call)| {
+            let nonce = state.account(&from).map_or(0, |a| a.nonce);
+            call.into_tx(from, nonce, 500_000, Fee::Dynamic { max_fee_per_gas: 10, max_priority_fee_per_gas: 1 })
+        })
+        .collect()
+}
+
+fn main() {
+    let n: usize = std::env::args().nth(1).map_or(2_000, |s| s.parse().expect("N is a number"));
+    let block = BlockEnv { basefee: 1, ..BlockEnv::default() };
+    let mut state = State::new();
+    let holders: Vec<_> = (0..n).map(|i| (user(i), units(1_000_000))).collect();
+    for i in 0..n {
+        state.insert_account(user(i), Account::with_balance(units(100)));
+    }
+    let tokens = [0x71u8, 0x72, 0x73]
+        .map(|b| Erc20::deploy(&mut state, Address::new([b; 20]), "Token", "TK", &holders).expect("token"));
+    let router = Router::deploy(&mut state, Address::new([0x99; 20])).expect("router");
+    let lp = Address::new([0x55; 20]);
+    let reserve = units(1_000_000_000);
+    let ab =
+        Pair::deploy(&mut state, Address::new([0xa1; 20]), (tokens[0], reserve), (tokens[1], reserve), lp).unwrap();
+    let bc =
+        Pair::deploy(&mut state, Address::new([0xa2; 20]), (tokens[1], reserve), (tokens[2], reserve), lp).unwrap();
+
+    // Setup: every user approves the router on every token.
+    let approvals: Vec<_> =
+        (0..n).flat_map(|i| tokens.map(|t| (user(i), t.approve(user(i), router.address, U256::MAX)))).collect();
+    let mut revm = PlainRevm::new(&state);
+    let mut nonce_state = state.clone();
+    let mut txs = Vec::new();
+    for (k, (from, call)) in approvals.into_iter().enumerate() {
+        let nonce = (k % 3) as u64;
+        txs.push(call.into_tx(from, nonce, 100_000, Fee::Dynamic { max_fee_per_gas: 10, max_priority_fee_per_gas: 1 }));
+    }
+    revm.execute(&block, &txs).expect("approvals");
+    let ready = revm.post_state();
+    nonce_state.clone_from(&ready);
+
+    let deadline = 1_800_000_000;
+    type Op<'a> = (&'a str, Box<dyn Fn(Address) -> Call + 'a>);
+    let ops: Vec<Op<'_>> = vec![
+        ("erc20 transfer", Box::new(|u| tokens[0].transfer(u, user(0), units(1)))),
+        ("erc20 approve", Box::new(|u| tokens[0].approve(u, user(1), units(5)))),
+        (
+            "swap, 1 hop",
+            Box::new(|u| router.swap_exact_in(u, units(1), U256::ZERO, &[ab], tokens[0], u, deadline).unwrap()),
+        ),
+        (
+            "swap, 2 hops",
+            Box::new(|u| router.swap_exact_in(u, units(1), U256::ZERO, &[ab, bc], tokens[0], u, deadline).unwrap()),
+        ),
+        (
+            "add liquidity",
+            Box::new(|u| router.add_liquidity(u, &ab, (units(1), units(1)), (U256::ZERO, U256::ZERO), u, deadline)),
+        ),
+    ];
+    println!("{n} transactions per operation, plain revm, release build");
+    println!("{:<16} {:>10} {:>12}", "operation", "gas", "µs per tx");
+    for (name, op) in &ops {
+        let txs = block_of(&nonce_state, (0..n).map(|i| (user(i), op(user(i)))).collect());
+        let mut best = f64::MAX;
+        let mut receipts = Vec::new();
+        for _ in 0..3 {
+            let mut revm = PlainRevm::new(&ready);
+            let start = Instant::now();
+            receipts = revm.execute(&block, &txs).expect("valid transactions");
+            best = best.min(start.elapsed().as_secs_f64());
+        }
+        assert!(receipts.iter().all(|r| r.status == Status::Success), "{name}: {:?}", receipts[0]);
+        let gas = receipts.iter().map(|r| r.gas_used).sum::<u64>() / n as u64;
+        println!("{:<16} {:>10} {:>12.2}", name, gas, best * 1e6 / n as f64);
+    }
+}
