@@ -1,12 +1,12 @@
 //! Gas and plain-revm execution time of each DeFi operation built so far.
 //!
 //! Each operation runs as a block of N transactions from N different users
-//! (so they do not conflict) through plain revm, after an untimed setup block
-//! in which every user approves the router.
+//! (so they do not conflict, except on the pool each one uses) through plain
+//! revm, after an untimed setup block of approvals and first stakes.
 //!
 //! `cargo run --release -p defivm-contracts --example gas [N]`
 
-use defivm_contracts::{Call, Erc20, Pair, Router};
+use defivm_contracts::{Call, Erc20, Pair, RewardPeriod, Router, Staking};
 use defivm_vm::{Account, Address, BlockEnv, Fee, PlainRevm, State, Status, U256};
 use std::time::Instant;
 
@@ -48,21 +48,38 @@ fn main() {
     let bc =
         Pair::deploy(&mut state, Address::new([0xa2; 20]), (tokens[1], reserve), (tokens[2], reserve), lp).unwrap();
 
-    // Setup: every user approves the router on every token.
-    let approvals: Vec<_> =
+    let period = RewardPeriod { reward: units(1_000_000), start: block.timestamp - 100, duration: 100_000 };
+    let staking =
+        Staking::deploy(&mut state, Address::new([0x5a; 20]), (tokens[2], tokens[0]), lp, period).expect("staking");
+
+    // Setup: every user approves the router on every token, the staking pool
+    // on its token, and stakes a little (so there are rewards to claim).
+    let mut approvals: Vec<_> =
         (0..n).flat_map(|i| tokens.map(|t| (user(i), t.approve(user(i), router.address, U256::MAX)))).collect();
+    approvals.extend((0..n).map(|i| (user(i), tokens[2].approve(user(i), staking.address, U256::MAX))));
+    approvals.extend((0..n).map(|i| (user(i), staking.stake(user(i), units(10)))));
     let mut revm = PlainRevm::new(&state);
     let mut nonce_state = state.clone();
     let mut txs = Vec::new();
-    for (k, (from, call)) in approvals.into_iter().enumerate() {
-        let nonce = (k % 3) as u64;
-        txs.push(call.into_tx(from, nonce, 100_000, Fee::Dynamic { max_fee_per_gas: 10, max_priority_fee_per_gas: 1 }));
+    let mut nonces = std::collections::HashMap::new();
+    for (from, call) in approvals {
+        let nonce = nonces.entry(from).or_insert(0u64);
+        *nonce += 1;
+        txs.push(call.into_tx(
+            from,
+            *nonce - 1,
+            300_000,
+            Fee::Dynamic { max_fee_per_gas: 10, max_priority_fee_per_gas: 1 },
+        ));
     }
-    revm.execute(&block, &txs).expect("approvals");
+    let setup = revm.execute(&block, &txs).expect("approvals");
+    assert!(setup.iter().all(|r| r.status == Status::Success), "setup failed");
     let ready = revm.post_state();
     nonce_state.clone_from(&ready);
 
     let deadline = 1_800_000_000;
+    // Later block, so stakes have earned something.
+    let block = BlockEnv { timestamp: block.timestamp + 60, ..block };
     type Op<'a> = (&'a str, Box<dyn Fn(Address) -> Call + 'a>);
     let ops: Vec<Op<'_>> = vec![
         ("erc20 transfer", Box::new(|u| tokens[0].transfer(u, user(0), units(1)))),
@@ -79,6 +96,8 @@ fn main() {
             "add liquidity",
             Box::new(|u| router.add_liquidity(u, &ab, (units(1), units(1)), (U256::ZERO, U256::ZERO), u, deadline)),
         ),
+        ("stake", Box::new(|u| staking.stake(u, units(1)))),
+        ("getReward", Box::new(|u| staking.get_reward(u))),
     ];
     println!("{n} transactions per operation, plain revm, release build");
     println!("{:<16} {:>10} {:>12}", "operation", "gas", "µs per tx");

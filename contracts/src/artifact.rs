@@ -78,4 +78,5 @@ artifacts! {
     token => "Token",
     pair => "Pair",
     router => "Router",
+    staking => "Staking",
 }

@@ -12,11 +12,12 @@
 //! executing the transaction: this is the DeFi-specific knowledge that lets
 //! a wallet declare access the way a Solana client lists accounts.
 //!
-//! Built so far: the ERC-20 token ([`Erc20`]) and the DEX ([`Pair`],
-//! [`Router`]).
+//! Built so far: the ERC-20 token ([`Erc20`]), the DEX ([`Pair`],
+//! [`Router`]) and staking ([`Staking`]).
 //!
 //! Files: `artifact.rs` (the committed artifacts), `slots.rs` (Solidity
-//! storage addressing), `call.rs` ([`Call`]), `erc20.rs`, `dex.rs`, `error.rs`.
+//! storage addressing), `call.rs` ([`Call`]), `erc20.rs`, `dex.rs`, `staking.rs`,
+//! `error.rs`.
 
 mod artifact;
 mod call;
@@ -24,6 +25,7 @@ mod dex;
 mod erc20;
 mod error;
 mod slots;
+mod staking;
 
 pub use artifact::{Artifact, StorageVariable};
 pub use call::Call;
@@ -31,3 +33,4 @@ pub use dex::{IPair, IRouter, Pair, Router, amount_out};
 pub use erc20::{Erc20, IToken};
 pub use error::ContractError;
 pub use slots::{address_slot, mapping_slot, nested_address_slot, short_string};
+pub use staking::{IStaking, RewardPeriod, Staking};
