@@ -11,32 +11,19 @@ use alloy_primitives::{Address, U256};
 use alloy_sol_types::{SolCall, sol};
 use defivm_vm::{AccessSet, Account, Bytecode, State, StateKey};
 
-sol! {
-    /// The pair's external interface.
+sol!(
+    /// The pair's interface, from the compiled ABI.
     #[derive(Debug, PartialEq, Eq)]
-    interface IPair {
-        event Swap(address indexed sender, uint256 amount0In, uint256 amount1In, uint256 amount0Out, uint256 amount1Out, address indexed to);
-        event Sync(uint112 reserve0, uint112 reserve1);
-        event Mint(address indexed sender, uint256 amount0, uint256 amount1);
-        event Burn(address indexed sender, uint256 amount0, uint256 amount1, address indexed to);
-        error K();
-        function getReserves() external view returns (uint112, uint112, uint32);
-        function approve(address spender, uint256 value) external returns (bool);
-        function sync() external;
-    }
+    IPair,
+    "artifacts/Pair.json"
+);
 
-    /// The router's external interface.
+sol!(
+    /// The router's interface, from the compiled ABI.
     #[derive(Debug, PartialEq, Eq)]
-    interface IRouter {
-        error Expired();
-        error InsufficientOutputAmount(uint256 out, uint256 minimum);
-        error InsufficientAmount(uint256 amount, uint256 minimum);
-        function getAmountOut(uint256 amountIn, uint256 reserveIn, uint256 reserveOut) external pure returns (uint256);
-        function swapExactTokensForTokens(uint256 amountIn, uint256 amountOutMin, address[] pairs, address tokenIn, address to, uint256 deadline) external returns (uint256 amountOut);
-        function addLiquidity(address pair, uint256 amount0Desired, uint256 amount1Desired, uint256 amount0Min, uint256 amount1Min, address to, uint256 deadline) external returns (uint256 amount0, uint256 amount1, uint256 liquidity);
-        function removeLiquidity(address pair, uint256 liquidity, uint256 amount0Min, uint256 amount1Min, address to, uint256 deadline) external returns (uint256 amount0, uint256 amount1);
-    }
-}
+    IRouter,
+    "artifacts/Router.json"
+);
 
 /// What a pair pays out for `amount_in` against the given reserves (0.3%
 /// fee), exactly as `Router.getAmountOut` computes it.

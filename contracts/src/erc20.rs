@@ -9,25 +9,12 @@ use alloy_primitives::{Address, U256};
 use alloy_sol_types::{SolCall, sol};
 use defivm_vm::{AccessSet, Account, Bytecode, State, StateKey};
 
-sol! {
-    /// The token's external interface.
+sol!(
+    /// The token's interface, from the compiled ABI.
     #[derive(Debug, PartialEq, Eq)]
-    interface IToken {
-        event Transfer(address indexed from, address indexed to, uint256 value);
-        event Approval(address indexed owner, address indexed spender, uint256 value);
-        error InsufficientBalance(address holder, uint256 balance, uint256 needed);
-        error InsufficientAllowance(address owner, address spender, uint256 allowed, uint256 needed);
-        function name() external view returns (string);
-        function symbol() external view returns (string);
-        function decimals() external pure returns (uint8);
-        function totalSupply() external view returns (uint256);
-        function balanceOf(address holder) external view returns (uint256);
-        function allowance(address owner, address spender) external view returns (uint256);
-        function transfer(address to, uint256 value) external returns (bool);
-        function approve(address spender, uint256 value) external returns (bool);
-        function transferFrom(address from, address to, uint256 value) external returns (bool);
-    }
-}
+    IToken,
+    "artifacts/Token.json"
+);
 
 /// A deployed token: its address and the slots its layout puts things in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,7 +2,8 @@
 //!
 //! The DeFi world defivm runs: Solidity contracts compiled with a pinned
 //! solc (`npm run compile` in this folder writes `artifacts/`, which are
-//! committed, so `cargo build` needs no Node), typed `sol!` bindings, genesis
+//! committed, so `cargo build` needs no Node), typed `sol!` bindings generated
+//! from the committed ABIs (so they cannot drift from the code), genesis
 //! builders that deploy them into a [`defivm_vm::State`], and for every
 //! operation a builder that returns the call together with its declared
 //! reads and writes.

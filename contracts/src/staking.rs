@@ -14,26 +14,12 @@ use alloy_primitives::{Address, U256};
 use alloy_sol_types::{SolCall, sol};
 use defivm_vm::{AccessSet, Account, Bytecode, State, StateKey};
 
-sol! {
-    /// The staking pool's external interface.
+sol!(
+    /// The staking pool's interface, from the compiled ABI.
     #[derive(Debug, PartialEq, Eq)]
-    interface IStaking {
-        event RewardAdded(uint256 reward);
-        event Staked(address indexed user, uint256 amount);
-        event Withdrawn(address indexed user, uint256 amount);
-        event RewardPaid(address indexed user, uint256 reward);
-        error ZeroAmount();
-        error InsufficientStake(uint256 staked, uint256 requested);
-        error NotRewardsDistribution();
-        error RewardTooHigh();
-        function earned(address account) external view returns (uint256);
-        function stake(uint256 amount) external;
-        function withdraw(uint256 amount) external;
-        function getReward() external;
-        function exit() external;
-        function notifyRewardAmount(uint256 reward) external;
-    }
-}
+    IStaking,
+    "artifacts/Staking.json"
+);
 
 /// Storage slots of the pool, from the compiled layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
