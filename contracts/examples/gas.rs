@@ -6,7 +6,7 @@
 //!
 //! `cargo run --release -p defivm-contracts --example gas [N]`
 
-use defivm_contracts::{Call, Erc20, Pair, RewardPeriod, Router, Staking};
+use defivm_contracts::{Call, Erc20, LendingPool, MarketConfig, Oracle, Pair, RewardPeriod, Router, Staking, WAD};
 use defivm_vm::{Account, Address, BlockEnv, Fee, PlainRevm, State, Status, U256};
 use std::time::Instant;
 
@@ -52,12 +52,36 @@ fn main() {
     let staking =
         Staking::deploy(&mut state, Address::new([0x5a; 20]), (tokens[2], tokens[0]), lp, period).expect("staking");
 
+    // Lending: token 0 as a dollar, token 1 as ether at 2,000.
+    let owner = Address::new([0x0c; 20]);
+    state.insert_account(owner, Account::with_balance(units(100)));
+    let (usd, eth) = (tokens[0], tokens[1]);
+    let prices = [(usd.address, units(1)), (eth.address, units(2_000))];
+    let oracle = Oracle::deploy(&mut state, Address::new([0x0f; 20]), owner, &prices).expect("oracle");
+    let factor = U256::from(WAD) * U256::from(3) / U256::from(4);
+    let markets = [
+        MarketConfig { token: usd, collateral_factor: factor, liquidity: units(100_000_000) },
+        MarketConfig { token: eth, collateral_factor: factor, liquidity: units(100_000) },
+    ];
+    let pool = LendingPool::deploy(&mut state, Address::new([0x1e; 20]), oracle, &markets, lp, block.timestamp)
+        .expect("lending pool");
+    let half = n / 2;
+
     // Setup: every user approves the router on every token, the staking pool
-    // on its token, and stakes a little (so there are rewards to claim).
+    // on its token, and stakes a little (so there are rewards to claim). In
+    // lending, the first half supply 1 ETH and borrow 1,400 USD; the second
+    // half supply 10 ETH; then ether falls to 1,500, so the first half can
+    // be liquidated.
     let mut approvals: Vec<_> =
         (0..n).flat_map(|i| tokens.map(|t| (user(i), t.approve(user(i), router.address, U256::MAX)))).collect();
     approvals.extend((0..n).map(|i| (user(i), tokens[2].approve(user(i), staking.address, U256::MAX))));
     approvals.extend((0..n).map(|i| (user(i), staking.stake(user(i), units(10)))));
+    approvals.extend((0..n).flat_map(|i| [usd, eth].map(|t| (user(i), t.approve(user(i), pool.address, U256::MAX)))));
+    approvals.extend((0..half).flat_map(|i| {
+        [(user(i), pool.supply(user(i), eth, units(1))), (user(i), pool.borrow(user(i), usd, units(1_400)))]
+    }));
+    approvals.extend((half..n).map(|i| (user(i), pool.supply(user(i), eth, units(10)))));
+    approvals.push((owner, oracle.set_price(eth.address, units(1_500))));
     let mut revm = PlainRevm::new(&state);
     let mut nonce_state = state.clone();
     let mut txs = Vec::new();
@@ -80,29 +104,47 @@ fn main() {
     let deadline = 1_800_000_000;
     // Later block, so stakes have earned something.
     let block = BlockEnv { timestamp: block.timestamp + 60, ..block };
-    type Op<'a> = (&'a str, Box<dyn Fn(Address) -> Call + 'a>);
+    type Op<'a> = (&'a str, Box<dyn Fn() -> Vec<(Address, Call)> + 'a>);
+    let each = |f: &dyn Fn(Address) -> Call| (0..n).map(|i| (user(i), f(user(i)))).collect::<Vec<_>>();
     let ops: Vec<Op<'_>> = vec![
-        ("erc20 transfer", Box::new(|u| tokens[0].transfer(u, user(0), units(1)))),
-        ("erc20 approve", Box::new(|u| tokens[0].approve(u, user(1), units(5)))),
+        ("erc20 transfer", Box::new(|| each(&|u| tokens[0].transfer(u, user(0), units(1))))),
+        ("erc20 approve", Box::new(|| each(&|u| tokens[0].approve(u, user(1), units(5))))),
         (
             "swap, 1 hop",
-            Box::new(|u| router.swap_exact_in(u, units(1), U256::ZERO, &[ab], tokens[0], u, deadline).unwrap()),
+            Box::new(|| {
+                each(&|u| router.swap_exact_in(u, units(1), U256::ZERO, &[ab], tokens[0], u, deadline).unwrap())
+            }),
         ),
         (
             "swap, 2 hops",
-            Box::new(|u| router.swap_exact_in(u, units(1), U256::ZERO, &[ab, bc], tokens[0], u, deadline).unwrap()),
+            Box::new(|| {
+                each(&|u| router.swap_exact_in(u, units(1), U256::ZERO, &[ab, bc], tokens[0], u, deadline).unwrap())
+            }),
         ),
         (
             "add liquidity",
-            Box::new(|u| router.add_liquidity(u, &ab, (units(1), units(1)), (U256::ZERO, U256::ZERO), u, deadline)),
+            Box::new(|| {
+                each(&|u| router.add_liquidity(u, &ab, (units(1), units(1)), (U256::ZERO, U256::ZERO), u, deadline))
+            }),
         ),
-        ("stake", Box::new(|u| staking.stake(u, units(1)))),
-        ("getReward", Box::new(|u| staking.get_reward(u))),
+        ("stake", Box::new(|| each(&|u| staking.stake(u, units(1))))),
+        ("getReward", Box::new(|| each(&|u| staking.get_reward(u)))),
+        ("lending supply", Box::new(|| each(&|u| pool.supply(u, usd, units(1))))),
+        ("lending borrow", Box::new(|| (half..n).map(|i| (user(i), pool.borrow(user(i), usd, units(100)))).collect())),
+        (
+            "liquidate",
+            Box::new(|| {
+                (0..half)
+                    .map(|i| (user(half + i), pool.liquidate(user(half + i), user(i), (usd, units(700)), eth)))
+                    .collect()
+            }),
+        ),
     ];
-    println!("{n} transactions per operation, plain revm, release build");
+    println!("{n} users (borrow and liquidate: {half} each), plain revm, release build, best of 3");
     println!("{:<16} {:>10} {:>12}", "operation", "gas", "µs per tx");
     for (name, op) in &ops {
-        let txs = block_of(&nonce_state, (0..n).map(|i| (user(i), op(user(i)))).collect());
+        let txs = block_of(&nonce_state, op());
+        let count = txs.len();
         let mut best = f64::MAX;
         let mut receipts = Vec::new();
         for _ in 0..3 {
@@ -112,7 +154,7 @@ fn main() {
             best = best.min(start.elapsed().as_secs_f64());
         }
         assert!(receipts.iter().all(|r| r.status == Status::Success), "{name}: {:?}", receipts[0]);
-        let gas = receipts.iter().map(|r| r.gas_used).sum::<u64>() / n as u64;
-        println!("{:<16} {:>10} {:>12.2}", name, gas, best * 1e6 / n as f64);
+        let gas = receipts.iter().map(|r| r.gas_used).sum::<u64>() / count as u64;
+        println!("{:<16} {:>10} {:>12.2}", name, gas, best * 1e6 / count as f64);
     }
 }

@@ -38,12 +38,20 @@ fs.mkdirSync(outDir, { recursive: true });
 for (const file of Object.keys(output.contracts).sort()) {
   for (const [name, contract] of Object.entries(output.contracts[file])) {
     if (contract.evm.deployedBytecode.object === "") continue; // interfaces
+    const types = contract.storageLayout.types || {};
     const layout = contract.storageLayout.storage.map((v) => ({
       label: v.label,
       slot: v.slot,
       offset: v.offset,
-      type: contract.storageLayout.types[v.type].label,
+      type: types[v.type].label,
     }));
+    // Structs (also behind mappings), with each member's slot within the struct.
+    const structs = {};
+    for (const t of Object.values(types)) {
+      if (t.members) {
+        structs[t.label] = t.members.map((m) => ({ label: m.label, slot: m.slot, offset: m.offset, type: types[m.type].label }));
+      }
+    }
     const artifact = {
       contractName: name,
       source: file,
@@ -53,6 +61,7 @@ for (const file of Object.keys(output.contracts).sort()) {
       bytecode: "0x" + contract.evm.bytecode.object,
       deployedBytecode: "0x" + contract.evm.deployedBytecode.object,
       storageLayout: layout,
+      structs,
     };
     fs.writeFileSync(path.join(outDir, name + ".json"), JSON.stringify(artifact, null, 2) + "\n");
     console.log(`${name}: ${contract.evm.deployedBytecode.object.length / 2} bytes of runtime code`);

@@ -19,6 +19,10 @@ pub struct Artifact {
     pub deployed_bytecode: Bytes,
     /// Where each state variable lives.
     pub storage_layout: Vec<StorageVariable>,
+    /// The members of each struct type (`struct Contract.Name`), with their
+    /// slots relative to the struct's first slot.
+    #[serde(default)]
+    pub structs: std::collections::BTreeMap<String, Vec<StorageVariable>>,
 }
 
 /// A state variable's place in storage.
@@ -44,6 +48,17 @@ impl Artifact {
     /// The slot of state variable `label`, from the compiled layout.
     pub fn slot(&self, label: &str) -> Result<U256, ContractError> {
         Ok(self.placement(label)?.0)
+    }
+
+    /// The slot of member `member` of struct `name` (as `struct Contract.Name`),
+    /// relative to the struct's first slot.
+    pub fn member(&self, name: &str, member: &str) -> Result<U256, ContractError> {
+        let unknown = || ContractError::UnknownVariable {
+            contract: self.contract_name.clone(),
+            variable: format!("{name}.{member}"),
+        };
+        let m = self.structs.get(name).and_then(|ms| ms.iter().find(|m| m.label == member)).ok_or_else(unknown)?;
+        m.slot.parse().map_err(|_| unknown())
     }
 
     /// The slot and byte offset of state variable `label` (packed variables
@@ -79,4 +94,6 @@ artifacts! {
     pair => "Pair",
     router => "Router",
     staking => "Staking",
+    oracle => "Oracle",
+    lending_pool => "LendingPool",
 }

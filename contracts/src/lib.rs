@@ -14,17 +14,19 @@
 //! a wallet declare access the way a Solana client lists accounts.
 //!
 //! Built so far: the ERC-20 token ([`Erc20`]), the DEX ([`Pair`],
-//! [`Router`]) and staking ([`Staking`]).
+//! [`Router`]), lending ([`LendingPool`], [`Oracle`]) and staking
+//! ([`Staking`]).
 //!
 //! Files: `artifact.rs` (the committed artifacts), `slots.rs` (Solidity
-//! storage addressing), `call.rs` ([`Call`]), `erc20.rs`, `dex.rs`, `staking.rs`,
-//! `error.rs`.
+//! storage addressing), `call.rs` ([`Call`]), `erc20.rs`, `dex.rs`, `lending.rs`,
+//! `staking.rs`, `error.rs`.
 
 mod artifact;
 mod call;
 mod dex;
 mod erc20;
 mod error;
+mod lending;
 mod slots;
 mod staking;
 
@@ -33,5 +35,6 @@ pub use call::Call;
 pub use dex::{IPair, IRouter, Pair, Router, amount_out};
 pub use erc20::{Erc20, IToken};
 pub use error::ContractError;
+pub use lending::{ILendingPool, IOracle, LendingPool, MarketConfig, Oracle, WAD};
 pub use slots::{address_slot, mapping_slot, nested_address_slot, short_string};
 pub use staking::{IStaking, RewardPeriod, Staking};

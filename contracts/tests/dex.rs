@@ -5,9 +5,10 @@
 use alloy_primitives::{Address, U256};
 use alloy_sol_types::{SolError, SolEvent};
 use defivm_contracts::{Call, Erc20, IPair, IRouter, Pair, Router, amount_out};
-use defivm_vm::{BlockEnv, Fee, Receipt, SequentialExecutor, State, Status};
+use defivm_vm::{Receipt, State, Status};
 use proptest::prelude::*;
-use std::collections::HashMap;
+
+mod common;
 
 const ROUTER: Address = Address::new([0x99; 20]);
 const DEADLINE: u64 = 1_800_000_000;
@@ -70,19 +71,8 @@ fn run(w: &World, calls: Vec<(Address, Call)>) -> (Vec<Receipt>, State) {
     }
     let setup = all.len();
     all.extend(calls);
-    let mut nonces = HashMap::new();
-    let txs: Vec<_> = all
-        .into_iter()
-        .map(|(from, call)| {
-            let nonce = nonces.entry(from).or_insert_with(|| w.state.account(&from).map_or(0, |a| a.nonce));
-            *nonce += 1;
-            call.into_tx(from, *nonce - 1, 500_000, Fee::Dynamic { max_fee_per_gas: 10, max_priority_fee_per_gas: 1 })
-        })
-        .collect();
-    let block = BlockEnv { basefee: 1, ..BlockEnv::default() };
-    let outcome = SequentialExecutor::new().execute(&w.state, &block, &txs).unwrap();
-    let post = outcome.post_state(&w.state);
-    (outcome.receipts[setup..].to_vec(), post)
+    let (receipts, post) = common::block(&w.state, all, defivm_vm::BlockEnv::default().timestamp);
+    (receipts[setup..].to_vec(), post)
 }
 
 #[test]

@@ -5,8 +5,10 @@
 use alloy_primitives::{Address, U256};
 use alloy_sol_types::{SolError, SolEvent};
 use defivm_contracts::{Call, Erc20, IToken};
-use defivm_vm::{BlockEnv, Fee, Receipt, SequentialExecutor, State, Status};
+use defivm_vm::{Receipt, State, Status};
 use proptest::prelude::*;
+
+mod common;
 
 const TOKEN: Address = Address::new([0x70; 20]);
 
@@ -23,22 +25,10 @@ fn world(balances: &[(Address, U256)]) -> (State, Erc20) {
     (state, token)
 }
 
-/// Runs the calls in order (nonces per sender) and returns the receipts and
-/// the post-state.
+/// Runs the calls in order as one block; returns the receipts and the
+/// post-state.
 fn run(state: &State, calls: Vec<(Address, Call)>) -> (Vec<Receipt>, State) {
-    let mut nonces = std::collections::HashMap::new();
-    let txs: Vec<_> = calls
-        .into_iter()
-        .map(|(from, call)| {
-            let nonce = nonces.entry(from).or_insert(0u64);
-            *nonce += 1;
-            call.into_tx(from, *nonce - 1, 200_000, Fee::Dynamic { max_fee_per_gas: 10, max_priority_fee_per_gas: 1 })
-        })
-        .collect();
-    let block = BlockEnv { basefee: 1, ..BlockEnv::default() };
-    let outcome = SequentialExecutor::new().execute(state, &block, &txs).unwrap();
-    let post = outcome.post_state(state);
-    (outcome.receipts, post)
+    common::block(state, calls, defivm_vm::BlockEnv::default().timestamp)
 }
 
 fn units(n: u64) -> U256 {

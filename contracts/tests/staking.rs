@@ -3,10 +3,12 @@
 
 use alloy_primitives::{Address, U256};
 use alloy_sol_types::SolError;
-use defivm_contracts::{Call, Erc20, IStaking, RewardPeriod, Staking};
-use defivm_vm::{BlockEnv, Fee, Receipt, SequentialExecutor, State, Status};
+use defivm_contracts::{Erc20, IStaking, RewardPeriod, Staking};
+use defivm_vm::{State, Status};
 use proptest::prelude::*;
-use std::collections::HashMap;
+
+mod common;
+use common::block;
 
 const T0: u64 = 1_700_000_000;
 const DISTRIBUTION: Address = Address::new([0xd1; 20]);
@@ -36,23 +38,6 @@ fn world() -> (State, Staking) {
     let (receipts, state) = block(&state, approvals, T0 - 10);
     assert!(receipts.iter().all(|r| r.status == Status::Success));
     (state, pool)
-}
-
-/// Runs `calls` as one block at `timestamp`.
-fn block(state: &State, calls: Vec<(Address, Call)>, timestamp: u64) -> (Vec<Receipt>, State) {
-    let mut nonces = HashMap::new();
-    let txs: Vec<_> = calls
-        .into_iter()
-        .map(|(from, call)| {
-            let nonce = nonces.entry(from).or_insert_with(|| state.account(&from).map_or(0, |a| a.nonce));
-            *nonce += 1;
-            call.into_tx(from, *nonce - 1, 300_000, Fee::Dynamic { max_fee_per_gas: 10, max_priority_fee_per_gas: 1 })
-        })
-        .collect();
-    let env = BlockEnv { basefee: 1, timestamp, ..BlockEnv::default() };
-    let outcome = SequentialExecutor::new().execute(state, &env, &txs).unwrap();
-    let post = outcome.post_state(state);
-    (outcome.receipts, post)
 }
 
 #[test]
