@@ -19,7 +19,7 @@
 //!
 //! Files: `artifact.rs` (the committed artifacts), `slots.rs` (Solidity
 //! storage addressing), `call.rs` ([`Call`]), `erc20.rs`, `dex.rs`, `lending.rs`,
-//! `staking.rs`, `error.rs`.
+//! `staking.rs`, `world.rs` ([`World`]: everything in one genesis), `error.rs`.
 
 mod artifact;
 mod call;
@@ -29,6 +29,7 @@ mod error;
 mod lending;
 mod slots;
 mod staking;
+mod world;
 
 pub use artifact::{Artifact, StorageVariable};
 pub use call::Call;
@@ -38,3 +39,4 @@ pub use error::ContractError;
 pub use lending::{ILendingPool, IOracle, LendingPool, MarketConfig, Oracle, WAD};
 pub use slots::{address_slot, mapping_slot, nested_address_slot, short_string};
 pub use staking::{IStaking, RewardPeriod, Staking};
+pub use world::{World, WorldConfig};
