@@ -94,7 +94,7 @@ fn debt_grows_with_the_utilization_rate_and_is_repaid_in_full() {
 }
 
 #[test]
-fn borrowing_or_withdrawing_past_the_collateral_factor_reverts() {
+fn borrowing_or_withdrawing_past_the_collateral_factor_or_the_shares_held_reverts() {
     let (state, pool, usd, eth) = world();
     let (r, state) = block(&state, vec![(user(1), pool.supply(user(1), eth, units(1)))], T0 + 1);
     ok(&r);
@@ -103,8 +103,11 @@ fn borrowing_or_withdrawing_past_the_collateral_factor_reverts() {
         (user(1), pool.borrow(user(1), usd, units(1_501))),
         (user(1), pool.borrow(user(1), usd, units(1_400))),
         (user(1), pool.withdraw(user(1), eth, wad_fraction(1, 2))),
+        (user(1), pool.withdraw(user(1), eth, units(2))),
     ];
     let (r, _) = block(&state, calls, T0 + 2);
+    let err = ILendingPool::InsufficientShares::abi_decode(&r[3].output).unwrap();
+    assert_eq!((err.held, err.needed), (units(1), units(2)));
     let err = ILendingPool::Unhealthy::abi_decode(&r[0].output).unwrap();
     assert_eq!((err.collateralValue, err.debtValue), (units(1_500), units(1_501)));
     assert_eq!(r[1].status, Status::Success, "{:?}", r[1]);
