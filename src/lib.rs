@@ -7,5 +7,8 @@
 //! The README's example runs as a doctest:
 #![doc = include_str!("../README.md")]
 
+pub use defivm_contracts as contracts;
 pub use defivm_scheduler as scheduler;
 pub use defivm_vm as vm;
+
+pub mod workload;

@@ -116,6 +116,14 @@ impl Pair {
         (word & mask, (word >> (self.reserve1_offset * 8)) & mask)
     }
 
+    /// Lets `spender` move `owner`'s shares in `state`, as if approved
+    /// before the block.
+    pub fn approve_shares_at_genesis(&self, state: &mut State, owner: Address, spender: Address, amount: U256) {
+        if let Some(account) = state.account_mut(&self.address) {
+            account.storage.insert(nested_address_slot(owner, spender, self.allowances), amount);
+        }
+    }
+
     /// The storage key of `holder`'s liquidity shares.
     pub fn share_slot(&self, holder: Address) -> U256 {
         address_slot(holder, self.balances)

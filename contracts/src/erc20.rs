@@ -80,6 +80,14 @@ impl Erc20 {
         }
     }
 
+    /// Sets what `spender` may move for `owner` in `state`, as if approved
+    /// before the block.
+    pub fn approve_at_genesis(&self, state: &mut State, owner: Address, spender: Address, amount: U256) {
+        if let Some(account) = state.account_mut(&self.address) {
+            account.storage.insert(self.allowance_slot(owner, spender), amount);
+        }
+    }
+
     /// The storage key of `holder`'s balance.
     pub fn balance_slot(&self, holder: Address) -> U256 {
         address_slot(holder, self.balances)

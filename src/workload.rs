@@ -1,0 +1,310 @@
+//! Workloads: generated DeFi blocks, written once and used by the tests, the
+//! benches and the CLI.
+//!
+//! Every workload builds a [`World`] (users, tokens, pools, a lending pool,
+//! staking pools), approves every contract for every user at genesis, and
+//! draws transactions from a seeded ChaCha8 generator, so the same
+//! [`WorkloadSpec`] always gives the same block, byte for byte. Each
+//! transaction carries the declaration of the contracts' builders.
+//!
+//! The contention knob is `hot`: the fraction of transactions aimed at the
+//! single hottest target (token 0 and one receiving account for ERC-20
+//! transfers, pool 0 for the DEX, market 0 for lending, staking pool 0);
+//! the others spread evenly. `hot = 0` spreads everything; `hot = 1` puts
+//! everything on one target.
+
+use defivm_contracts::{Call, ContractError, Pair, World, WorldConfig};
+use defivm_vm::{Address, BlockEnv, Fee, State, Transaction, U256};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::str::FromStr;
+
+/// The kinds of workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Workload {
+    /// ERC-20 transfers.
+    Erc20,
+    /// DEX swaps (1 and 2 hops) and some liquidity adds and removes.
+    Dex,
+    /// Lending: supply, borrow, repay, withdraw.
+    Lending,
+    /// Staking: stake, withdraw, claim, exit.
+    Staking,
+    /// All of them, in proportions like a DeFi-heavy mainnet block:
+    /// 40% transfers, 35% swaps, 15% lending, 10% staking.
+    Mixed,
+}
+
+impl Workload {
+    /// Every workload, for sweeps.
+    pub const ALL: [Workload; 5] =
+        [Workload::Erc20, Workload::Dex, Workload::Lending, Workload::Staking, Workload::Mixed];
+
+    /// The workload's name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Erc20 => "erc20",
+            Workload::Dex => "dex",
+            Workload::Lending => "lending",
+            Workload::Staking => "staking",
+            Workload::Mixed => "mixed",
+        }
+    }
+}
+
+impl fmt::Display for Workload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Workload {
+    type Err = WorkloadError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Workload::ALL.into_iter().find(|w| w.name() == s).ok_or_else(|| WorkloadError::UnknownWorkload(s.to_string()))
+    }
+}
+
+/// What went wrong generating a workload.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum WorkloadError {
+    /// Not one of [`Workload::ALL`].
+    #[error("unknown workload {0:?}: expected one of erc20, dex, lending, staking, mixed")]
+    UnknownWorkload(String),
+    /// `hot` outside `0..=1`.
+    #[error("hot must be between 0 and 1, got {0}")]
+    Hot(f64),
+    /// Fewer than two users.
+    #[error("a workload needs at least 2 users, got {0}")]
+    Users(usize),
+    /// The world could not be built.
+    #[error(transparent)]
+    Contracts(#[from] ContractError),
+}
+
+/// A workload to generate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkloadSpec {
+    /// Which workload.
+    pub workload: Workload,
+    /// Transactions in the block.
+    pub txs: usize,
+    /// Users sending them.
+    pub users: usize,
+    /// Fraction of transactions aimed at the hottest target, `0..=1`.
+    pub hot: f64,
+    /// Seed of the generator.
+    pub seed: u64,
+}
+
+impl WorkloadSpec {
+    /// `txs` transactions of `workload` from 1,000 users, no hot spot, seed 1.
+    pub fn new(workload: Workload, txs: usize) -> Self {
+        Self { workload, txs, users: 1_000, hot: 0.0, seed: 1 }
+    }
+}
+
+/// A generated block and the world it runs in.
+#[derive(Debug, Clone)]
+pub struct GeneratedBlock {
+    /// The world (its `state` is the genesis, approvals included).
+    pub world: World,
+    /// The block environment.
+    pub env: BlockEnv,
+    /// The transactions, with their declarations.
+    pub txs: Vec<Transaction>,
+}
+
+impl GeneratedBlock {
+    /// The genesis state.
+    pub fn state(&self) -> &State {
+        &self.world.state
+    }
+}
+
+/// Where the ERC-20 workload's hot transfers go: an exchange's deposit account.
+const HOT_RECEIVER: Address = Address::new([0xec; 20]);
+
+fn whole(n: u64) -> U256 {
+    U256::from(n) * U256::from(10u64).pow(U256::from(18))
+}
+
+/// Generates the block `spec` describes.
+pub fn generate(spec: &WorkloadSpec) -> Result<GeneratedBlock, WorkloadError> {
+    if !(0.0..=1.0).contains(&spec.hot) {
+        return Err(WorkloadError::Hot(spec.hot));
+    }
+    if spec.users < 2 {
+        return Err(WorkloadError::Users(spec.users));
+    }
+    let mut world = World::build(&WorldConfig { users: spec.users, ..WorldConfig::default() })?;
+    approve_everything(&mut world);
+    let env = BlockEnv { basefee: 7, timestamp: WorldConfig::default().timestamp + 12, ..BlockEnv::default() };
+    let mut generator = Generator::new(&world, spec, env.timestamp + 3_600);
+    let txs = (0..spec.txs).map(|_| generator.draw()).collect();
+    Ok(GeneratedBlock { world, env, txs })
+}
+
+/// Every user approves the router, the lending pool and the staking pools
+/// without limit, and the router on every pool's shares.
+fn approve_everything(world: &mut World) {
+    let state = &mut world.state;
+    for &user in &world.users {
+        for token in &world.tokens {
+            token.approve_at_genesis(state, user, world.router.address, U256::MAX);
+            token.approve_at_genesis(state, user, world.lending.address, U256::MAX);
+        }
+        for pool in &world.staking {
+            pool.staking_token.approve_at_genesis(state, user, pool.address, U256::MAX);
+        }
+        for pair in &world.pools {
+            pair.approve_shares_at_genesis(state, user, world.router.address, U256::MAX);
+        }
+    }
+}
+
+/// Draws transactions one at a time, remembering what each user did so far
+/// (nonces, supplies, borrows, stakes, deposits) so that later calls make
+/// sense.
+struct Generator<'w> {
+    world: &'w World,
+    rng: ChaCha8Rng,
+    hot: f64,
+    workload: Workload,
+    deadline: u64,
+    nonces: HashMap<Address, u64>,
+    supplied: HashSet<(Address, usize)>,
+    borrowed: HashSet<(Address, usize)>,
+    staked: HashSet<(Address, usize)>,
+    deposited: HashSet<(Address, usize)>,
+}
+
+impl<'w> Generator<'w> {
+    fn new(world: &'w World, spec: &WorkloadSpec, deadline: u64) -> Self {
+        Self {
+            world,
+            rng: ChaCha8Rng::seed_from_u64(spec.seed),
+            hot: spec.hot,
+            workload: spec.workload,
+            deadline,
+            nonces: HashMap::new(),
+            supplied: HashSet::new(),
+            borrowed: HashSet::new(),
+            staked: HashSet::new(),
+            deposited: HashSet::new(),
+        }
+    }
+
+    /// The hottest target (0) with probability `hot`, else any of `n`.
+    fn target(&mut self, n: usize) -> usize {
+        if self.rng.random_bool(self.hot) { 0 } else { self.rng.random_range(0..n) }
+    }
+
+    fn draw(&mut self) -> Transaction {
+        let user = self.world.users[self.rng.random_range(0..self.world.users.len())];
+        let kind = match self.workload {
+            Workload::Mixed => match self.rng.random_range(0..100) {
+                0..40 => Workload::Erc20,
+                40..75 => Workload::Dex,
+                75..90 => Workload::Lending,
+                _ => Workload::Staking,
+            },
+            kind => kind,
+        };
+        let call = match kind {
+            Workload::Erc20 | Workload::Mixed => self.transfer(user),
+            Workload::Dex => self.dex(user),
+            Workload::Lending => self.lending(user),
+            Workload::Staking => self.staking(user),
+        };
+        let nonce = self.nonces.entry(user).or_insert(0);
+        *nonce += 1;
+        call.into_tx(user, *nonce - 1, 1_000_000, Fee::Dynamic { max_fee_per_gas: 100, max_priority_fee_per_gas: 2 })
+    }
+
+    fn transfer(&mut self, user: Address) -> Call {
+        let tokens = &self.world.tokens;
+        if self.rng.random_bool(self.hot) {
+            return tokens[0].transfer(user, HOT_RECEIVER, whole(1));
+        }
+        let token = tokens[self.rng.random_range(0..tokens.len())];
+        let to = self.world.users[self.rng.random_range(0..self.world.users.len())];
+        token.transfer(user, to, whole(self.rng.random_range(1..100)))
+    }
+
+    fn dex(&mut self, user: Address) -> Call {
+        let (router, pools) = (self.world.router, &self.world.pools);
+        let p = self.target(pools.len());
+        let pair = pools[p];
+        let roll = self.rng.random_range(0..100);
+        let amount = whole(self.rng.random_range(1..50));
+        match roll {
+            0..80 => {
+                let token_in = if self.rng.random_bool(0.5) { pair.token0 } else { pair.token1 };
+                router.swap_exact_in(user, amount, U256::ZERO, &[pair], token_in, user, self.deadline)
+            }
+            80..90 => {
+                // Two hops: pool p's first token, through pool p + 1 (they
+                // share a token by construction of the world).
+                let next = pools[(p + 1) % pools.len()];
+                let token_in = if next.other(pair.token0.address).is_some() { pair.token1 } else { pair.token0 };
+                router.swap_exact_in(user, amount, U256::ZERO, &[pair, next], token_in, user, self.deadline)
+            }
+            90..97 => self.add(user, p, pair, amount),
+            _ if self.deposited.contains(&(user, p)) => {
+                let shares = U256::from(1_000_000u64);
+                Ok(router.remove_liquidity(user, &pair, shares, (U256::ZERO, U256::ZERO), user, self.deadline))
+            }
+            _ => self.add(user, p, pair, amount),
+        }
+        .unwrap_or_else(|_| unreachable!("the world's consecutive pools share a token"))
+    }
+
+    fn add(&mut self, user: Address, p: usize, pair: Pair, amount: U256) -> Result<Call, ContractError> {
+        self.deposited.insert((user, p));
+        let zero = (U256::ZERO, U256::ZERO);
+        Ok(self.world.router.add_liquidity(user, &pair, (amount, amount), zero, user, self.deadline))
+    }
+
+    fn lending(&mut self, user: Address) -> Call {
+        let pool = &self.world.lending;
+        let m = self.target(pool.markets.len());
+        let token = pool.markets[m];
+        let roll = self.rng.random_range(0..100);
+        let has_supply = self.supplied.iter().any(|(u, _)| *u == user);
+        match roll {
+            // Borrow a little against what was supplied: always healthy.
+            40..65 if has_supply => {
+                self.borrowed.insert((user, m));
+                pool.borrow(user, token, whole(1))
+            }
+            65..85 if self.borrowed.contains(&(user, m)) => pool.repay(user, token, user, whole(2)),
+            85..100 if self.supplied.contains(&(user, m)) => pool.withdraw(user, token, whole(1)),
+            _ => {
+                self.supplied.insert((user, m));
+                pool.supply(user, token, whole(self.rng.random_range(50..200)))
+            }
+        }
+    }
+
+    fn staking(&mut self, user: Address) -> Call {
+        let s = self.target(self.world.staking.len());
+        let pool = self.world.staking[s];
+        let roll = self.rng.random_range(0..100);
+        match roll {
+            50..70 => pool.get_reward(user),
+            70..90 if self.staked.contains(&(user, s)) => pool.withdraw(user, whole(1)),
+            90..100 if self.staked.contains(&(user, s)) => {
+                self.staked.remove(&(user, s));
+                pool.exit(user)
+            }
+            _ => {
+                self.staked.insert((user, s));
+                pool.stake(user, whole(self.rng.random_range(2..20)))
+            }
+        }
+    }
+}
