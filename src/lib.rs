@@ -11,4 +11,5 @@ pub use defivm_contracts as contracts;
 pub use defivm_scheduler as scheduler;
 pub use defivm_vm as vm;
 
+pub mod fixture;
 pub mod workload;

@@ -45,6 +45,20 @@ impl Receipt {
     pub fn is_success(&self) -> bool {
         self.status == Status::Success
     }
+
+    /// A digest of the logs (emitters, topics, data, in order), for fixtures
+    /// to record and compare.
+    pub fn logs_digest(&self) -> B256 {
+        let mut bytes = Vec::new();
+        for log in &self.logs {
+            bytes.extend_from_slice(log.address.as_slice());
+            for topic in log.topics() {
+                bytes.extend_from_slice(topic.as_slice());
+            }
+            bytes.extend_from_slice(&keccak256(&log.data.data).0);
+        }
+        keccak256(bytes)
+    }
 }
 
 /// The outcome of a block.
@@ -92,13 +106,7 @@ impl BlockOutcome {
             };
             bytes.extend_from_slice(status.as_bytes());
             bytes.extend_from_slice(&r.gas_used.to_be_bytes());
-            for log in &r.logs {
-                bytes.extend_from_slice(log.address.as_slice());
-                for topic in log.topics() {
-                    bytes.extend_from_slice(topic.as_slice());
-                }
-                bytes.extend_from_slice(&keccak256(&log.data.data).0);
-            }
+            bytes.extend_from_slice(r.logs_digest().as_slice());
             bytes.extend_from_slice(&keccak256(&r.output).0);
         }
         keccak256(bytes)

@@ -1,0 +1,449 @@
+//! Fixtures: a recorded block (environment, genesis, transactions with their
+//! declared access) and the outcome the sequential executor produced, as
+//! JSON in Ethereum's conventions: hex quantities and data, and
+//! EIP-2930-style `{address, storageKeys}` access lists split into reads and
+//! writes. The format is documented in `fixtures/README.md`.
+
+use crate::vm::{
+    AccessSet, Account, BlockEnv, BlockOutcome, Bytecode, Fee, Receipt, SpecId, State, StateKey, Status, Transaction,
+};
+use alloy_primitives::{Address, B256, Bytes, U256};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The fixture format this build reads and writes.
+pub const VERSION: u64 = 1;
+
+/// Why a fixture could not be read, written or used. Each variant names the
+/// file, and where it applies the transaction and the field.
+#[derive(Debug, thiserror::Error)]
+pub enum FixtureError {
+    /// The file could not be read or written.
+    #[error("{path}: {message}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The system's reason.
+        message: String,
+    },
+    /// Not valid fixture JSON (syntax, a missing field, bad hex).
+    #[error("{path}:{line}:{column}: {message}")]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// Line of the problem.
+        line: usize,
+        /// Column of the problem.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A version this build does not know.
+    #[error("{path}: fixture version {found} is not supported (this build reads version {VERSION})")]
+    Version {
+        /// The file.
+        path: PathBuf,
+        /// The version found.
+        found: u64,
+    },
+    /// A field that parses but makes no sense.
+    #[error("{path}: {location}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Where: `env.hardfork`, `transactions[3].maxFeePerGas`, ...
+        location: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// A fixture file's content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Fixture {
+    /// Format version: [`VERSION`].
+    pub version: u64,
+    /// A name for reports.
+    #[serde(default)]
+    pub name: String,
+    /// The block environment.
+    pub env: EnvJson,
+    /// Every account before the block.
+    pub genesis: BTreeMap<Address, AccountJson>,
+    /// The transactions, in block order.
+    pub transactions: Vec<TxJson>,
+    /// What the sequential executor produced, if recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<OutcomeJson>,
+}
+
+/// The block environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EnvJson {
+    /// Block number.
+    pub number: U256,
+    /// Unix timestamp.
+    pub timestamp: U256,
+    /// Fee recipient.
+    pub beneficiary: Address,
+    /// Base fee per gas.
+    pub base_fee: U256,
+    /// Block gas limit.
+    pub gas_limit: U256,
+    /// Chain id.
+    pub chain_id: U256,
+    /// Hardfork name as revm spells it (`Cancun`, `Prague`, ...).
+    pub hardfork: String,
+    /// `PREVRANDAO`.
+    #[serde(default)]
+    pub prev_randao: B256,
+}
+
+/// One account before the block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccountJson {
+    /// Balance in wei.
+    pub balance: U256,
+    /// Nonce.
+    #[serde(default)]
+    pub nonce: U256,
+    /// Code (empty for an externally owned account).
+    #[serde(default, skip_serializing_if = "<[u8]>::is_empty")]
+    pub code: Bytes,
+    /// Storage slots.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub storage: BTreeMap<U256, U256>,
+}
+
+/// One declared entry: an account and/or some of its slots.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccessJson {
+    /// The account.
+    pub address: Address,
+    /// Whether the account key itself (balance, nonce, code) is declared.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub account: bool,
+    /// Declared storage slots of the account.
+    #[serde(default)]
+    pub storage_keys: Vec<U256>,
+}
+
+/// One transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TxJson {
+    /// Sender.
+    pub from: Address,
+    /// Callee; `null` creates a contract.
+    pub to: Option<Address>,
+    /// Wei sent.
+    pub value: U256,
+    /// Calldata or init code.
+    pub input: Bytes,
+    /// Gas limit.
+    pub gas: U256,
+    /// Legacy gas price (instead of the two EIP-1559 fields).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gas_price: Option<U256>,
+    /// EIP-1559 fee cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_fee_per_gas: Option<U256>,
+    /// EIP-1559 priority fee cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_priority_fee_per_gas: Option<U256>,
+    /// Sender nonce.
+    pub nonce: U256,
+    /// Declared reads.
+    #[serde(default)]
+    pub reads: Vec<AccessJson>,
+    /// Declared writes.
+    #[serde(default)]
+    pub writes: Vec<AccessJson>,
+}
+
+/// The recorded outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OutcomeJson {
+    /// One per transaction.
+    pub receipts: Vec<ReceiptJson>,
+    /// The state root after the block.
+    pub state_root: B256,
+}
+
+/// One recorded receipt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReceiptJson {
+    /// `success`, `revert`, `halt: <reason>` or `violation: <read|write> <key>`.
+    pub status: String,
+    /// Gas used.
+    pub gas_used: U256,
+    /// [`Receipt::logs_digest`].
+    pub logs_digest: B256,
+}
+
+impl ReceiptJson {
+    fn of(receipt: &Receipt) -> Self {
+        let status = match &receipt.status {
+            Status::Success => "success".to_string(),
+            Status::Revert => "revert".to_string(),
+            Status::Halt(reason) => format!("halt: {reason:?}"),
+            Status::AccessViolation { key, kind } => format!("violation: {kind} {key}"),
+        };
+        Self { status, gas_used: U256::from(receipt.gas_used), logs_digest: receipt.logs_digest() }
+    }
+}
+
+/// Where a replay first disagrees with the recorded outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    /// The transaction, or `None` for block-level fields.
+    pub tx: Option<usize>,
+    /// The field.
+    pub field: &'static str,
+    /// What the fixture recorded.
+    pub expected: String,
+    /// What the replay produced.
+    pub found: String,
+}
+
+impl std::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.tx {
+            Some(tx) => write!(f, "transaction {tx}: {}: expected {}, found {}", self.field, self.expected, self.found),
+            None => write!(f, "{}: expected {}, found {}", self.field, self.expected, self.found),
+        }
+    }
+}
+
+fn keys_to_json(keys: &[StateKey]) -> Vec<AccessJson> {
+    let mut by_address: BTreeMap<Address, AccessJson> = BTreeMap::new();
+    for key in keys {
+        let entry = by_address.entry(key.address()).or_insert_with(|| AccessJson {
+            address: key.address(),
+            account: false,
+            storage_keys: Vec::new(),
+        });
+        match key {
+            StateKey::Account(_) => entry.account = true,
+            StateKey::Storage(_, slot) => entry.storage_keys.push(*slot),
+        }
+    }
+    by_address.into_values().collect()
+}
+
+fn keys_from_json(entries: &[AccessJson]) -> Vec<StateKey> {
+    let mut keys = Vec::new();
+    for entry in entries {
+        if entry.account {
+            keys.push(StateKey::Account(entry.address));
+        }
+        keys.extend(entry.storage_keys.iter().map(|slot| StateKey::Storage(entry.address, *slot)));
+    }
+    keys
+}
+
+impl Fixture {
+    /// A fixture of a block on `state`, with `outcome` recorded if given.
+    pub fn new(name: &str, state: &State, env: &BlockEnv, txs: &[Transaction], outcome: Option<&BlockOutcome>) -> Self {
+        let genesis = state
+            .accounts()
+            .map(|(address, account)| {
+                let code = account.code.as_ref().map(|c| c.original_bytes()).unwrap_or_default();
+                let storage = account.storage.iter().map(|(k, v)| (*k, *v)).collect();
+                (*address, AccountJson { balance: account.balance, nonce: U256::from(account.nonce), code, storage })
+            })
+            .collect();
+        let transactions = txs
+            .iter()
+            .map(|tx| {
+                let (gas_price, max_fee_per_gas, max_priority_fee_per_gas) = match tx.fee {
+                    Fee::Legacy { gas_price } => (Some(U256::from(gas_price)), None, None),
+                    Fee::Dynamic { max_fee_per_gas, max_priority_fee_per_gas } => {
+                        (None, Some(U256::from(max_fee_per_gas)), Some(U256::from(max_priority_fee_per_gas)))
+                    }
+                };
+                TxJson {
+                    from: tx.from,
+                    to: tx.to,
+                    value: tx.value,
+                    input: tx.input.clone(),
+                    gas: U256::from(tx.gas_limit),
+                    gas_price,
+                    max_fee_per_gas,
+                    max_priority_fee_per_gas,
+                    nonce: U256::from(tx.nonce),
+                    reads: keys_to_json(tx.access.reads()),
+                    writes: keys_to_json(tx.access.writes()),
+                }
+            })
+            .collect();
+        let env_json = EnvJson {
+            number: U256::from(env.number),
+            timestamp: U256::from(env.timestamp),
+            beneficiary: env.beneficiary,
+            base_fee: U256::from(env.basefee),
+            gas_limit: U256::from(env.gas_limit),
+            chain_id: U256::from(env.chain_id),
+            hardfork: <&'static str>::from(env.spec).to_string(),
+            prev_randao: env.prevrandao,
+        };
+        let outcome = outcome.map(|o| OutcomeJson {
+            receipts: o.receipts.iter().map(ReceiptJson::of).collect(),
+            state_root: o.state_root(state),
+        });
+        Self { version: VERSION, name: name.to_string(), env: env_json, genesis, transactions, outcome }
+    }
+
+    /// Reads a fixture file.
+    pub fn load(path: &Path) -> Result<Self, FixtureError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| FixtureError::Io { path: path.into(), message: e.to_string() })?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses fixture JSON; `path` names it in errors.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, FixtureError> {
+        // Check the version first, so a future format says so rather than
+        // failing on some field it added.
+        #[derive(Deserialize)]
+        struct Versioned {
+            version: u64,
+        }
+        let json = |e: serde_json::Error| FixtureError::Json {
+            path: path.into(),
+            line: e.line(),
+            column: e.column(),
+            message: e.to_string(),
+        };
+        let versioned: Versioned = serde_json::from_str(text).map_err(json)?;
+        if versioned.version != VERSION {
+            return Err(FixtureError::Version { path: path.into(), found: versioned.version });
+        }
+        serde_json::from_str(text).map_err(json)
+    }
+
+    /// Writes the fixture as pretty JSON.
+    pub fn save(&self, path: &Path) -> Result<(), FixtureError> {
+        let io = |e: std::io::Error| FixtureError::Io { path: path.into(), message: e.to_string() };
+        let text = serde_json::to_string_pretty(self).map_err(|e| io(std::io::Error::other(e)))?;
+        std::fs::write(path, text + "\n").map_err(io)
+    }
+
+    /// The block this fixture describes: genesis state, environment and
+    /// transactions. `path` names the fixture in errors.
+    pub fn block(&self, path: &Path) -> Result<(State, BlockEnv, Vec<Transaction>), FixtureError> {
+        let invalid =
+            |location: String, message: String| FixtureError::Invalid { path: path.into(), location, message };
+        let small = |value: U256, location: &str| -> Result<u64, FixtureError> {
+            u64::try_from(value).map_err(|_| invalid(location.to_string(), format!("{value} does not fit 64 bits")))
+        };
+        let fee = |value: U256, location: String| -> Result<u128, FixtureError> {
+            u128::try_from(value).map_err(|_| invalid(location, format!("{value} does not fit 128 bits")))
+        };
+        let spec: SpecId = self.env.hardfork.parse().map_err(|_| {
+            invalid("env.hardfork".into(), format!("unknown hardfork {:?} (expected e.g. Cancun)", self.env.hardfork))
+        })?;
+        let env = BlockEnv {
+            number: small(self.env.number, "env.number")?,
+            timestamp: small(self.env.timestamp, "env.timestamp")?,
+            beneficiary: self.env.beneficiary,
+            basefee: small(self.env.base_fee, "env.baseFee")?,
+            gas_limit: small(self.env.gas_limit, "env.gasLimit")?,
+            chain_id: small(self.env.chain_id, "env.chainId")?,
+            spec,
+            prevrandao: self.env.prev_randao,
+        };
+        let mut state = State::new();
+        for (address, account) in &self.genesis {
+            let nonce = small(account.nonce, &format!("genesis[{address}].nonce"))?;
+            let code = (!account.code.is_empty())
+                .then(|| Bytecode::new_raw_checked(account.code.clone()))
+                .transpose()
+                .map_err(|e| invalid(format!("genesis[{address}].code"), format!("{e:?}")))?;
+            let mut built = Account { balance: account.balance, nonce, code, ..Account::default() };
+            built.storage.extend(account.storage.iter().map(|(k, v)| (*k, *v)));
+            state.insert_account(*address, built);
+        }
+        let txs = self
+            .transactions
+            .iter()
+            .enumerate()
+            .map(|(i, tx)| {
+                let at = |field: &str| format!("transactions[{i}].{field}");
+                let fee = match (tx.gas_price, tx.max_fee_per_gas, tx.max_priority_fee_per_gas) {
+                    (Some(price), None, None) => Fee::Legacy { gas_price: fee(price, at("gasPrice"))? },
+                    (None, Some(max), Some(priority)) => Fee::Dynamic {
+                        max_fee_per_gas: fee(max, at("maxFeePerGas"))?,
+                        max_priority_fee_per_gas: fee(priority, at("maxPriorityFeePerGas"))?,
+                    },
+                    _ => {
+                        return Err(invalid(
+                            at("gasPrice"),
+                            "give either gasPrice, or both maxFeePerGas and maxPriorityFeePerGas".into(),
+                        ));
+                    }
+                };
+                Ok(Transaction {
+                    from: tx.from,
+                    to: tx.to,
+                    value: tx.value,
+                    input: tx.input.clone(),
+                    gas_limit: small(tx.gas, &at("gas"))?,
+                    fee,
+                    nonce: small(tx.nonce, &at("nonce"))?,
+                    access: AccessSet::new(keys_from_json(&tx.reads), keys_from_json(&tx.writes)),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((state, env, txs))
+    }
+
+    /// Compares `outcome` (of this fixture's block on `state`) with the
+    /// recorded one: the first differing transaction and field, if any.
+    pub fn compare(&self, outcome: &BlockOutcome, state: &State) -> Result<(), Mismatch> {
+        let Some(recorded) = &self.outcome else {
+            return Err(Mismatch {
+                tx: None,
+                field: "outcome",
+                expected: "a recorded outcome".into(),
+                found: "none".into(),
+            });
+        };
+        if recorded.receipts.len() != outcome.receipts.len() {
+            return Err(Mismatch {
+                tx: None,
+                field: "receipts",
+                expected: recorded.receipts.len().to_string(),
+                found: outcome.receipts.len().to_string(),
+            });
+        }
+        for (i, (want, got)) in recorded.receipts.iter().zip(&outcome.receipts).enumerate() {
+            let got = ReceiptJson::of(got);
+            let fields: [(&'static str, String, String); 3] = [
+                ("status", want.status.clone(), got.status.clone()),
+                ("gasUsed", want.gas_used.to_string(), got.gas_used.to_string()),
+                ("logsDigest", want.logs_digest.to_string(), got.logs_digest.to_string()),
+            ];
+            if let Some((field, expected, found)) = fields.into_iter().find(|(_, a, b)| a != b) {
+                return Err(Mismatch { tx: Some(i), field, expected, found });
+            }
+        }
+        let root = outcome.state_root(state);
+        if root != recorded.state_root {
+            return Err(Mismatch {
+                tx: None,
+                field: "stateRoot",
+                expected: recorded.state_root.to_string(),
+                found: root.to_string(),
+            });
+        }
+        Ok(())
+    }
+}

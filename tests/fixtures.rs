@@ -1,0 +1,95 @@
+//! The fixture format: a recorded block replays to a match in every mode,
+//! a tampered outcome names the first differing transaction and field, and
+//! malformed files are typed errors naming the file and the field.
+
+use defivm::fixture::{Fixture, FixtureError, VERSION};
+use defivm::vm::{ParallelExecutor, SequentialExecutor};
+use defivm::workload::{Workload, WorkloadSpec, generate};
+use std::path::{Path, PathBuf};
+
+fn temp(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("defivm-test-{}-{name}.json", std::process::id()))
+}
+
+fn recorded(txs: usize) -> Fixture {
+    let block = generate(&WorkloadSpec { users: 40, hot: 0.3, ..WorkloadSpec::new(Workload::Mixed, txs) }).unwrap();
+    let outcome = SequentialExecutor::new().execute(block.state(), &block.env, &block.txs).unwrap();
+    Fixture::new("mixed", block.state(), &block.env, &block.txs, Some(&outcome))
+}
+
+#[test]
+fn a_recorded_block_round_trips_and_replays_to_a_match_in_every_mode() {
+    let fixture = recorded(150);
+    let path = temp("round-trip");
+    fixture.save(&path).unwrap();
+    let loaded = Fixture::load(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(loaded, fixture);
+    let (state, env, txs) = loaded.block(&path).unwrap();
+    let sequential = SequentialExecutor::new().execute(&state, &env, &txs).unwrap();
+    assert_eq!(loaded.compare(&sequential, &state), Ok(()));
+    for threads in [1, 2, 4] {
+        let parallel = ParallelExecutor::new(threads).unwrap().execute(&state, &env, &txs).unwrap();
+        assert_eq!(loaded.compare(&parallel, &state), Ok(()), "{threads} threads");
+    }
+}
+
+#[test]
+fn a_tampered_outcome_names_the_first_differing_transaction_and_field() {
+    let mut fixture = recorded(20);
+    let outcome = fixture.outcome.as_mut().unwrap();
+    outcome.receipts[3].gas_used += defivm::vm::U256::from(1);
+    outcome.receipts[7].status = "revert".into();
+    let (state, env, txs) = fixture.block(Path::new("tampered.json")).unwrap();
+    let replay = SequentialExecutor::new().execute(&state, &env, &txs).unwrap();
+    let mismatch = fixture.compare(&replay, &state).unwrap_err();
+    assert_eq!((mismatch.tx, mismatch.field), (Some(3), "gasUsed"));
+    assert!(mismatch.to_string().starts_with("transaction 3: gasUsed: expected "), "{mismatch}");
+}
+
+fn parse_error(text: &str) -> String {
+    Fixture::parse(Path::new("bad.json"), text).unwrap_err().to_string()
+}
+
+#[test]
+fn malformed_fixtures_are_errors_that_name_the_file_and_the_field() {
+    let good = serde_json::to_value(recorded(2)).unwrap();
+    assert!(parse_error("{ not json").starts_with("bad.json:1:3: "), "{}", parse_error("{ not json"));
+
+    let mut v = good.clone();
+    v["version"] = (VERSION + 1).into();
+    assert_eq!(
+        parse_error(&v.to_string()),
+        format!("bad.json: fixture version {} is not supported (this build reads version {VERSION})", VERSION + 1)
+    );
+
+    let mut v = good.clone();
+    v["transactions"][1].as_object_mut().unwrap().remove("nonce");
+    assert!(parse_error(&v.to_string()).contains("missing field `nonce`"), "{}", parse_error(&v.to_string()));
+
+    let mut v = good.clone();
+    v["transactions"][0]["value"] = "0xzz".into();
+    assert!(parse_error(&v.to_string()).starts_with("bad.json:"), "{}", parse_error(&v.to_string()));
+
+    let mut v = good.clone();
+    v["env"]["hardfork"] = "Shanghaai".into();
+    let fixture = Fixture::parse(Path::new("bad.json"), &v.to_string()).unwrap();
+    let err = fixture.block(Path::new("bad.json")).unwrap_err();
+    assert!(matches!(err, FixtureError::Invalid { .. }));
+    assert_eq!(err.to_string(), "bad.json: env.hardfork: unknown hardfork \"Shanghaai\" (expected e.g. Cancun)");
+
+    let mut v = good;
+    let tx = v["transactions"][1].as_object_mut().unwrap();
+    tx.remove("maxFeePerGas");
+    let fixture = Fixture::parse(Path::new("bad.json"), &v.to_string()).unwrap();
+    assert_eq!(
+        fixture.block(Path::new("bad.json")).unwrap_err().to_string(),
+        "bad.json: transactions[1].gasPrice: give either gasPrice, or both maxFeePerGas and maxPriorityFeePerGas"
+    );
+    assert!(
+        Fixture::load(Path::new("/nonexistent/fixture.json"))
+            .unwrap_err()
+            .to_string()
+            .starts_with("/nonexistent/fixture.json: ")
+    );
+}
