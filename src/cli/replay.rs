@@ -1,0 +1,105 @@
+//! `defivm replay`: execute fixtures and check them against their recorded
+//! outcome.
+
+use clap::{Args, ValueEnum};
+use defivm::fixture::Fixture;
+use defivm::vm::{BlockOutcome, ParallelExecutor, SequentialExecutor};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// Which executor to replay with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Mode {
+    /// The sequential reference executor.
+    Sequential,
+    /// Conflict-free waves on a thread pool.
+    Waves,
+    /// Barrier-free execution along the dependency graph (not yet available).
+    Dag,
+    /// Every available mode in turn (sequential and waves).
+    All,
+}
+
+/// Replay fixtures in one or every mode and check them against their recorded outcome.
+#[derive(Debug, Args)]
+pub(crate) struct Replay {
+    /// Fixture files.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// The mode to replay with.
+    #[arg(long, value_enum, default_value_t = Mode::All)]
+    mode: Mode,
+    /// Worker threads of the parallel modes.
+    #[arg(long, default_value_t = std::thread::available_parallelism().map_or(1, usize::from))]
+    threads: usize,
+    /// Print one JSON object with every result instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+impl Replay {
+    pub(crate) fn execute(self) -> Result<ExitCode, String> {
+        let modes = match self.mode {
+            Mode::All => vec![Mode::Sequential, Mode::Waves],
+            one => vec![one],
+        };
+        let parallel = ParallelExecutor::new(self.threads).map_err(|e| e.to_string())?;
+        let mut results = Vec::new();
+        let mut failed = false;
+        for file in &self.files {
+            let fixture = Fixture::load(file).map_err(|e| e.to_string())?;
+            let (state, env, txs) = fixture.block(file).map_err(|e| e.to_string())?;
+            for &mode in &modes {
+                let name = match mode {
+                    Mode::Sequential => "sequential",
+                    Mode::Waves => "waves",
+                    _ => "dag",
+                };
+                let start = Instant::now();
+                let run: Result<BlockOutcome, String> = match mode {
+                    Mode::Sequential => {
+                        SequentialExecutor::new().execute(&state, &env, &txs).map_err(|e| e.to_string())
+                    }
+                    Mode::Waves => parallel.execute(&state, &env, &txs).map_err(|e| e.to_string()),
+                    _ => Err("dag mode is not yet available".to_string()),
+                };
+                let seconds = start.elapsed().as_secs_f64();
+                let (matches, detail, gas) = match &run {
+                    Ok(outcome) => match fixture.compare(outcome, &state) {
+                        Ok(()) => (true, String::new(), outcome.gas_used()),
+                        Err(mismatch) => (false, mismatch.to_string(), outcome.gas_used()),
+                    },
+                    Err(e) => (false, e.clone(), 0),
+                };
+                failed |= !matches;
+                let tps = txs.len() as f64 / seconds;
+                let mgas = gas as f64 / seconds / 1e6;
+                if !self.json {
+                    let verdict = if matches { "match".to_string() } else { format!("MISMATCH: {detail}") };
+                    println!(
+                        "{} [{name}, {} threads]: {verdict}; {} txs, {tps:.0} tx/s, {mgas:.1} Mgas/s",
+                        file.display(),
+                        if mode == Mode::Sequential { 1 } else { self.threads },
+                        txs.len()
+                    );
+                }
+                results.push(serde_json::json!({
+                    "file": file.display().to_string(),
+                    "mode": name,
+                    "threads": if mode == Mode::Sequential { 1 } else { self.threads },
+                    "matches": matches,
+                    "detail": detail,
+                    "txs": txs.len(),
+                    "seconds": seconds,
+                    "tps": tps,
+                    "mgas_per_s": mgas,
+                }));
+            }
+        }
+        if self.json {
+            println!("{}", serde_json::json!({ "results": results }));
+        }
+        Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    }
+}

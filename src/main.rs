@@ -1,0 +1,37 @@
+//! The `defivm` command line: generate workloads into fixtures and replay
+//! fixtures in every execution mode. One file per subcommand in `src/cli/`.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+mod cli;
+
+/// A parallel EVM for DeFi: declared access, a lock-graph scheduler, revm on many threads.
+#[derive(Debug, Parser)]
+#[command(name = "defivm", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate a DeFi workload and record it, with its sequential outcome, as a fixture.
+    Generate(cli::generate::Generate),
+    /// Replay fixtures in one or every mode and check them against their recorded outcome.
+    Replay(cli::replay::Replay),
+}
+
+fn main() -> ExitCode {
+    let result = match Cli::parse().command {
+        Command::Generate(cmd) => cmd.execute(),
+        Command::Replay(cmd) => cmd.execute(),
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! The `defivm` binary end to end: generate, replay (text and JSON), and
+//! the errors a person sees for bad input.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn defivm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_defivm")).args(args).output().expect("the binary runs")
+}
+
+fn temp(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("defivm-cli-{}-{name}.json", std::process::id()))
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn generate_then_replay_matches_in_every_mode() {
+    let path = temp("mixed");
+    let file = path.to_str().unwrap();
+    let out = defivm(&["generate", "--workload", "mixed", "--txs", "120", "--users", "30", "--hot", "0.3", "-o", file]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let out = defivm(&["replay", file, "--threads", "2"]);
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("[sequential, 1 threads]: match") && stdout.contains("[waves, 2 threads]: match"),
+        "{stdout}"
+    );
+
+    let out = defivm(&["replay", file, "--mode", "waves", "--threads", "4", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let result = &json["results"][0];
+    assert_eq!((result["mode"].as_str(), result["threads"].as_u64()), (Some("waves"), Some(4)));
+    assert_eq!((result["matches"].as_bool(), result["txs"].as_u64()), (Some(true), Some(120)));
+    assert!(result["tps"].as_f64().unwrap() > 0.0 && result["file"].as_str() == Some(file));
+
+    let out = defivm(&["replay", file, "--mode", "dag"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stdout).contains("dag mode is not yet available"), "{}", text(&out.stdout));
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn a_corrupted_fixture_fails_with_the_file_and_the_problem() {
+    let path = temp("corrupt");
+    let file = path.to_str().unwrap();
+    let out = defivm(&["generate", "--workload", "erc20", "--txs", "5", "--users", "4", "-o", file]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let good = std::fs::read_to_string(&path).unwrap();
+
+    std::fs::write(&path, good.replacen("\"nonce\": \"0x0\"", "\"nonce\": \"0xq\"", 1)).unwrap();
+    let out = defivm(&["replay", file]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.starts_with(&format!("error: {file}:")), "{stderr}");
+
+    // A recorded outcome that disagrees: the first differing transaction and field.
+    let mut json: serde_json::Value = serde_json::from_str(&good).unwrap();
+    json["outcome"]["receipts"][2]["gasUsed"] = "0x1".into();
+    std::fs::write(&path, json.to_string()).unwrap();
+    let out = defivm(&["replay", file, "--mode", "sequential"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stdout).contains("MISMATCH: transaction 2: gasUsed: expected 1, found "),
+        "{}",
+        text(&out.stdout)
+    );
+    std::fs::remove_file(&path).unwrap();
+
+    let out = defivm(&["generate", "--workload", "swaps", "--txs", "5", "-o", file]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("unknown workload \"swaps\""), "{}", text(&out.stderr));
+}
