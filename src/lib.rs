@@ -12,4 +12,5 @@ pub use defivm_scheduler as scheduler;
 pub use defivm_vm as vm;
 
 pub mod fixture;
+pub mod schedule;
 pub mod workload;

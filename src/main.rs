@@ -20,12 +20,15 @@ enum Command {
     Generate(cli::generate::Generate),
     /// Replay fixtures in one or every mode and check them against their recorded outcome.
     Replay(cli::replay::Replay),
+    /// Show a fixture's waves, critical path, speedup bound and conflict hot spots.
+    Schedule(cli::schedule::Schedule),
 }
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Generate(cmd) => cmd.execute(),
         Command::Replay(cmd) => cmd.execute(),
+        Command::Schedule(cmd) => cmd.execute(),
     };
     match result {
         Ok(code) => code,

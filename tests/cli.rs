@@ -76,3 +76,31 @@ fn a_corrupted_fixture_fails_with_the_file_and_the_problem() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("unknown workload \"swaps\""), "{}", text(&out.stderr));
 }
+
+#[test]
+fn schedule_names_the_hot_pool_and_reports_the_bound() {
+    let path = temp("schedule");
+    let file = path.to_str().unwrap();
+    let out = defivm(&["generate", "--workload", "dex", "--txs", "60", "--users", "20", "--hot", "1", "-o", file]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let out = defivm(&["schedule", file, "--json", "--threads", "4"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["txs"].as_u64(), Some(60));
+    // Every swap goes through pool 0: one chain, so no speedup is possible.
+    assert_eq!(json["waves"].as_u64(), Some(60));
+    assert_eq!(json["bound"].as_f64(), Some(1.0));
+    let labels: Vec<&str> =
+        json["hot_spots"].as_array().unwrap().iter().map(|h| h["label"].as_str().unwrap()).collect();
+    assert!(labels.iter().any(|l| l.starts_with("Pair@") && l.contains("reserve0")), "{labels:?}");
+    assert_eq!(json["hot_spots"][0]["txs"].as_u64(), Some(60));
+
+    let out = defivm(&["schedule", file]);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("60 transactions in 60 waves") && stdout.contains("speedup bound on 2 threads: 1.00x"),
+        "{stdout}"
+    );
+    std::fs::remove_file(&path).unwrap();
+}

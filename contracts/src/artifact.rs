@@ -89,6 +89,11 @@ macro_rules! artifacts {
     };
 }
 
+/// Every compiled contract, to recognise deployed code by.
+pub fn all() -> Result<Vec<&'static Artifact>, ContractError> {
+    [token(), pair(), router(), staking(), oracle(), lending_pool()].into_iter().collect()
+}
+
 artifacts! {
     token => "Token",
     pair => "Pair",

@@ -31,7 +31,7 @@ mod slots;
 mod staking;
 mod world;
 
-pub use artifact::{Artifact, StorageVariable};
+pub use artifact::{Artifact, StorageVariable, all as artifacts};
 pub use call::Call;
 pub use dex::{IPair, IRouter, Pair, Router, amount_out};
 pub use erc20::{Erc20, IToken};

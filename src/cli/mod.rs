@@ -2,3 +2,4 @@
 
 pub(crate) mod generate;
 pub(crate) mod replay;
+pub(crate) mod schedule;
