@@ -222,6 +222,10 @@ impl std::fmt::Display for Mismatch {
     }
 }
 
+fn is_gzip(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "gz")
+}
+
 fn keys_to_json(keys: &[StateKey]) -> Vec<AccessJson> {
     let mut by_address: BTreeMap<Address, AccessJson> = BTreeMap::new();
     for key in keys {
@@ -301,10 +305,17 @@ impl Fixture {
         Self { version: VERSION, name: name.to_string(), env: env_json, genesis, transactions, outcome }
     }
 
-    /// Reads a fixture file.
+    /// Reads a fixture file (gzip-compressed if its name ends in `.gz`).
     pub fn load(path: &Path) -> Result<Self, FixtureError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| FixtureError::Io { path: path.into(), message: e.to_string() })?;
+        let io = |e: std::io::Error| FixtureError::Io { path: path.into(), message: e.to_string() };
+        let bytes = std::fs::read(path).map_err(io)?;
+        let text = if is_gzip(path) {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut text).map_err(io)?;
+            text
+        } else {
+            String::from_utf8(bytes).map_err(|e| io(std::io::Error::other(e)))?
+        };
         Self::parse(path, &text)
     }
 
@@ -329,11 +340,20 @@ impl Fixture {
         serde_json::from_str(text).map_err(json)
     }
 
-    /// Writes the fixture as pretty JSON.
+    /// Writes the fixture as pretty JSON, gzip-compressed if the name ends
+    /// in `.gz`.
     pub fn save(&self, path: &Path) -> Result<(), FixtureError> {
         let io = |e: std::io::Error| FixtureError::Io { path: path.into(), message: e.to_string() };
-        let text = serde_json::to_string_pretty(self).map_err(|e| io(std::io::Error::other(e)))?;
-        std::fs::write(path, text + "\n").map_err(io)
+        let text = serde_json::to_string_pretty(self).map_err(|e| io(std::io::Error::other(e)))? + "\n";
+        if is_gzip(path) {
+            let file = std::fs::File::create(path).map_err(io)?;
+            let mut encoder = flate2::write::GzEncoder::new(file, flate2::Compression::best());
+            std::io::Write::write_all(&mut encoder, text.as_bytes()).map_err(io)?;
+            encoder.finish().map_err(io)?;
+            Ok(())
+        } else {
+            std::fs::write(path, text).map_err(io)
+        }
     }
 
     /// The block this fixture describes: genesis state, environment and

@@ -1,5 +1,6 @@
-//! The `defivm` command line: generate workloads into fixtures and replay
-//! fixtures in every execution mode. One file per subcommand in `src/cli/`.
+//! The `defivm` command line: generate workloads into fixtures, replay
+//! fixtures in every execution mode, show a block's schedule, and measure
+//! throughput. One file per subcommand in `src/cli/`.
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -22,6 +23,8 @@ enum Command {
     Replay(cli::replay::Replay),
     /// Show a fixture's waves, critical path, speedup bound and conflict hot spots.
     Schedule(cli::schedule::Schedule),
+    /// Measure plain sequential revm and each parallel mode on the same block.
+    Bench(cli::bench::Bench),
 }
 
 fn main() -> ExitCode {
@@ -29,6 +32,7 @@ fn main() -> ExitCode {
         Command::Generate(cmd) => cmd.execute(),
         Command::Replay(cmd) => cmd.execute(),
         Command::Schedule(cmd) => cmd.execute(),
+        Command::Bench(cmd) => cmd.execute(),
     };
     match result {
         Ok(code) => code,

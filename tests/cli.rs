@@ -104,3 +104,42 @@ fn schedule_names_the_hot_pool_and_reports_the_bound() {
     );
     std::fs::remove_file(&path).unwrap();
 }
+
+#[test]
+fn bench_reports_every_mode_with_the_bound_as_json() {
+    let out = defivm(&[
+        "bench",
+        "--workload",
+        "dex",
+        "--txs",
+        "80",
+        "--users",
+        "20",
+        "--threads",
+        "2",
+        "--repeat",
+        "1",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (json["workload"].as_str(), json["txs"].as_u64(), json["threads"].as_u64()),
+        (Some("dex"), Some(80), Some(2))
+    );
+    let bound = json["bound"].as_f64().unwrap();
+    assert!((1.0..=2.0).contains(&bound), "{bound}");
+    assert!(json["schedule_ns_per_tx"].as_f64().unwrap() > 0.0);
+    let modes: Vec<&str> = json["modes"].as_array().unwrap().iter().map(|m| m["mode"].as_str().unwrap()).collect();
+    assert_eq!(modes, ["sequential", "waves"]);
+    for m in json["modes"].as_array().unwrap() {
+        assert!(
+            m["tps"].as_f64().unwrap() > 0.0
+                && m["seconds"].as_f64().unwrap() > 0.0
+                && m["speedup"].as_f64().unwrap() > 0.0
+        );
+    }
+    let out = defivm(&["bench", "--workload", "dex", "--txs", "10", "--mode", "dag"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("dag mode is not yet available"));
+}
