@@ -6,6 +6,7 @@
 
 use crate::vm::{
     AccessSet, Account, BlockEnv, BlockOutcome, Bytecode, Fee, Receipt, SpecId, State, StateKey, Status, Transaction,
+    VmError,
 };
 use alloy_primitives::{Address, B256, Bytes, U256};
 use serde::{Deserialize, Serialize};
@@ -77,6 +78,10 @@ pub struct Fixture {
     /// What the sequential executor produced, if recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<OutcomeJson>,
+    /// For a block that is invalid on purpose: the error every executor
+    /// must fail it with (instead of an outcome).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_error: Option<String>,
 }
 
 /// The block environment.
@@ -302,7 +307,15 @@ impl Fixture {
             receipts: o.receipts.iter().map(ReceiptJson::of).collect(),
             state_root: o.state_root(state),
         });
-        Self { version: VERSION, name: name.to_string(), env: env_json, genesis, transactions, outcome }
+        Self {
+            version: VERSION,
+            name: name.to_string(),
+            env: env_json,
+            genesis,
+            transactions,
+            outcome,
+            expected_error: None,
+        }
     }
 
     /// Reads a fixture file (gzip-compressed if its name ends in `.gz`).
@@ -423,6 +436,24 @@ impl Fixture {
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok((state, env, txs))
+    }
+
+    /// Checks an executor's result on this fixture's block: the recorded
+    /// outcome ([`compare`](Self::compare)), or the expected error.
+    pub fn check(&self, result: &Result<BlockOutcome, VmError>, state: &State) -> Result<(), Mismatch> {
+        match (&self.expected_error, result) {
+            (Some(expected), Err(e)) if *expected == e.to_string() => Ok(()),
+            (Some(expected), Err(e)) => {
+                Err(Mismatch { tx: None, field: "error", expected: expected.clone(), found: e.to_string() })
+            }
+            (Some(expected), Ok(_)) => {
+                Err(Mismatch { tx: None, field: "error", expected: expected.clone(), found: "no error".into() })
+            }
+            (None, Ok(outcome)) => self.compare(outcome, state),
+            (None, Err(e)) => {
+                Err(Mismatch { tx: None, field: "outcome", expected: "an outcome".into(), found: e.to_string() })
+            }
+        }
     }
 
     /// Compares `outcome` (of this fixture's block on `state`) with the

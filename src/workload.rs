@@ -149,8 +149,8 @@ pub fn generate(spec: &WorkloadSpec) -> Result<GeneratedBlock, WorkloadError> {
 }
 
 /// Every user approves the router, the lending pool and the staking pools
-/// without limit, and the router on every pool's shares.
-fn approve_everything(world: &mut World) {
+/// without limit, and the router on every pool's shares, at genesis.
+pub fn approve_everything(world: &mut World) {
     let state = &mut world.state;
     for &user in &world.users {
         for token in &world.tokens {
