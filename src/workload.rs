@@ -17,7 +17,7 @@ use defivm_contracts::{Call, ContractError, Pair, World, WorldConfig};
 use defivm_vm::{Address, BlockEnv, Fee, State, Transaction, U256};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
 
@@ -28,7 +28,8 @@ pub enum Workload {
     Erc20,
     /// DEX swaps (1 and 2 hops) and some liquidity adds and removes.
     Dex,
-    /// Lending: supply, borrow, repay, withdraw.
+    /// Lending: supply, borrow, repay, withdraw, and liquidations after
+    /// oracle markdowns.
     Lending,
     /// Staking: stake, withdraw, claim, exit.
     Staking,
@@ -166,6 +167,24 @@ pub fn approve_everything(world: &mut World) {
     }
 }
 
+/// Whole tokens a risky borrower supplies as collateral.
+const RISKY_COLLATERAL: u64 = 100;
+
+/// 1.0 in the lending pool's fixed-point scale.
+const WAD: U256 = U256::from_limbs([1_000_000_000_000_000_000, 0, 0, 0]);
+
+/// Where a risky lending position stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Risk {
+    /// Collateral supplied; the borrow comes next.
+    Collateral { market: usize },
+    /// Borrowed 90% of the limit when the collateral had had `marked_down`
+    /// markdowns; liquidatable after one more.
+    Borrowed { collateral: usize, debt_market: usize, debt: U256, marked_down: u32 },
+    /// Liquidated once; left alone since.
+    Liquidated,
+}
+
 /// Draws transactions one at a time, remembering what each user did so far
 /// (nonces, supplies, borrows, stakes, deposits) so that later calls make
 /// sense.
@@ -180,6 +199,12 @@ struct Generator<'w> {
     borrowed: HashSet<(Address, usize)>,
     staked: HashSet<(Address, usize)>,
     deposited: HashSet<(Address, usize)>,
+    /// In address order, so the generator stays deterministic.
+    risky: BTreeMap<Address, Risk>,
+    /// Oracle price of each market's token, as the generator has set it.
+    prices: Vec<U256>,
+    /// Markdowns of each market's token so far.
+    markdowns: Vec<u32>,
 }
 
 impl<'w> Generator<'w> {
@@ -195,6 +220,10 @@ impl<'w> Generator<'w> {
             borrowed: HashSet::new(),
             staked: HashSet::new(),
             deposited: HashSet::new(),
+            risky: BTreeMap::new(),
+            // The world prices token i at i + 1 dollars.
+            prices: (0..world.lending.markets.len()).map(|i| whole(i as u64 + 1)).collect(),
+            markdowns: vec![0; world.lending.markets.len()],
         }
     }
 
@@ -214,15 +243,15 @@ impl<'w> Generator<'w> {
             },
             kind => kind,
         };
-        let call = match kind {
-            Workload::Erc20 | Workload::Mixed => self.transfer(user),
-            Workload::Dex => self.dex(user),
+        let (sender, call) = match kind {
+            Workload::Erc20 | Workload::Mixed => (user, self.transfer(user)),
+            Workload::Dex => (user, self.dex(user)),
             Workload::Lending => self.lending(user),
-            Workload::Staking => self.staking(user),
+            Workload::Staking => (user, self.staking(user)),
         };
-        let nonce = self.nonces.entry(user).or_insert(0);
+        let nonce = self.nonces.entry(sender).or_insert(0);
         *nonce += 1;
-        call.into_tx(user, *nonce - 1, 1_000_000, Fee::Dynamic { max_fee_per_gas: 100, max_priority_fee_per_gas: 2 })
+        call.into_tx(sender, *nonce - 1, 1_000_000, Fee::Dynamic { max_fee_per_gas: 100, max_priority_fee_per_gas: 2 })
     }
 
     fn transfer(&mut self, user: Address) -> Call {
@@ -269,13 +298,29 @@ impl<'w> Generator<'w> {
         Ok(self.world.router.add_liquidity(user, &pair, (amount, amount), zero, user, self.deadline))
     }
 
-    fn lending(&mut self, user: Address) -> Call {
+    /// A lending call and who sends it. Besides everyday supplies, borrows,
+    /// repayments and withdrawals, some users open risky positions (borrow
+    /// 90% of their limit), the operator sometimes marks a collateral token
+    /// down 20%, and other users then liquidate the positions it sank.
+    fn lending(&mut self, user: Address) -> (Address, Call) {
         let pool = &self.world.lending;
         let m = self.target(pool.markets.len());
         let token = pool.markets[m];
         let roll = self.rng.random_range(0..100);
+        if let Some(risk) = self.risky.get(&user).copied() {
+            return match risk {
+                Risk::Collateral { market } => self.open_risky(user, market),
+                Risk::Borrowed { .. } | Risk::Liquidated => self.liquidate_or_mark_down(user, m),
+            };
+        }
+        let fresh = !self.supplied.iter().any(|(u, _)| *u == user) && !self.borrowed.iter().any(|(u, _)| *u == user);
         let has_supply = self.supplied.iter().any(|(u, _)| *u == user);
-        match roll {
+        let call = match roll {
+            0..4 if fresh => {
+                self.risky.insert(user, Risk::Collateral { market: m });
+                pool.supply(user, token, whole(RISKY_COLLATERAL))
+            }
+            4..12 => return self.liquidate_or_mark_down(user, m),
             // Borrow a little against what was supplied: always healthy.
             40..65 if has_supply => {
                 self.borrowed.insert((user, m));
@@ -287,7 +332,45 @@ impl<'w> Generator<'w> {
                 self.supplied.insert((user, m));
                 pool.supply(user, token, whole(self.rng.random_range(50..200)))
             }
+        };
+        (user, call)
+    }
+
+    /// Borrows 90% of what the risky user's collateral allows, in the next market.
+    fn open_risky(&mut self, user: Address, collateral: usize) -> (Address, Call) {
+        let pool = &self.world.lending;
+        let debt_market = (collateral + 1) % pool.markets.len();
+        // Value of the collateral at 75%, 90% of it, in debt tokens.
+        let credit = whole(RISKY_COLLATERAL) * self.prices[collateral] / WAD * U256::from(3) / U256::from(4);
+        let debt = credit * U256::from(9) / U256::from(10) * WAD / self.prices[debt_market];
+        let marked_down = self.markdowns[collateral];
+        self.risky.insert(user, Risk::Borrowed { collateral, debt_market, debt, marked_down });
+        (user, pool.borrow(user, pool.markets[debt_market], debt))
+    }
+
+    /// Liquidates a position sunk by a markdown since it borrowed (repaying
+    /// 40% of its debt), or, with none, has the operator mark market `m`'s
+    /// token down 20%.
+    fn liquidate_or_mark_down(&mut self, user: Address, m: usize) -> (Address, Call) {
+        let pool = &self.world.lending;
+        let victim = self.risky.iter().find_map(|(&v, risk)| match *risk {
+            Risk::Borrowed { collateral, debt_market, debt, marked_down }
+                if v != user && self.markdowns[collateral] > marked_down =>
+            {
+                Some((v, collateral, debt_market, debt))
+            }
+            _ => None,
+        });
+        if let Some((victim, collateral, debt_market, debt)) = victim {
+            self.risky.insert(victim, Risk::Liquidated);
+            let repay = debt * U256::from(2) / U256::from(5);
+            let call = pool.liquidate(user, victim, (pool.markets[debt_market], repay), pool.markets[collateral]);
+            return (user, call);
         }
+        self.prices[m] = self.prices[m] * U256::from(4) / U256::from(5);
+        self.markdowns[m] += 1;
+        let operator = self.world.operator;
+        (operator, pool.oracle.set_price(pool.markets[m].address, self.prices[m]))
     }
 
     fn staking(&mut self, user: Address) -> Call {

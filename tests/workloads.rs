@@ -43,3 +43,16 @@ fn bad_specs_are_typed_errors() {
         "unknown workload \"swaps\": expected one of erc20, dex, lending, staking, mixed"
     );
 }
+
+#[test]
+fn the_lending_workload_liquidates_positions_after_markdowns() {
+    use alloy_sol_types::SolEvent;
+    use defivm::contracts::{ILendingPool, IOracle};
+    let block = generate(&WorkloadSpec { users: 100, ..WorkloadSpec::new(Workload::Lending, 2_000) }).unwrap();
+    let outcome = SequentialExecutor::new().execute(block.state(), &block.env, &block.txs).unwrap();
+    let count =
+        |topic| outcome.receipts.iter().filter(|r| r.logs.iter().any(|l| l.topics().first() == Some(&topic))).count();
+    let (markdowns, liquidations) =
+        (count(IOracle::PriceSet::SIGNATURE_HASH), count(ILendingPool::Liquidate::SIGNATURE_HASH));
+    assert!(markdowns > 0 && liquidations > 0, "{markdowns} markdowns, {liquidations} liquidations");
+}
