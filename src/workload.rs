@@ -81,6 +81,24 @@ pub enum WorkloadError {
     /// Fewer than two users.
     #[error("a workload needs at least 2 users, got {0}")]
     Users(usize),
+    /// Too few tokens, pools or markets for the workloads to be meaningful.
+    #[error("a workload needs at least {min} {what}, got {got}")]
+    TooFew {
+        /// Tokens, pools or markets.
+        what: &'static str,
+        /// The least allowed.
+        min: usize,
+        /// What was asked for.
+        got: usize,
+    },
+    /// More lending markets than tokens.
+    #[error("{markets} lending markets need as many tokens, but there are {tokens}")]
+    Markets {
+        /// Markets asked for.
+        markets: usize,
+        /// Tokens asked for.
+        tokens: usize,
+    },
     /// The world could not be built.
     #[error(transparent)]
     Contracts(#[from] ContractError),
@@ -99,12 +117,19 @@ pub struct WorkloadSpec {
     pub hot: f64,
     /// Seed of the generator.
     pub seed: u64,
+    /// ERC-20 tokens (at least 3).
+    pub tokens: usize,
+    /// DEX pools (at least 2); pool `i` pairs tokens `i` and `i + 1`.
+    pub pools: usize,
+    /// Lending markets (at least 2, at most `tokens`).
+    pub markets: usize,
 }
 
 impl WorkloadSpec {
-    /// `txs` transactions of `workload` from 1,000 users, no hot spot, seed 1.
+    /// `txs` transactions of `workload` from 1,000 users over 4 tokens, 4
+    /// pools and 3 markets, no hot spot, seed 1.
     pub fn new(workload: Workload, txs: usize) -> Self {
-        Self { workload, txs, users: 1_000, hot: 0.0, seed: 1 }
+        Self { workload, txs, users: 1_000, hot: 0.0, seed: 1, tokens: 4, pools: 4, markets: 3 }
     }
 }
 
@@ -141,7 +166,22 @@ pub fn generate(spec: &WorkloadSpec) -> Result<GeneratedBlock, WorkloadError> {
     if spec.users < 2 {
         return Err(WorkloadError::Users(spec.users));
     }
-    let mut world = World::build(&WorldConfig { users: spec.users, ..WorldConfig::default() })?;
+    for (what, min, got) in [("tokens", 3, spec.tokens), ("pools", 2, spec.pools), ("markets", 2, spec.markets)] {
+        if got < min {
+            return Err(WorkloadError::TooFew { what, min, got });
+        }
+    }
+    if spec.markets > spec.tokens {
+        return Err(WorkloadError::Markets { markets: spec.markets, tokens: spec.tokens });
+    }
+    let config = WorldConfig {
+        users: spec.users,
+        tokens: spec.tokens,
+        pools: spec.pools,
+        markets: spec.markets,
+        ..WorldConfig::default()
+    };
+    let mut world = World::build(&config)?;
     approve_everything(&mut world);
     let env = BlockEnv { basefee: 7, timestamp: WorldConfig::default().timestamp + 12, ..BlockEnv::default() };
     let mut generator = Generator::new(&world, spec, env.timestamp + 3_600);
@@ -276,9 +316,10 @@ impl<'w> Generator<'w> {
                 router.swap_exact_in(user, amount, U256::ZERO, &[pair], token_in, user, self.deadline)
             }
             80..90 => {
-                // Two hops: pool p's first token, through pool p + 1 (they
-                // share a token by construction of the world).
-                let next = pools[(p + 1) % pools.len()];
+                // Two hops, through a neighbouring pool: pool i pairs tokens
+                // i and i + 1, so pools p and p + 1 (or p - 1, for the last)
+                // share a token.
+                let next = pools[if p + 1 < pools.len() { p + 1 } else { p - 1 }];
                 let token_in = if next.other(pair.token0.address).is_some() { pair.token1 } else { pair.token0 };
                 router.swap_exact_in(user, amount, U256::ZERO, &[pair, next], token_in, user, self.deadline)
             }

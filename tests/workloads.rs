@@ -10,7 +10,7 @@ fn parallel_equals_sequential_for_every_workload_and_hotness() {
     let executors: Vec<_> = [2, 4].map(|t| ParallelExecutor::new(t).unwrap()).into();
     for workload in Workload::ALL {
         for hot in [0.0, 0.3, 0.7, 1.0] {
-            let spec = WorkloadSpec { workload, txs: 300, users: 60, hot, seed: 7 };
+            let spec = WorkloadSpec { users: 60, hot, seed: 7, ..WorkloadSpec::new(workload, 300) };
             let block = generate(&spec).unwrap();
             let expected = SequentialExecutor::new().execute(block.state(), &block.env, &block.txs).unwrap();
             let ok = expected.receipts.iter().filter(|r| r.status == Status::Success).count();
@@ -27,6 +27,18 @@ fn parallel_equals_sequential_for_every_workload_and_hotness() {
 }
 
 #[test]
+fn the_world_size_knobs_shape_the_world() {
+    let spec = WorkloadSpec { tokens: 6, pools: 5, markets: 4, ..WorkloadSpec::new(Workload::Mixed, 200) };
+    let block = generate(&spec).unwrap();
+    let world = &block.world;
+    assert_eq!((world.tokens.len(), world.pools.len(), world.lending.markets.len()), (6, 5, 4));
+    let outcome = SequentialExecutor::new().execute(block.state(), &block.env, &block.txs).unwrap();
+    assert!(outcome.receipts.iter().all(|r| !matches!(r.status, Status::AccessViolation { .. })));
+    let parallel = ParallelExecutor::new(2).unwrap().execute(block.state(), &block.env, &block.txs).unwrap();
+    assert_eq!(parallel, outcome);
+}
+
+#[test]
 fn the_same_seed_gives_the_same_block() {
     let spec = WorkloadSpec { hot: 0.3, ..WorkloadSpec::new(Workload::Mixed, 200) };
     assert_eq!(generate(&spec).unwrap().txs, generate(&spec).unwrap().txs);
@@ -38,6 +50,10 @@ fn the_same_seed_gives_the_same_block() {
 fn bad_specs_are_typed_errors() {
     let bad = WorkloadSpec { hot: 1.5, ..WorkloadSpec::new(Workload::Dex, 1) };
     assert_eq!(generate(&bad).unwrap_err(), WorkloadError::Hot(1.5));
+    let bad = WorkloadSpec { pools: 1, ..WorkloadSpec::new(Workload::Dex, 1) };
+    assert_eq!(generate(&bad).unwrap_err().to_string(), "a workload needs at least 2 pools, got 1");
+    let bad = WorkloadSpec { markets: 5, ..WorkloadSpec::new(Workload::Lending, 1) };
+    assert_eq!(generate(&bad).unwrap_err().to_string(), "5 lending markets need as many tokens, but there are 4");
     assert_eq!(
         "swaps".parse::<Workload>().unwrap_err().to_string(),
         "unknown workload \"swaps\": expected one of erc20, dex, lending, staking, mixed"

@@ -40,6 +40,15 @@ pub(crate) struct Bench {
     /// Seed of the generator.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// ERC-20 tokens in a generated world (at least 3).
+    #[arg(long, default_value_t = 4)]
+    tokens: usize,
+    /// DEX pools in a generated world (at least 2).
+    #[arg(long, default_value_t = 4)]
+    pools: usize,
+    /// Lending markets in a generated world (at least 2, at most the tokens).
+    #[arg(long, default_value_t = 3)]
+    markets: usize,
     /// Measure a recorded fixture instead of a generated block.
     #[arg(long)]
     fixture: Option<PathBuf>,
@@ -163,7 +172,16 @@ impl Bench {
         }
         let workload = self.workload.ok_or("give --workload or --fixture")?;
         let users = self.users.unwrap_or((self.txs / 4).max(100));
-        let spec = WorkloadSpec { workload, txs: self.txs, users, hot: self.hot, seed: self.seed };
+        let spec = WorkloadSpec {
+            workload,
+            txs: self.txs,
+            users,
+            hot: self.hot,
+            seed: self.seed,
+            tokens: self.tokens,
+            pools: self.pools,
+            markets: self.markets,
+        };
         let block = generate(&spec).map_err(|e| e.to_string())?;
         Ok((workload.to_string(), block.world.state, block.env, block.txs))
     }

@@ -25,6 +25,15 @@ pub(crate) struct Generate {
     /// Seed of the generator: the same seed gives the same fixture, byte for byte.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// ERC-20 tokens in the world (at least 3).
+    #[arg(long, default_value_t = 4)]
+    tokens: usize,
+    /// DEX pools (at least 2); pool i pairs tokens i and i + 1.
+    #[arg(long, default_value_t = 4)]
+    pools: usize,
+    /// Lending markets (at least 2, at most the tokens).
+    #[arg(long, default_value_t = 3)]
+    markets: usize,
     /// Where to write the fixture.
     #[arg(short, long)]
     output: PathBuf,
@@ -32,8 +41,16 @@ pub(crate) struct Generate {
 
 impl Generate {
     pub(crate) fn execute(self) -> Result<ExitCode, String> {
-        let spec =
-            WorkloadSpec { workload: self.workload, txs: self.txs, users: self.users, hot: self.hot, seed: self.seed };
+        let spec = WorkloadSpec {
+            workload: self.workload,
+            txs: self.txs,
+            users: self.users,
+            hot: self.hot,
+            seed: self.seed,
+            tokens: self.tokens,
+            pools: self.pools,
+            markets: self.markets,
+        };
         let block = generate(&spec).map_err(|e| e.to_string())?;
         let outcome = SequentialExecutor::new()
             .execute(block.state(), &block.env, &block.txs)
