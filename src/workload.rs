@@ -219,8 +219,9 @@ enum Risk {
     /// Collateral supplied; the borrow comes next.
     Collateral { market: usize },
     /// Borrowed 90% of the limit when the collateral had had `marked_down`
-    /// markdowns; liquidatable after one more.
-    Borrowed { collateral: usize, debt_market: usize, debt: U256, marked_down: u32 },
+    /// markdowns and `recovered` recoveries; liquidatable after one more
+    /// markdown and no recovery.
+    Borrowed { collateral: usize, debt_market: usize, debt: U256, marked_down: u32, recovered: u32 },
     /// Liquidated once; left alone since.
     Liquidated,
 }
@@ -245,6 +246,9 @@ struct Generator<'w> {
     prices: Vec<U256>,
     /// Markdowns of each market's token so far.
     markdowns: Vec<u32>,
+    /// Times each market's token went back to its genesis price, which the
+    /// operator does instead of a markdown below a thousandth of it.
+    recoveries: Vec<u32>,
 }
 
 impl<'w> Generator<'w> {
@@ -264,6 +268,7 @@ impl<'w> Generator<'w> {
             // The world prices token i at i + 1 dollars.
             prices: (0..world.lending.markets.len()).map(|i| whole(i as u64 + 1)).collect(),
             markdowns: vec![0; world.lending.markets.len()],
+            recoveries: vec![0; world.lending.markets.len()],
         }
     }
 
@@ -384,19 +389,22 @@ impl<'w> Generator<'w> {
         // Value of the collateral at 75%, 90% of it, in debt tokens.
         let credit = whole(RISKY_COLLATERAL) * self.prices[collateral] / WAD * U256::from(3) / U256::from(4);
         let debt = credit * U256::from(9) / U256::from(10) * WAD / self.prices[debt_market];
-        let marked_down = self.markdowns[collateral];
-        self.risky.insert(user, Risk::Borrowed { collateral, debt_market, debt, marked_down });
+        let (marked_down, recovered) = (self.markdowns[collateral], self.recoveries[collateral]);
+        self.risky.insert(user, Risk::Borrowed { collateral, debt_market, debt, marked_down, recovered });
         (user, pool.borrow(user, pool.markets[debt_market], debt))
     }
 
     /// Liquidates a position sunk by a markdown since it borrowed (repaying
     /// 40% of its debt), or, with none, has the operator mark market `m`'s
-    /// token down 20%.
+    /// token down 20% (or, once it is below a thousandth of its genesis
+    /// price, back up to it).
     fn liquidate_or_mark_down(&mut self, user: Address, m: usize) -> (Address, Call) {
         let pool = &self.world.lending;
         let victim = self.risky.iter().find_map(|(&v, risk)| match *risk {
-            Risk::Borrowed { collateral, debt_market, debt, marked_down }
-                if v != user && self.markdowns[collateral] > marked_down =>
+            Risk::Borrowed { collateral, debt_market, debt, marked_down, recovered }
+                if v != user
+                    && self.markdowns[collateral] > marked_down
+                    && self.recoveries[collateral] == recovered =>
             {
                 Some((v, collateral, debt_market, debt))
             }
@@ -408,8 +416,15 @@ impl<'w> Generator<'w> {
             let call = pool.liquidate(user, victim, (pool.markets[debt_market], repay), pool.markets[collateral]);
             return (user, call);
         }
-        self.prices[m] = self.prices[m] * U256::from(4) / U256::from(5);
-        self.markdowns[m] += 1;
+        let genesis = whole(m as u64 + 1);
+        let marked = self.prices[m] * U256::from(4) / U256::from(5);
+        if marked < genesis / U256::from(1_000) {
+            self.prices[m] = genesis;
+            self.recoveries[m] += 1;
+        } else {
+            self.prices[m] = marked;
+            self.markdowns[m] += 1;
+        }
         let operator = self.world.operator;
         (operator, pool.oracle.set_price(pool.markets[m].address, self.prices[m]))
     }

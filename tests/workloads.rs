@@ -27,6 +27,16 @@ fn parallel_equals_sequential_for_every_workload_and_hotness() {
 }
 
 #[test]
+fn long_lending_blocks_keep_prices_positive() {
+    // Enough markdowns to take a price to zero without recoveries.
+    let spec = WorkloadSpec { users: 200, hot: 1.0, ..WorkloadSpec::new(Workload::Lending, 12_000) };
+    let block = generate(&spec).unwrap();
+    let outcome = SequentialExecutor::new().execute(block.state(), &block.env, &block.txs).unwrap();
+    let ok = outcome.receipts.iter().filter(|r| r.status == Status::Success).count();
+    assert!(ok * 10 >= spec.txs * 9, "only {ok} of {} succeeded", spec.txs);
+}
+
+#[test]
 fn the_world_size_knobs_shape_the_world() {
     let spec = WorkloadSpec { tokens: 6, pools: 5, markets: 4, ..WorkloadSpec::new(Workload::Mixed, 200) };
     let block = generate(&spec).unwrap();
