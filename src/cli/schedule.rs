@@ -62,6 +62,11 @@ impl Schedule {
                 stats.waves(),
                 stats.largest_wave()
             );
+            const SHOWN: usize = 24;
+            let sizes: Vec<String> = stats.wave_sizes.iter().take(SHOWN).map(usize::to_string).collect();
+            let more = stats.waves().saturating_sub(SHOWN);
+            let more = if more > 0 { format!(", … {more} more") } else { String::new() };
+            println!("wave sizes: {}{more}", sizes.join(", "));
             println!(
                 "critical path: {} transactions, {} of {} gas; speedup bound on {} threads: {bound:.2}x",
                 stats.critical_path_txs, stats.critical_path_cost, stats.total_cost, self.threads
