@@ -17,7 +17,7 @@ fn text(bytes: &[u8]) -> String {
 }
 
 #[test]
-fn generate_then_replay_matches_in_every_mode() {
+fn generate_then_replay_matches_in_every_mode_including_dag() {
     let path = temp("mixed");
     let file = path.to_str().unwrap();
     let out = defivm(&["generate", "--workload", "mixed", "--txs", "120", "--users", "30", "--hot", "0.3", "-o", file]);
@@ -39,9 +39,6 @@ fn generate_then_replay_matches_in_every_mode() {
     assert_eq!((result["matches"].as_bool(), result["txs"].as_u64()), (Some(true), Some(120)));
     assert!(result["tps"].as_f64().unwrap() > 0.0 && result["file"].as_str() == Some(file));
 
-    let out = defivm(&["replay", file, "--mode", "dag"]);
-    assert!(!out.status.success());
-    assert!(text(&out.stdout).contains("dag mode is not yet available"), "{}", text(&out.stdout));
     std::fs::remove_file(&path).unwrap();
 }
 
@@ -131,7 +128,7 @@ fn bench_reports_every_mode_with_the_bound_as_json() {
     assert!((1.0..=2.0).contains(&bound), "{bound}");
     assert!(json["schedule_ns_per_tx"].as_f64().unwrap() > 0.0);
     let modes: Vec<&str> = json["modes"].as_array().unwrap().iter().map(|m| m["mode"].as_str().unwrap()).collect();
-    assert_eq!(modes, ["sequential", "waves"]);
+    assert_eq!(modes, ["sequential", "waves", "dag"]);
     for m in json["modes"].as_array().unwrap() {
         assert!(
             m["tps"].as_f64().unwrap() > 0.0
@@ -139,7 +136,9 @@ fn bench_reports_every_mode_with_the_bound_as_json() {
                 && m["speedup"].as_f64().unwrap() > 0.0
         );
     }
-    let out = defivm(&["bench", "--workload", "dex", "--txs", "10", "--mode", "dag"]);
-    assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("dag mode is not yet available"));
+    let out = defivm(&["bench", "--workload", "dex", "--txs", "10", "--mode", "dag", "--repeat", "1", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let modes: Vec<&str> = json["modes"].as_array().unwrap().iter().map(|m| m["mode"].as_str().unwrap()).collect();
+    assert_eq!(modes, ["sequential", "dag"]);
 }

@@ -2,7 +2,7 @@
 //! threads.
 
 use defivm::fixture::Fixture;
-use defivm::vm::{ParallelExecutor, SequentialExecutor};
+use defivm::vm::{ParallelExecutor, ParallelMode, SequentialExecutor};
 use std::path::Path;
 
 #[test]
@@ -15,7 +15,10 @@ fn every_committed_fixture_replays_to_a_match_in_every_mode() {
         .collect();
     files.sort();
     assert!(files.len() >= 5, "one fixture per workload at least: {files:?}");
-    let executors: Vec<_> = [1, 2, 4].map(|t| ParallelExecutor::new(t).unwrap()).into();
+    let executors: Vec<_> = [1, 2, 4]
+        .into_iter()
+        .flat_map(|t| [ParallelMode::Waves, ParallelMode::Dag].map(|m| ParallelExecutor::new(t).unwrap().with_mode(m)))
+        .collect();
     for file in files {
         let fixture = Fixture::load(&file).unwrap();
         let (state, env, txs) = fixture.block(&file).unwrap();
@@ -23,7 +26,8 @@ fn every_committed_fixture_replays_to_a_match_in_every_mode() {
         assert_eq!(fixture.check(&sequential, &state), Ok(()), "{} sequential", file.display());
         for executor in &executors {
             let result = executor.execute(&state, &env, &txs);
-            assert_eq!(fixture.check(&result, &state), Ok(()), "{} {} threads", file.display(), executor.threads());
+            let (threads, mode) = (executor.threads(), executor.mode());
+            assert_eq!(fixture.check(&result, &state), Ok(()), "{} {threads} threads {mode:?}", file.display());
         }
     }
 }

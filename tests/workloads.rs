@@ -2,12 +2,15 @@
 //! most transactions succeed, the same seed gives the same block, and every
 //! parallel run equals the sequential one at every hotness.
 
-use defivm::vm::{ParallelExecutor, SequentialExecutor, Status};
+use defivm::vm::{ParallelExecutor, ParallelMode, SequentialExecutor, Status};
 use defivm::workload::{Workload, WorkloadError, WorkloadSpec, generate};
 
 #[test]
 fn parallel_equals_sequential_for_every_workload_and_hotness() {
-    let executors: Vec<_> = [2, 4].map(|t| ParallelExecutor::new(t).unwrap()).into();
+    let executors: Vec<_> = [2, 4]
+        .into_iter()
+        .flat_map(|t| [ParallelMode::Waves, ParallelMode::Dag].map(|m| ParallelExecutor::new(t).unwrap().with_mode(m)))
+        .collect();
     for workload in Workload::ALL {
         for hot in [0.0, 0.3, 0.7, 1.0] {
             let spec = WorkloadSpec { users: 60, hot, seed: 7, ..WorkloadSpec::new(workload, 300) };
@@ -20,7 +23,13 @@ fn parallel_equals_sequential_for_every_workload_and_hotness() {
             assert!(ok * 10 >= spec.txs * 9, "{workload} hot {hot}: only {ok} of {} succeeded", spec.txs);
             for executor in &executors {
                 let got = executor.execute(block.state(), &block.env, &block.txs).unwrap();
-                assert_eq!(got, expected, "{workload} hot {hot}, {} threads", executor.threads());
+                assert_eq!(
+                    got,
+                    expected,
+                    "{workload} hot {hot}, {} threads, {:?}",
+                    executor.threads(),
+                    executor.mode()
+                );
             }
         }
     }

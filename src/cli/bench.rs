@@ -4,7 +4,7 @@
 use clap::{Args, ValueEnum};
 use defivm::fixture::Fixture;
 use defivm::scheduler::{Limits, LockGraph, ScheduleStats};
-use defivm::vm::{BlockEnv, ParallelExecutor, PlainRevm, SequentialExecutor, State, Transaction};
+use defivm::vm::{BlockEnv, ParallelExecutor, ParallelMode, PlainRevm, SequentialExecutor, State, Transaction};
 use defivm::workload::{Workload, WorkloadSpec, generate};
 use indicatif::ProgressBar;
 use std::path::PathBuf;
@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 pub(crate) enum BenchMode {
     /// Conflict-free waves on a thread pool.
     Waves,
-    /// Barrier-free execution along the dependency graph (not yet available).
+    /// Barrier-free execution along the dependency graph.
     Dag,
-    /// Every available parallel mode (waves).
+    /// Every parallel mode.
     All,
 }
 
@@ -80,12 +80,14 @@ fn best_of<T>(repeat: usize, progress: &ProgressBar, mut run: impl FnMut() -> (D
 
 impl Bench {
     pub(crate) fn execute(self) -> Result<ExitCode, String> {
-        if self.mode == BenchMode::Dag {
-            return Err("dag mode is not yet available".into());
-        }
+        let modes: Vec<(&str, ParallelMode)> = match self.mode {
+            BenchMode::Waves => vec![("waves", ParallelMode::Waves)],
+            BenchMode::Dag => vec![("dag", ParallelMode::Dag)],
+            BenchMode::All => vec![("waves", ParallelMode::Waves), ("dag", ParallelMode::Dag)],
+        };
         let (label, state, env, txs) = self.block()?;
         let n = txs.len();
-        let progress = ProgressBar::new(3 * self.repeat.max(1) as u64 + 1);
+        let progress = ProgressBar::new((2 + modes.len()) as u64 * self.repeat.max(1) as u64 + 1);
         let (plain, receipts) = best_of(self.repeat, &progress, || {
             let mut revm = PlainRevm::new(&state);
             let start = Instant::now();
@@ -100,14 +102,21 @@ impl Bench {
             (start.elapsed(), outcome)
         });
         let expected = expected.map_err(|e| e.to_string())?;
-        let parallel = ParallelExecutor::new(self.threads).map_err(|e| e.to_string())?;
-        let (waves, got) = best_of(self.repeat, &progress, || {
-            let start = Instant::now();
-            let outcome = parallel.execute(&state, &env, &txs);
-            (start.elapsed(), outcome)
-        });
-        if got.map_err(|e| e.to_string())? != expected || expected.receipts != receipts {
-            return Err("the modes disagree: waves, the sequential executor and plain revm must match".into());
+        if expected.receipts != receipts {
+            return Err("the sequential executor and plain revm disagree".into());
+        }
+        let mut timings = Vec::new();
+        for &(name, mode) in &modes {
+            let executor = ParallelExecutor::new(self.threads).map_err(|e| e.to_string())?.with_mode(mode);
+            let (time, got) = best_of(self.repeat, &progress, || {
+                let start = Instant::now();
+                let outcome = executor.execute(&state, &env, &txs);
+                (start.elapsed(), outcome)
+            });
+            if got.map_err(|e| e.to_string())? != expected {
+                return Err(format!("{name} mode disagrees with the sequential executor"));
+            }
+            timings.push((name, time));
         }
         let sets: Vec<_> = txs.iter().map(Transaction::full_access).collect();
         let (schedule, graph) = best_of(self.repeat, &progress, || {
@@ -130,7 +139,8 @@ impl Bench {
                 "seconds": seconds,
             })
         };
-        let modes = vec![row("sequential", plain), row("waves", waves)];
+        let mut rows = vec![row("sequential", plain)];
+        rows.extend(timings.iter().map(|&(name, time)| row(name, time)));
         let schedule_ns = schedule.as_secs_f64() * 1e9 / n.max(1) as f64;
         if self.json {
             let json = serde_json::json!({
@@ -139,7 +149,7 @@ impl Bench {
                 "threads": self.threads,
                 "bound": bound,
                 "schedule_ns_per_tx": schedule_ns,
-                "modes": modes,
+                "modes": rows,
             });
             println!("{json}");
         } else {
@@ -149,7 +159,8 @@ impl Bench {
                 self.repeat.max(1)
             );
             println!("  {:<24} {:>12} {:>10} {:>9} {:>9}", "mode", "tx/s", "Mgas/s", "seconds", "speedup");
-            for (name, m) in [("sequential (plain revm)", &modes[0]), ("waves", &modes[1])] {
+            for (i, m) in rows.iter().enumerate() {
+                let name = if i == 0 { "sequential (plain revm)" } else { m["mode"].as_str().unwrap_or_default() };
                 println!(
                     "  {:<24} {:>12.0} {:>10.1} {:>9.3} {:>8.2}x",
                     name,

@@ -3,7 +3,7 @@
 
 use clap::{Args, ValueEnum};
 use defivm::fixture::Fixture;
-use defivm::vm::{BlockOutcome, ParallelExecutor, SequentialExecutor};
+use defivm::vm::{BlockOutcome, ParallelExecutor, ParallelMode, SequentialExecutor};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -15,9 +15,9 @@ pub(crate) enum Mode {
     Sequential,
     /// Conflict-free waves on a thread pool.
     Waves,
-    /// Barrier-free execution along the dependency graph (not yet available).
+    /// Barrier-free execution along the dependency graph.
     Dag,
-    /// Every available mode in turn (sequential and waves).
+    /// Every mode in turn.
     All,
 }
 
@@ -41,10 +41,11 @@ pub(crate) struct Replay {
 impl Replay {
     pub(crate) fn execute(self) -> Result<ExitCode, String> {
         let modes = match self.mode {
-            Mode::All => vec![Mode::Sequential, Mode::Waves],
+            Mode::All => vec![Mode::Sequential, Mode::Waves, Mode::Dag],
             one => vec![one],
         };
-        let parallel = ParallelExecutor::new(self.threads).map_err(|e| e.to_string())?;
+        let waves = ParallelExecutor::new(self.threads).map_err(|e| e.to_string())?;
+        let dag = ParallelExecutor::new(self.threads).map_err(|e| e.to_string())?.with_mode(ParallelMode::Dag);
         let mut results = Vec::new();
         let mut failed = false;
         for file in &self.files {
@@ -57,21 +58,16 @@ impl Replay {
                     _ => "dag",
                 };
                 let start = Instant::now();
-                let run = match mode {
-                    Mode::Sequential => Some(SequentialExecutor::new().execute(&state, &env, &txs)),
-                    Mode::Waves => Some(parallel.execute(&state, &env, &txs)),
-                    _ => None,
+                let result = match mode {
+                    Mode::Sequential => SequentialExecutor::new().execute(&state, &env, &txs),
+                    Mode::Waves => waves.execute(&state, &env, &txs),
+                    _ => dag.execute(&state, &env, &txs),
                 };
                 let seconds = start.elapsed().as_secs_f64();
-                let (matches, detail, gas) = match &run {
-                    Some(result) => {
-                        let gas = result.as_ref().map_or(0, BlockOutcome::gas_used);
-                        match fixture.check(result, &state) {
-                            Ok(()) => (true, String::new(), gas),
-                            Err(mismatch) => (false, mismatch.to_string(), gas),
-                        }
-                    }
-                    None => (false, "dag mode is not yet available".to_string(), 0),
+                let gas = result.as_ref().map_or(0, BlockOutcome::gas_used);
+                let (matches, detail) = match fixture.check(&result, &state) {
+                    Ok(()) => (true, String::new()),
+                    Err(mismatch) => (false, mismatch.to_string()),
                 };
                 failed |= !matches;
                 let tps = txs.len() as f64 / seconds;

@@ -10,9 +10,10 @@
 //! contract's account are implied ([`Transaction::implied_access`]).
 //!
 //! The [`SequentialExecutor`] is the specification: one revm EVM, block
-//! order, commit after each transaction. The [`ParallelExecutor`] cuts the
-//! block into conflict-free waves with `defivm-scheduler` and runs each wave
-//! on a thread pool; its [`BlockOutcome`] (receipts, changes, fees, state
+//! order, commit after each transaction. The [`ParallelExecutor`] schedules
+//! the block with `defivm-scheduler` and runs it on a thread pool, either in
+//! conflict-free waves or barrier-free along the dependency graph
+//! ([`ParallelMode`]); its [`BlockOutcome`] (receipts, changes, fees, state
 //! root) is identical to the sequential one for every block.
 //!
 //! Rules every mode applies identically:
@@ -55,7 +56,7 @@ pub use block::{BlockEnv, SpecId};
 pub use defivm_scheduler::{AccessSet, Limits};
 pub use error::{Result, VmError};
 pub use key::{AccessKind, StateKey};
-pub use parallel::ParallelExecutor;
+pub use parallel::{ParallelExecutor, ParallelMode};
 pub use receipt::{BlockOutcome, Receipt, Status};
 pub use revm::state::Bytecode;
 pub use sequential::SequentialExecutor;

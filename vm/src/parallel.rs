@@ -1,4 +1,4 @@
-//! The parallel executor, wave mode.
+//! The parallel executor: waves, or barrier-free along the dependency graph.
 //!
 //! 1. **Prepare.** Every declared (and implied) key is interned to a dense
 //!    index; each transaction's declaration becomes a sorted list of indices,
@@ -9,8 +9,10 @@
 //!    those makes them wait for every earlier fee (see
 //!    [`crate::beneficiary`]).
 //! 3. **Execute.** One worker per thread of a private rayon pool, each with
-//!    one EVM reused for the whole block. Workers take the transactions of a
-//!    wave from a shared counter and meet at a barrier between waves. A
+//!    one EVM reused for the whole block. In wave mode workers take the
+//!    transactions of a wave from a shared counter and meet at a barrier
+//!    between waves; in DAG mode they take ready transactions from the
+//!    scheduler's `ReadySet` and report each one complete. A
 //!    transaction reads and writes the per-key cells of the block directly:
 //!    nothing it may touch is touched by anyone else in its wave, and a
 //!    transaction that strays outside its declaration is rejected before it
@@ -28,7 +30,9 @@ use crate::receipt::BlockOutcome;
 use crate::state::{AccountValue, State, StateChanges, Value};
 use crate::tx::{Transaction, check_declarations};
 use alloy_primitives::{Address, B256, U256};
-use defivm_scheduler::{AccessSet, Limits, LockGraph, LockGraphBuilder, ScheduleError, TxIndex};
+use defivm_scheduler::{
+    AccessSet, Limits, LockGraph, LockGraphBuilder, LongestRemainingPath, ReadySet, ScheduleError, TxIndex,
+};
 use hashbrown::HashMap;
 use revm::database_interface::{Database, DatabaseRef};
 use revm::state::{AccountInfo, Bytecode};
@@ -36,12 +40,28 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Barrier, Mutex, MutexGuard, OnceLock};
 
-/// Executes a block in conflict-free waves on a pool of threads. Output is
-/// identical to [`crate::SequentialExecutor`]'s for every block.
+/// How a [`ParallelExecutor`] orders the work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ParallelMode {
+    /// The graph's levels, one after another, with a barrier between two.
+    #[default]
+    Waves,
+    /// No barrier: a transaction starts as soon as its last conflicting
+    /// predecessor has committed. Workers take ready transactions by longest
+    /// remaining path (weighted by gas limit) and keep a chain they release
+    /// for themselves, so a hot key's transactions run back to back on one
+    /// warm thread.
+    Dag,
+}
+
+/// Executes a block in parallel on a pool of threads, in waves or along the
+/// dependency graph. Output is identical to [`crate::SequentialExecutor`]'s
+/// for every block.
 #[derive(Debug)]
 pub struct ParallelExecutor {
     pool: rayon::ThreadPool,
     limits: Limits,
+    mode: ParallelMode,
     builder: Mutex<LockGraphBuilder<u32, TxIndex>>,
 }
 
@@ -58,6 +78,7 @@ impl ParallelExecutor {
         Ok(Self {
             pool,
             limits: Limits::default(),
+            mode: ParallelMode::default(),
             builder: Mutex::new(LockGraphBuilder::new(Limits { max_keys_per_tx: usize::MAX })),
         })
     }
@@ -66,6 +87,17 @@ impl ParallelExecutor {
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self
+    }
+
+    /// The same, ordering work by `mode`.
+    pub fn with_mode(mut self, mode: ParallelMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// How work is ordered.
+    pub fn mode(&self) -> ParallelMode {
+        self.mode
     }
 
     /// Number of worker threads.
@@ -84,6 +116,9 @@ impl ParallelExecutor {
         let cursors: Vec<AtomicUsize> = segments.iter().map(|_| AtomicUsize::new(0)).collect();
         let barrier = Barrier::new(self.threads());
         let beneficiary = StateKey::Account(block.beneficiary);
+        let costs: Vec<u64> = txs.iter().map(|tx| tx.gas_limit).collect();
+        let ready = (self.mode == ParallelMode::Dag)
+            .then(|| ReadySet::new(&graph, &LongestRemainingPath::new(&costs), self.threads()));
         self.pool.broadcast(|worker| {
             let nothing = Decl::default();
             let mut evm = build_evm(View { shared: &shared, decl: &nothing }, block);
@@ -113,6 +148,15 @@ impl ParallelExecutor {
                 // worker 0 alone.
                 let _ = results[index].set(result);
             };
+            if let Some(ready) = &ready {
+                // Everything `tx` waits for committed before `complete` released it.
+                let mut handle = ready.worker(worker.index());
+                while let Some(tx) = handle.next_ready() {
+                    run(tx);
+                    handle.complete(tx);
+                }
+                return;
+            }
             for (segment, cursor) in segments.iter().zip(&cursors) {
                 match segment {
                     Segment::Wave(w) => {

@@ -7,8 +7,8 @@ mod common;
 use alloy_primitives::U256;
 use common::*;
 use defivm_vm::{
-    AccessKind, AccessSet, BlockEnv, BlockOutcome, ParallelExecutor, PlainRevm, Receipt, SequentialExecutor, State,
-    StateKey, Status, Transaction,
+    AccessKind, AccessSet, BlockEnv, BlockOutcome, ParallelExecutor, ParallelMode, PlainRevm, Receipt,
+    SequentialExecutor, State, StateKey, Status, Transaction,
 };
 use proptest::prelude::*;
 
@@ -22,8 +22,14 @@ fn shape() -> impl Strategy<Value = Shape> {
         .prop_map(|(users, slots, receivers, picks)| Shape { users, slots, receivers, picks })
 }
 
-fn parallel(threads: usize, state: &State, block: &BlockEnv, txs: &[Transaction]) -> BlockOutcome {
-    ParallelExecutor::new(threads).unwrap().execute(state, block, txs).unwrap()
+const MODES: [ParallelMode; 2] = [ParallelMode::Waves, ParallelMode::Dag];
+
+fn executor(threads: usize, mode: ParallelMode) -> ParallelExecutor {
+    ParallelExecutor::new(threads).unwrap().with_mode(mode)
+}
+
+fn parallel(threads: usize, mode: ParallelMode, state: &State, block: &BlockEnv, txs: &[Transaction]) -> BlockOutcome {
+    executor(threads, mode).execute(state, block, txs).unwrap()
 }
 
 fn plain_revm(state: &State, block: &BlockEnv, txs: &[Transaction]) -> (Vec<Receipt>, State) {
@@ -41,8 +47,10 @@ proptest! {
         let txs = generate(&shape, &block);
         let expected = SequentialExecutor::new().execute(&state, &block, &txs).unwrap();
         for threads in [1, 2, 4, 8] {
-            let got = parallel(threads, &state, &block, &txs);
-            prop_assert_eq!(&got, &expected, "{} threads", threads);
+            for mode in MODES {
+                let got = parallel(threads, mode, &state, &block, &txs);
+                prop_assert_eq!(&got, &expected, "{} threads, {:?}", threads, mode);
+            }
         }
     }
 
@@ -73,11 +81,13 @@ fn contended_block(txs: usize) -> (State, BlockEnv, Vec<Transaction>) {
 fn the_same_block_gives_the_same_root_fifty_times() {
     let (state, block, txs) = contended_block(300);
     let expected = SequentialExecutor::new().execute(&state, &block, &txs).unwrap();
-    let executor = ParallelExecutor::new(2).unwrap();
-    for run in 0..50 {
-        let got = executor.execute(&state, &block, &txs).unwrap();
-        assert_eq!(got.state_root(&state), expected.state_root(&state), "run {run}");
-        assert_eq!(got, expected, "run {run}");
+    for mode in MODES {
+        let executor = executor(2, mode);
+        for run in 0..50 {
+            let got = executor.execute(&state, &block, &txs).unwrap();
+            assert_eq!(got.state_root(&state), expected.state_root(&state), "run {run}, {mode:?}");
+            assert_eq!(got, expected, "run {run}, {mode:?}");
+        }
     }
 }
 
@@ -90,7 +100,9 @@ fn assert_rejected_as_absent(txs: &[Transaction], bad: usize, key: StateKey, kin
     let reference = SequentialExecutor::new().execute(&state, &block, &without).unwrap();
     let mut outcomes = vec![SequentialExecutor::new().execute(&state, &block, txs).unwrap()];
     for threads in [1, 2, 4] {
-        outcomes.push(parallel(threads, &state, &block, txs));
+        for mode in MODES {
+            outcomes.push(parallel(threads, mode, &state, &block, txs));
+        }
     }
     for outcome in outcomes {
         let receipt = &outcome.receipts[bad];
@@ -152,8 +164,10 @@ fn an_invalid_transaction_fails_the_block_in_every_mode_naming_the_first() {
     let expected = SequentialExecutor::new().execute(&state, &block, &txs).unwrap_err();
     assert!(matches!(expected, defivm_vm::VmError::InvalidTransaction { index: 1, .. }), "{expected}");
     for threads in [1, 2, 4] {
-        let got = ParallelExecutor::new(threads).unwrap().execute(&state, &block, &txs).unwrap_err();
-        assert_eq!(got, expected);
+        for mode in MODES {
+            let got = executor(threads, mode).execute(&state, &block, &txs).unwrap_err();
+            assert_eq!(got, expected);
+        }
     }
 }
 
@@ -173,7 +187,9 @@ fn the_beneficiary_balance_is_plain_revms_and_a_reader_sees_every_earlier_fee() 
     assert_eq!(seen, U256::from(first_two), "the probe sees the fees of the two transactions before it");
     assert_eq!(ours.state_root(&state), post.root());
     for threads in [1, 2, 4] {
-        assert_eq!(parallel(threads, &state, &block, &txs), ours);
+        for mode in MODES {
+            assert_eq!(parallel(threads, mode, &state, &block, &txs), ours);
+        }
     }
 }
 
@@ -192,7 +208,9 @@ fn a_sender_short_of_gas_money_or_over_the_block_gas_limit_fails_the_block_in_ev
             "{expected}"
         );
         for threads in [1, 2, 4] {
-            assert_eq!(ParallelExecutor::new(threads).unwrap().execute(&state, &block, &txs).unwrap_err(), expected);
+            for mode in MODES {
+                assert_eq!(executor(threads, mode).execute(&state, &block, &txs).unwrap_err(), expected);
+            }
         }
     }
 }
@@ -209,7 +227,9 @@ fn an_oversized_declaration_fails_the_block_in_every_mode() {
         "cannot schedule the block: transaction 2 (position 2) declares 3 keys; the limit is 2"
     );
     for threads in [1, 2] {
-        let executor = ParallelExecutor::new(threads).unwrap().with_limits(limits);
-        assert_eq!(executor.execute(&state, &block, &txs).unwrap_err(), expected);
+        for mode in MODES {
+            let executor = executor(threads, mode).with_limits(limits);
+            assert_eq!(executor.execute(&state, &block, &txs).unwrap_err(), expected);
+        }
     }
 }
