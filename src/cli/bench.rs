@@ -1,11 +1,12 @@
 //! `defivm bench`: throughput of plain revm and each parallel mode on the
 //! same block, in the same run, with the speedup bound beside each speedup.
 
+use super::shape::Shape;
 use clap::{Args, ValueEnum};
 use defivm::fixture::Fixture;
 use defivm::scheduler::{Limits, LockGraph, ScheduleStats};
 use defivm::vm::{BlockEnv, ParallelExecutor, ParallelMode, PlainRevm, SequentialExecutor, State, Transaction};
-use defivm::workload::{Workload, WorkloadSpec, generate};
+use defivm::workload::{Workload, generate};
 use indicatif::ProgressBar;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,21 +35,8 @@ pub(crate) struct Bench {
     /// Users in a generated block (default: a quarter of the transactions, at least 100).
     #[arg(long)]
     users: Option<usize>,
-    /// Fraction of a generated block's transactions aimed at the hottest pool, token or market.
-    #[arg(long, default_value_t = 0.0)]
-    hot: f64,
-    /// Seed of the generator.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// ERC-20 tokens in a generated world (at least 3).
-    #[arg(long, default_value_t = 4)]
-    tokens: usize,
-    /// DEX pools in a generated world (at least 2).
-    #[arg(long, default_value_t = 4)]
-    pools: usize,
-    /// Lending markets in a generated world (at least 2, at most the tokens).
-    #[arg(long, default_value_t = 3)]
-    markets: usize,
+    #[command(flatten)]
+    shape: Shape,
     /// Measure a recorded fixture instead of a generated block.
     #[arg(long)]
     fixture: Option<PathBuf>,
@@ -183,16 +171,7 @@ impl Bench {
         }
         let workload = self.workload.ok_or("give --workload or --fixture")?;
         let users = self.users.unwrap_or((self.txs / 4).max(100));
-        let spec = WorkloadSpec {
-            workload,
-            txs: self.txs,
-            users,
-            hot: self.hot,
-            seed: self.seed,
-            tokens: self.tokens,
-            pools: self.pools,
-            markets: self.markets,
-        };
+        let spec = self.shape.spec(workload, self.txs, users);
         let block = generate(&spec).map_err(|e| e.to_string())?;
         Ok((workload.to_string(), block.world.state, block.env, block.txs))
     }

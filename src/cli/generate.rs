@@ -1,9 +1,10 @@
 //! `defivm generate`: a workload, recorded as a fixture.
 
+use super::shape::Shape;
 use clap::Args;
 use defivm::fixture::Fixture;
 use defivm::vm::SequentialExecutor;
-use defivm::workload::{Workload, WorkloadSpec, generate};
+use defivm::workload::{Workload, generate};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -19,21 +20,8 @@ pub(crate) struct Generate {
     /// Users sending them.
     #[arg(long, default_value_t = 1_000)]
     users: usize,
-    /// Fraction of transactions aimed at the single hottest pool, token or market (0 = spread evenly, 1 = all on one).
-    #[arg(long, default_value_t = 0.0)]
-    hot: f64,
-    /// Seed of the generator: the same seed gives the same fixture, byte for byte.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// ERC-20 tokens in the world (at least 3).
-    #[arg(long, default_value_t = 4)]
-    tokens: usize,
-    /// DEX pools (at least 2); pool i pairs tokens i and i + 1.
-    #[arg(long, default_value_t = 4)]
-    pools: usize,
-    /// Lending markets (at least 2, at most the tokens).
-    #[arg(long, default_value_t = 3)]
-    markets: usize,
+    #[command(flatten)]
+    shape: Shape,
     /// Where to write the fixture.
     #[arg(short, long)]
     output: PathBuf,
@@ -41,16 +29,7 @@ pub(crate) struct Generate {
 
 impl Generate {
     pub(crate) fn execute(self) -> Result<ExitCode, String> {
-        let spec = WorkloadSpec {
-            workload: self.workload,
-            txs: self.txs,
-            users: self.users,
-            hot: self.hot,
-            seed: self.seed,
-            tokens: self.tokens,
-            pools: self.pools,
-            markets: self.markets,
-        };
+        let spec = self.shape.spec(self.workload, self.txs, self.users);
         let block = generate(&spec).map_err(|e| e.to_string())?;
         let outcome = SequentialExecutor::new()
             .execute(block.state(), &block.env, &block.txs)
