@@ -195,7 +195,7 @@ impl Router {
         deadline: u64,
     ) -> Result<Call, ContractError> {
         let mut access = AccessSet::default();
-        access.write(token_in.key(nested_address_slot(user, self.address, token_in.allowance_base())));
+        access.write(token_in.key(token_in.allowance_slot(user, self.address)));
         access.write(token_in.key(token_in.balance_slot(user)));
         let mut token = token_in;
         for (i, pair) in path.iter().enumerate() {
@@ -233,7 +233,7 @@ impl Router {
         let mut access = AccessSet::default();
         pair.core_access(&mut access);
         for token in [pair.token0, pair.token1] {
-            access.write(token.key(nested_address_slot(user, self.address, token.allowance_base())));
+            access.write(token.key(token.allowance_slot(user, self.address)));
             access.write(token.key(token.balance_slot(user)));
         }
         access.write(pair.key(pair.total_supply));

@@ -93,11 +93,6 @@ impl Erc20 {
         address_slot(holder, self.balances)
     }
 
-    /// The base slot of the allowance mapping.
-    pub(crate) fn allowance_base(&self) -> U256 {
-        self.allowances
-    }
-
     /// The storage key of what `spender` may move for `owner`.
     pub fn allowance_slot(&self, owner: Address, spender: Address) -> U256 {
         nested_address_slot(owner, spender, self.allowances)
