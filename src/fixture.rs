@@ -5,8 +5,8 @@
 //! writes. The format is documented in `fixtures/README.md`.
 
 use crate::vm::{
-    AccessSet, Account, BlockEnv, BlockOutcome, Bytecode, Fee, Receipt, SpecId, State, StateKey, Status, Transaction,
-    VmError,
+    AccessSet, Account, BlockEnv, BlockOutcome, Bytecode, Code, Fee, Receipt, SpecId, State, StateKey, Status,
+    Transaction, VmError,
 };
 use alloy_primitives::{Address, B256, Bytes, U256};
 use serde::{Deserialize, Serialize};
@@ -397,7 +397,7 @@ impl Fixture {
         for (address, account) in &self.genesis {
             let nonce = small(account.nonce, &format!("genesis[{address}].nonce"))?;
             let code = (!account.code.is_empty())
-                .then(|| Bytecode::new_raw_checked(account.code.clone()))
+                .then(|| Bytecode::new_raw_checked(account.code.clone()).map(Code::new))
                 .transpose()
                 .map_err(|e| invalid(format!("genesis[{address}].code"), format!("{e:?}")))?;
             let mut built = Account { balance: account.balance, nonce, code, ..Account::default() };

@@ -18,6 +18,31 @@ impl<T: Copy + Eq + Debug + Send + Sync> TxId for T {}
 /// Dense position of a transaction in block order, `0..n`.
 pub type TxIndex = u32;
 
+/// Anything that lists one transaction's accesses for the graph builder:
+/// an [`AccessSet`], or a caller's own compact form (an executor that has
+/// already interned and deduplicated its keys need not build one).
+pub trait Declaration<K>: Sync {
+    /// Number of accesses, duplicates counted: what a size limit is checked
+    /// against.
+    fn access_count(&self) -> usize;
+
+    /// Calls `access(key, written)` for every access. A key listed more than
+    /// once must come first as a write if it is written at all, so that it
+    /// is taken as written ([`AccessSet`] lists every write before any read).
+    fn for_each_access(&self, access: impl FnMut(K, bool));
+}
+
+impl<K: ResourceKey> Declaration<K> for AccessSet<K> {
+    fn access_count(&self) -> usize {
+        self.len()
+    }
+
+    fn for_each_access(&self, mut access: impl FnMut(K, bool)) {
+        self.writes.iter().for_each(|&key| access(key, true));
+        self.reads.iter().for_each(|&key| access(key, false));
+    }
+}
+
 /// One transaction's declared reads and writes.
 ///
 /// A key that is both read and written counts as a write, and duplicates are

@@ -19,7 +19,7 @@
 //! [`LockGraphBuilder::recycle`] takes a spent graph's buffers back, because
 //! fresh memory costs a page fault and a clear per 4 KiB.
 
-use crate::access::{AccessSet, ResourceKey, TxId, TxIndex};
+use crate::access::{Declaration, ResourceKey, TxId, TxIndex};
 use crate::error::ScheduleError;
 use crate::graph::{Limits, LockGraph};
 use crate::lock_table::{Access, BUCKET_TXS, EdgeBuckets, LockTable};
@@ -110,18 +110,18 @@ impl<K: ResourceKey, Id: TxId> LockGraphBuilder<K, Id> {
 
     /// Adds the next transaction in block order and returns its position.
     /// On error nothing of this transaction is recorded.
-    pub fn push(&mut self, id: Id, access: &AccessSet<K>) -> Result<TxIndex, ScheduleError<Id>> {
+    pub fn push(&mut self, id: Id, access: &impl Declaration<K>) -> Result<TxIndex, ScheduleError<Id>> {
         let index = self.ids.len();
         self.check(id, index, access)?;
-        self.declared += access.len();
+        self.declared += access.access_count();
         route(&self.hasher, &mut self.staged[0], index as TxIndex, access);
         self.ids.push(id);
         Ok(index as TxIndex)
     }
 
     /// Whether `access` may join the block at `index`.
-    fn check(&self, id: Id, index: usize, access: &AccessSet<K>) -> Result<(), ScheduleError<Id>> {
-        let keys = access.len();
+    fn check(&self, id: Id, index: usize, access: &impl Declaration<K>) -> Result<(), ScheduleError<Id>> {
+        let keys = access.access_count();
         if keys > self.limits.max_keys_per_tx {
             return Err(ScheduleError::DeclarationTooLarge { tx: id, index, keys, max: self.limits.max_keys_per_tx });
         }
@@ -308,7 +308,7 @@ impl<K: ResourceKey> LockGraphBuilder<K, TxIndex> {
     /// Large blocks are recorded by every thread of the rayon pool at once,
     /// each taking a contiguous run of transactions. On error nothing is
     /// recorded and the builder is left empty.
-    pub fn build_block(&mut self, sets: &[AccessSet<K>]) -> Result<LockGraph, ScheduleError<TxIndex>> {
+    pub fn build_block<D: Declaration<K>>(&mut self, sets: &[D]) -> Result<LockGraph, ScheduleError<TxIndex>> {
         let first = self.ids.len();
         for (i, access) in sets.iter().enumerate() {
             let index = first + i;
@@ -316,7 +316,7 @@ impl<K: ResourceKey> LockGraphBuilder<K, TxIndex> {
                 self.finish();
                 return Err(e);
             }
-            self.declared += access.len();
+            self.declared += access.access_count();
         }
         let lanes = if sets.len() < PARALLEL_PUSH_TXS { 1 } else { rayon::current_num_threads().max(1) };
         let run = sets.len().div_ceil(lanes).max(1);
@@ -341,13 +341,12 @@ fn route<K: ResourceKey>(
     hasher: &DefaultHashBuilder,
     partitions: &mut [Vec<Access<K>>],
     tx: TxIndex,
-    access: &AccessSet<K>,
+    access: &impl Declaration<K>,
 ) {
     let shift = 64 - partitions.len().trailing_zeros();
-    let writes = access.writes().iter().map(|&key| (key, tx | Access::<K>::WRITE));
-    let reads = access.reads().iter().map(|&key| (key, tx));
-    for (key, tx) in writes.chain(reads) {
+    access.for_each_access(|key, written| {
+        let tx = if written { tx | Access::<K>::WRITE } else { tx };
         let hash = hasher.hash_one(key);
         partitions[hash.checked_shr(shift).unwrap_or(0) as usize].push(Access { key, tx, hash: hash as u32 });
-    }
+    });
 }

@@ -60,7 +60,7 @@ mod stats;
 pub mod synthetic;
 mod waves;
 
-pub use access::{AccessSet, ResourceKey, TxId, TxIndex};
+pub use access::{AccessSet, Declaration, ResourceKey, TxId, TxIndex};
 pub use builder::LockGraphBuilder;
 pub use error::ScheduleError;
 pub use graph::{Limits, LockGraph};

@@ -10,12 +10,11 @@ use crate::block::BlockEnv;
 use crate::error::{Result, VmError};
 use crate::exec::tx_env;
 use crate::receipt::{Receipt, Status};
-use crate::state::{Account, State};
+use crate::state::{Account, AccountValue, State};
 use crate::tx::Transaction;
 use revm::ExecuteCommitEvm;
 use revm::context::result::{EVMError, ExecutionResult, Output};
 use revm::database::{AccountState, CacheDB, EmptyDB};
-use revm::state::AccountInfo;
 
 /// Plain revm over its own in-memory database.
 ///
@@ -32,9 +31,7 @@ impl PlainRevm {
     pub fn new(state: &State) -> Self {
         let mut db = CacheDB::new(EmptyDB::default());
         for (address, account) in state.accounts() {
-            let code = account.code.clone().unwrap_or_default();
-            let info = AccountInfo::new(account.balance, account.nonce, code.hash_slow(), code);
-            db.insert_account_info(*address, info);
+            db.insert_account_info(*address, account.value().info());
             for (slot, value) in &account.storage {
                 db.insert_account_storage(*address, *slot, *value).unwrap_or_else(|never| match never {});
             }
@@ -74,7 +71,7 @@ impl PlainRevm {
                 continue;
             }
             let info = &cached.info;
-            let code = info.code.clone().filter(|c| !c.is_empty());
+            let code = AccountValue::from_info(info).code;
             let mut account = Account { balance: info.balance, nonce: info.nonce, code, ..Account::default() };
             account.storage.extend(cached.storage.iter().filter(|(_, v)| !v.is_zero()).map(|(k, v)| (*k, *v)));
             // EIP-161: touched empty accounts do not exist.

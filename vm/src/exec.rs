@@ -118,7 +118,24 @@ where
         NoBeneficiaryCredit::<_, EVMError<UndeclaredRead, InvalidTransaction>, EthFrame<EthInterpreter>>::default();
     let result = handler.run(evm);
     // Always finalize, on errors too: it empties the journal for the next one.
-    let state = evm.finalize();
+    let mut state = evm.finalize();
+    let result = collect(result, &mut state, index, block, price, may_write);
+    // The emptied map goes back to the journal: the next transaction
+    // reuses its allocation instead of growing a new one.
+    state.clear();
+    evm.ctx.journaled_state.inner.state = state;
+    result
+}
+
+/// Turns revm's result and state diff into an [`Executed`].
+fn collect(
+    result: Result<ExecutionResult, EVMError<UndeclaredRead, InvalidTransaction>>,
+    state: &mut EvmState,
+    index: usize,
+    block: &BlockEnv,
+    price: u128,
+    may_write: impl Fn(&StateKey) -> bool,
+) -> Result<Executed, VmError> {
     let result = match result {
         Ok(result) => result,
         Err(EVMError::Database(UndeclaredRead(key))) => return Ok(Executed::violation(key, AccessKind::Read)),
@@ -149,9 +166,9 @@ where
 
 /// The keys a transaction wrote, with their new values, from revm's state
 /// diff (which lists every key it loaded, read-only ones included).
-fn writes_of(state: EvmState, spec: SpecId) -> Vec<(StateKey, Value)> {
+fn writes_of(state: &mut EvmState, spec: SpecId) -> Vec<(StateKey, Value)> {
     let mut writes = Vec::new();
-    for (address, account) in state {
+    for (address, account) in state.drain() {
         if !account.is_touched() {
             continue; // only read
         }

@@ -33,18 +33,21 @@
 //! the block deletes the account, but later transactions of the same block
 //! still read its old storage slots.
 //!
-//! Files: `key.rs`, `tx.rs`, `block.rs`, `state.rs` (state, changes, state
+//! Files: `key.rs`, `tx.rs`, `block.rs`, `code.rs` (code with its hash), `state.rs` (state, changes, state
 //! root), `receipt.rs`, `exec.rs` (one transaction through revm),
-//! `beneficiary.rs`, `sequential.rs`, `parallel.rs`, `baseline.rs` (plain
+//! `beneficiary.rs`, `sequential.rs`, `prepare.rs` (cells and declarations
+//! for the parallel executor), `parallel.rs`, `baseline.rs` (plain
 //! revm, for comparison), `error.rs`.
 
 mod baseline;
 mod beneficiary;
 mod block;
+mod code;
 mod error;
 mod exec;
 mod key;
 mod parallel;
+mod prepare;
 mod receipt;
 mod sequential;
 mod state;
@@ -53,10 +56,11 @@ mod tx;
 pub use alloy_primitives::{Address, B256, Bytes, Log, U256};
 pub use baseline::PlainRevm;
 pub use block::{BlockEnv, SpecId};
+pub use code::Code;
 pub use defivm_scheduler::{AccessSet, Limits};
 pub use error::{Result, VmError};
 pub use key::{AccessKind, StateKey};
-pub use parallel::{ParallelExecutor, ParallelMode};
+pub use parallel::{ParallelExecutor, ParallelMode, Phases};
 pub use receipt::{BlockOutcome, Receipt, Status};
 pub use revm::state::Bytecode;
 pub use sequential::SequentialExecutor;

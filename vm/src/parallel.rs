@@ -1,10 +1,10 @@
 //! The parallel executor: waves, or barrier-free along the dependency graph.
 //!
-//! 1. **Prepare.** Every declared (and implied) key is interned to a dense
-//!    index; each transaction's declaration becomes a sorted list of indices,
-//!    so enforcement is a binary search over integers.
-//! 2. **Schedule.** The lock graph of the declarations (from
-//!    `defivm-scheduler`) cut into waves. If any transaction declares the
+//! 1. **Prepare** (on the whole pool, see [`crate::prepare`]). Every
+//!    declared and implied key becomes a cell holding its value from the
+//!    base state; each declaration becomes a short list of cells.
+//! 2. **Schedule.** The lock graph of the declarations over cell numbers
+//!    (from `defivm-scheduler`), cut into waves. If any transaction declares the
 //!    beneficiary, a pseudo-key read by every transaction and written by
 //!    those makes them wait for every earlier fee (see
 //!    [`crate::beneficiary`]).
@@ -20,25 +20,28 @@
 //! 4. **Finish.** Errors are reported for the first failing transaction in
 //!    block order (as the sequential executor would); otherwise the written
 //!    cells become the block's changes.
+//!
+//! The executor keeps its buffers (cells, declarations, the graph) from one
+//! block to the next: fresh memory costs a page fault per 4 KiB.
+//! [`ParallelExecutor::execute_timed`] reports the four phases' times.
 
 use crate::beneficiary;
 use crate::block::BlockEnv;
 use crate::error::{Result, UndeclaredRead, VmError};
 use crate::exec::{Executed, build_evm, execute};
 use crate::key::StateKey;
+use crate::prepare::{Decl, Prepared, Spare, lock};
 use crate::receipt::BlockOutcome;
 use crate::state::{AccountValue, State, StateChanges, Value};
 use crate::tx::{Transaction, check_declarations};
 use alloy_primitives::{Address, B256, U256};
-use defivm_scheduler::{
-    AccessSet, Limits, LockGraph, LockGraphBuilder, LongestRemainingPath, ReadySet, ScheduleError, TxIndex,
-};
-use hashbrown::HashMap;
+use defivm_scheduler::{Limits, LockGraph, LockGraphBuilder, LongestRemainingPath, ReadySet, ScheduleError, TxIndex};
 use revm::database_interface::{Database, DatabaseRef};
 use revm::state::{AccountInfo, Bytecode};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Barrier, Mutex, MutexGuard, OnceLock};
+use std::sync::{Barrier, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 /// How a [`ParallelExecutor`] orders the work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -54,6 +57,26 @@ pub enum ParallelMode {
     Dag,
 }
 
+/// Where a [`ParallelExecutor`]'s time on one block went (wall clock).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Phases {
+    /// Interning keys and loading their values from the base state.
+    pub prepare: Duration,
+    /// Building the lock graph and its waves.
+    pub schedule: Duration,
+    /// Running the transactions (ready-set or wave set-up included).
+    pub execute: Duration,
+    /// Collecting receipts and changes, and settling the beneficiary.
+    pub finish: Duration,
+}
+
+impl Phases {
+    /// The whole block.
+    pub fn total(&self) -> Duration {
+        self.prepare + self.schedule + self.execute + self.finish
+    }
+}
+
 /// Executes a block in parallel on a pool of threads, in waves or along the
 /// dependency graph. Output is identical to [`crate::SequentialExecutor`]'s
 /// for every block.
@@ -63,6 +86,8 @@ pub struct ParallelExecutor {
     limits: Limits,
     mode: ParallelMode,
     builder: Mutex<LockGraphBuilder<u32, TxIndex>>,
+    /// Buffers of the last block, for the next.
+    spare: Mutex<Spare>,
 }
 
 impl ParallelExecutor {
@@ -80,6 +105,7 @@ impl ParallelExecutor {
             limits: Limits::default(),
             mode: ParallelMode::default(),
             builder: Mutex::new(LockGraphBuilder::new(Limits { max_keys_per_tx: usize::MAX })),
+            spare: Mutex::default(),
         })
     }
 
@@ -107,41 +133,55 @@ impl ParallelExecutor {
 
     /// Executes `txs` on top of `state` (which is left untouched).
     pub fn execute(&self, state: &State, block: &BlockEnv, txs: &[Transaction]) -> Result<BlockOutcome> {
+        self.execute_timed(state, block, txs).map(|(outcome, _)| outcome)
+    }
+
+    /// [`execute`](Self::execute), also reporting where the time went.
+    pub fn execute_timed(
+        &self,
+        state: &State,
+        block: &BlockEnv,
+        txs: &[Transaction],
+    ) -> Result<(BlockOutcome, Phases)> {
+        let start = Instant::now();
         check_declarations(txs, &self.limits)?;
-        let prepared = Prepared::new(txs, block);
+        let mut guard = lock(&self.spare);
+        let spare = &mut *guard;
+        let prepared = self.pool.install(|| Prepared::new(txs, state, block.beneficiary, spare));
+        let prepare = start.elapsed();
         let graph = self.schedule(&prepared)?;
-        let shared = Shared::new(state, &prepared);
+        let schedule = start.elapsed();
+        let shared = Shared { base: state, prepared: &prepared, folded: Mutex::new(Folded::default()) };
         let results: Vec<OnceLock<Result<Executed>>> = txs.iter().map(|_| OnceLock::new()).collect();
         let segments = Segment::split(graph.waves());
         let cursors: Vec<AtomicUsize> = segments.iter().map(|_| AtomicUsize::new(0)).collect();
         let barrier = Barrier::new(self.threads());
-        let beneficiary = StateKey::Account(block.beneficiary);
         let costs: Vec<u64> = txs.iter().map(|tx| tx.gas_limit).collect();
         let ready = (self.mode == ParallelMode::Dag)
             .then(|| ReadySet::new(&graph, &LongestRemainingPath::new(&costs), self.threads()));
         self.pool.broadcast(|worker| {
-            let nothing = Decl::default();
-            let mut evm = build_evm(View { shared: &shared, decl: &nothing }, block);
+            let mut evm = build_evm(View { shared: &shared, decl: Decl::NOTHING }, block);
             let mut run = |tx: TxIndex| {
                 let index = tx as usize;
-                let decl = &prepared.decls[index];
+                let decl = prepared.decl(index);
                 // Nothing may unwind past here: a worker that left the loop
                 // would never reach the next barrier, and the others with it.
                 let outcome = catch_unwind(AssertUnwindSafe(|| {
                     if decl.beneficiary {
-                        shared.fold_fees(&results, index, &beneficiary);
+                        shared.fold_fees(&results, index);
                     }
                     evm.ctx.journaled_state.database = View { shared: &shared, decl };
-                    let result = execute(&mut evm, &txs[index], index, block, |key| prepared.may_write(decl, key));
-                    if let Ok(executed) = &result {
-                        shared.commit(&executed.writes);
+                    let may_write = |key: &StateKey| prepared.find(decl, key).is_some_and(|k| k.written());
+                    let mut result = execute(&mut evm, &txs[index], index, block, may_write);
+                    if let Ok(executed) = &mut result {
+                        shared.commit(decl, core::mem::take(&mut executed.writes));
                     }
                     result
                 }));
                 let result = outcome.unwrap_or_else(|panic| {
                     // The EVM may be mid-transaction: start a fresh one. The
                     // block fails, so a half-committed transaction is moot.
-                    evm = build_evm(View { shared: &shared, decl: &nothing }, block);
+                    evm = build_evm(View { shared: &shared, decl: Decl::NOTHING }, block);
                     Err(VmError::Internal { index, message: panic_message(panic.as_ref()) })
                 });
                 // Each transaction is claimed once: from one cursor, or by
@@ -173,28 +213,25 @@ impl ParallelExecutor {
                 barrier.wait();
             }
         });
-        self.finish(state, block, &prepared, shared, results)
+        let credited = lock(&shared.folded).credited;
+        drop(ready);
+        // The graph's buffers serve the next block.
+        lock(&self.builder).recycle(graph);
+        let execute = start.elapsed();
+        let outcome = self.finish(state, block, prepared, spare, credited, results)?;
+        let finish = start.elapsed();
+        let phases =
+            Phases { prepare, schedule: schedule - prepare, execute: execute - schedule, finish: finish - execute };
+        Ok((outcome, phases))
     }
 
     fn schedule(&self, prepared: &Prepared) -> Result<LockGraph> {
         let mut builder = lock(&self.builder);
-        let fee_key = prepared.keys.len() as u32;
-        let any_beneficiary = prepared.decls.iter().any(|d| d.beneficiary);
-        let sets: Vec<AccessSet<u32>> = prepared
-            .decls
-            .iter()
-            .map(|d| {
-                let mut reads: Vec<u32> = d.keys.iter().filter(|k| !k.write).map(|k| k.index).collect();
-                let mut writes: Vec<u32> = d.keys.iter().filter(|k| k.write).map(|k| k.index).collect();
-                if any_beneficiary {
-                    if d.beneficiary { writes.push(fee_key) } else { reads.push(fee_key) }
-                }
-                AccessSet::new(reads, writes)
-            })
-            .collect();
+        let sets = prepared.schedulable();
         // Declarations were checked against `self.limits`; the builder's
         // default limit is far above any checked one plus implied keys.
-        let graph = builder.build_block(&sets).map_err(|e| match e {
+        let builder = &mut *builder;
+        let graph = self.pool.install(|| builder.build_block(&sets)).map_err(|e| match e {
             ScheduleError::DeclarationTooLarge { index, keys, max, .. } => {
                 ScheduleError::DeclarationTooLarge { tx: index, index, keys, max }
             }
@@ -209,8 +246,9 @@ impl ParallelExecutor {
         &self,
         state: &State,
         block: &BlockEnv,
-        prepared: &Prepared,
-        shared: Shared<'_>,
+        prepared: Prepared,
+        spare: &mut Spare,
+        credited: U256,
         results: Vec<OnceLock<Result<Executed>>>,
     ) -> Result<BlockOutcome> {
         let mut receipts = Vec::with_capacity(results.len());
@@ -223,14 +261,10 @@ impl ParallelExecutor {
             any_ran |= executed.ran();
             receipts.push(executed.receipt);
         }
-        let pending = fees - lock(&shared.folded).credited;
-        let mut changes = StateChanges::with_capacity(prepared.keys.len());
-        for (index, cell) in shared.cells.into_iter().enumerate() {
-            let cell = cell.into_inner().unwrap_or_else(|p| p.into_inner());
-            if let (true, Some(value)) = (cell.written, cell.value) {
-                changes.insert(prepared.keys[index], value);
-            }
-        }
+        let pending = fees - credited;
+        let gathered = self.pool.install(|| prepared.into_changes(spare));
+        let mut changes = StateChanges::with_capacity(gathered.iter().map(Vec::len).sum());
+        changes.extend(gathered.into_iter().flatten());
         let current = match changes.get(&StateKey::Account(block.beneficiary)) {
             Some(Value::Account(account)) => account.clone(),
             _ => state.account(&block.beneficiary).map(|a| a.value()),
@@ -264,78 +298,6 @@ impl Segment {
     }
 }
 
-/// One declared key of a transaction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct DeclKey {
-    index: u32,
-    write: bool,
-}
-
-/// A transaction's full declaration over interned keys, sorted.
-#[derive(Debug, Default)]
-struct Decl {
-    keys: Vec<DeclKey>,
-    /// Whether it declares the beneficiary's account.
-    beneficiary: bool,
-}
-
-impl Decl {
-    /// How `index` is declared: `None` if not at all.
-    fn find(&self, index: u32) -> Option<bool> {
-        self.keys.binary_search_by_key(&index, |k| k.index).ok().map(|at| self.keys[at].write)
-    }
-}
-
-/// The block's keys interned, and every declaration over them.
-#[derive(Debug)]
-struct Prepared {
-    keys: Vec<StateKey>,
-    index: HashMap<StateKey, u32>,
-    decls: Vec<Decl>,
-}
-
-impl Prepared {
-    fn new(txs: &[Transaction], block: &BlockEnv) -> Self {
-        // Most transactions bring a key or two of their own.
-        let mut keys = Vec::with_capacity(txs.len() * 2);
-        let mut index: HashMap<StateKey, u32> = HashMap::with_capacity(txs.len() * 2);
-        let beneficiary = StateKey::Account(block.beneficiary);
-        let decls = txs
-            .iter()
-            .map(|tx| {
-                let access = tx.full_access();
-                let mut intern = |key: &StateKey| {
-                    *index.entry(*key).or_insert_with(|| {
-                        keys.push(*key);
-                        (keys.len() - 1) as u32
-                    })
-                };
-                let mut decl_keys: Vec<DeclKey> =
-                    access.writes().iter().map(|k| DeclKey { index: intern(k), write: true }).collect();
-                decl_keys.extend(access.reads().iter().map(|k| DeclKey { index: intern(k), write: false }));
-                // Sorted by index with writes first, so a key declared both
-                // ways keeps its write entry.
-                decl_keys.sort_unstable_by_key(|k| (k.index, !k.write));
-                decl_keys.dedup_by_key(|k| k.index);
-                Decl { keys: decl_keys, beneficiary: access.declares(&beneficiary) }
-            })
-            .collect();
-        Self { keys, index, decls }
-    }
-
-    fn may_write(&self, decl: &Decl, key: &StateKey) -> bool {
-        self.index.get(key).is_some_and(|&i| decl.find(i) == Some(true))
-    }
-}
-
-/// A key's value during the block. `None` until first read (then loaded
-/// from the base state).
-#[derive(Debug, Default)]
-struct Cell {
-    value: Option<Value>,
-    written: bool,
-}
-
 /// Which fees are already in the beneficiary's cell.
 #[derive(Debug, Default)]
 struct Folded {
@@ -350,34 +312,16 @@ struct Folded {
 struct Shared<'a> {
     base: &'a State,
     prepared: &'a Prepared,
-    cells: Vec<Mutex<Cell>>,
     folded: Mutex<Folded>,
 }
 
-impl<'a> Shared<'a> {
-    fn new(base: &'a State, prepared: &'a Prepared) -> Self {
-        let cells = prepared.keys.iter().map(|_| Mutex::new(Cell::default())).collect();
-        Self { base, prepared, cells, folded: Mutex::new(Folded::default()) }
-    }
-
-    /// The current value of interned key `index`.
-    fn read(&self, index: u32) -> Value {
-        let mut cell = lock(&self.cells[index as usize]);
-        cell.value.get_or_insert_with(|| self.base.get(&self.prepared.keys[index as usize])).clone()
-    }
-
-    fn write(&self, index: u32, value: Value) {
-        let mut cell = lock(&self.cells[index as usize]);
-        cell.value = Some(value);
-        cell.written = true;
-    }
-
-    fn commit(&self, writes: &[(StateKey, Value)]) {
+impl Shared<'_> {
+    /// Commits a transaction's writes. It wrote only keys it declared as
+    /// written (or it was rejected), so each is found.
+    fn commit(&self, decl: Decl<'_>, writes: Vec<(StateKey, Value)>) {
         for (key, value) in writes {
-            // A transaction only writes keys it declared as written (or it
-            // is rejected), and every declared key is interned.
-            if let Some(&index) = self.prepared.index.get(key) {
-                self.write(index, value.clone());
+            if let Some(k) = self.prepared.find(decl, &key) {
+                self.prepared.cell(k.cell()).write(value);
             }
         }
     }
@@ -386,7 +330,7 @@ impl<'a> Shared<'a> {
     /// `upto` not credited yet. Called only for transactions that declare
     /// the beneficiary, which the schedule runs after every earlier one, so
     /// all those fees are known.
-    fn fold_fees(&self, results: &[OnceLock<Result<Executed>>], upto: usize, beneficiary: &StateKey) {
+    fn fold_fees(&self, results: &[OnceLock<Result<Executed>>], upto: usize) {
         let mut folded = lock(&self.folded);
         let fees = results[folded.upto..upto]
             .iter()
@@ -394,21 +338,14 @@ impl<'a> Shared<'a> {
             .fold(U256::ZERO, |sum, executed| sum + executed.fee);
         folded.upto = upto;
         folded.credited += fees;
-        if fees.is_zero() {
-            return;
-        }
-        let Some(&index) = self.prepared.index.get(beneficiary) else { return };
-        let current = match self.read(index) {
+        let Some(cell) = self.prepared.beneficiary.filter(|_| !fees.is_zero()) else { return };
+        let cell = self.prepared.cell(cell);
+        let current = match cell.read() {
             Value::Account(account) => account,
             Value::Storage(_) => None,
         };
-        self.write(index, Value::Account(beneficiary::credit(current, fees)));
+        cell.write(Value::Account(beneficiary::credit(current, fees)));
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Cells hold plain values, consistent even if a holder panicked.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
@@ -423,14 +360,15 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 #[derive(Debug)]
 struct View<'s, 'a> {
     shared: &'s Shared<'a>,
-    decl: &'s Decl,
+    decl: Decl<'s>,
 }
 
 impl View<'_, '_> {
     fn read(&self, key: StateKey) -> Result<Value, UndeclaredRead> {
-        match self.shared.prepared.index.get(&key) {
-            Some(&index) if self.decl.find(index).is_some() => Ok(self.shared.read(index)),
-            _ => Err(UndeclaredRead(key)),
+        let prepared = self.shared.prepared;
+        match prepared.find(self.decl, &key) {
+            Some(k) => Ok(prepared.cell(k.cell()).read()),
+            None => Err(UndeclaredRead(key)),
         }
     }
 }

@@ -58,13 +58,24 @@ impl Transaction {
     /// never has to list.
     pub fn implied_access(&self) -> AccessSet<StateKey> {
         let mut implied = AccessSet::default();
-        implied.write(StateKey::Account(self.from));
-        match self.to {
-            Some(to) if self.value.is_zero() => implied.read(StateKey::Account(to)),
-            Some(to) => implied.write(StateKey::Account(to)),
-            None => implied.write(StateKey::Account(self.from.create(self.nonce))),
-        };
+        self.implied_access_each(|key, written| {
+            if written {
+                implied.write(key);
+            } else {
+                implied.read(key);
+            }
+        });
         implied
+    }
+
+    /// Calls `access(key, written)` for each implied key, without
+    /// allocating.
+    pub fn implied_access_each(&self, mut access: impl FnMut(StateKey, bool)) {
+        access(StateKey::Account(self.from), true);
+        match self.to {
+            Some(to) => access(StateKey::Account(to), !self.value.is_zero()),
+            None => access(StateKey::Account(self.from.create(self.nonce)), true),
+        }
     }
 
     /// Declared plus implied access: everything the transaction may touch.

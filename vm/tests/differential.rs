@@ -91,6 +91,24 @@ fn the_same_block_gives_the_same_root_fifty_times() {
     }
 }
 
+#[test]
+fn an_executor_reused_across_blocks_of_every_size_matches_the_sequential_executor() {
+    // Sizes around the preparation chunk (2,048) and the scheduler's
+    // parallel-recording threshold, an empty block, and back to small ones:
+    // buffers kept from a larger block must not leak into a smaller one.
+    let blocks: Vec<_> = [300, 5_000, 0, 3, 2_049, 17_000, 40].into_iter().map(contended_block).collect();
+    for mode in MODES {
+        for threads in [1, 3] {
+            let executor = executor(threads, mode);
+            for (state, block, txs) in &blocks {
+                let expected = SequentialExecutor::new().execute(state, block, txs).unwrap();
+                let got = executor.execute(state, block, txs).unwrap();
+                assert_eq!(got, expected, "{} txs, {threads} threads, {mode:?}", txs.len());
+            }
+        }
+    }
+}
+
 /// Runs `txs` with and without the transaction at `bad`, in every mode, and
 /// checks the bad one is rejected as if it were absent.
 fn assert_rejected_as_absent(txs: &[Transaction], bad: usize, key: StateKey, kind: AccessKind) {

@@ -1,0 +1,309 @@
+//! Preparing a block for parallel execution: every key any transaction may
+//! touch becomes one [`Cell`], and every declaration a short sorted list of
+//! cells.
+//!
+//! Preparation runs on the executor's whole pool. Transactions are taken in
+//! chunks; each key is hashed once and interned in one of [`SHARDS`] shards
+//! (picked by the top bits of the hash, each behind its own lock, so threads
+//! rarely meet). A new cell is filled with the key's value from the base
+//! state on the spot, so the cache misses of looking it up are paid here, in
+//! parallel, rather than one by one on the execution path.
+//!
+//! After preparation nothing is hashed again: the database boundary finds a
+//! key in the transaction's own declaration (a handful of cells, each with a
+//! cheap tag of its key), and the scheduler's keys are the cell numbers.
+//!
+//! Cell numbers depend on how threads interleaved, so they differ from run
+//! to run; nothing observable depends on them (the lock graph depends only
+//! on which transactions share a key).
+
+use crate::key::StateKey;
+use crate::state::{State, Value};
+use crate::tx::Transaction;
+use alloy_primitives::Address;
+use core::hash::BuildHasher;
+use defivm_scheduler::Declaration;
+use hashbrown::{DefaultHashBuilder, HashTable};
+use rayon::prelude::*;
+use std::sync::{Mutex, MutexGuard};
+
+/// How many shards the cells are interned in; a power of two.
+const SHARDS: usize = 64;
+const SHARD_BITS: u32 = SHARDS.trailing_zeros();
+/// Transactions prepared by one task.
+const CHUNK: usize = 2048;
+/// The scheduler key of the pseudo-key that orders fee folding (see
+/// [`crate::beneficiary`]); cell numbers stay below it.
+const FEE_KEY: u32 = DeclKey::WRITE - 1;
+
+/// A cell's number: its shard in the low bits, its place in the shard above.
+pub(crate) type CellId = u32;
+
+/// One key of a declaration: a cell, whether it may be written, and a tag
+/// of the key, so that finding a key rarely has to look at a cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DeclKey {
+    cell: u32,
+    tag: u32,
+}
+
+impl DeclKey {
+    const WRITE: u32 = 1 << 31;
+
+    fn new(cell: CellId, written: bool, key: &StateKey) -> Self {
+        Self { cell: cell | if written { Self::WRITE } else { 0 }, tag: tag(key) }
+    }
+
+    pub(crate) fn cell(self) -> CellId {
+        self.cell & !Self::WRITE
+    }
+
+    pub(crate) fn written(self) -> bool {
+        self.cell & Self::WRITE != 0
+    }
+}
+
+/// A cheap 32-bit mix of a key (a few multiplies, no full hash): equal keys
+/// have equal tags; unequal ones rarely do.
+fn tag(key: &StateKey) -> u32 {
+    let (address, slot) = match key {
+        StateKey::Account(a) => (a, None),
+        StateKey::Storage(a, slot) => (a, Some(slot)),
+    };
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&address[12..]);
+    let mut x = u64::from_le_bytes(bytes);
+    if let Some(slot) = slot {
+        let [a, b, c, d] = *slot.as_limbs();
+        x ^= (a ^ b.rotate_left(16) ^ c.rotate_left(32) ^ d.rotate_left(48) ^ 0x5bd1_e995)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    (x.wrapping_mul(0xff51_afd7_ed55_8ccd) >> 32) as u32
+}
+
+/// A key's value during the block.
+#[derive(Debug)]
+pub(crate) struct Cell {
+    pub(crate) key: StateKey,
+    slot: Mutex<Slot>,
+}
+
+#[derive(Debug)]
+struct Slot {
+    value: Value,
+    written: bool,
+}
+
+impl Cell {
+    /// The current value.
+    pub(crate) fn read(&self) -> Value {
+        lock(&self.slot).value.clone()
+    }
+
+    /// Sets the value.
+    pub(crate) fn write(&self, value: Value) {
+        let mut slot = lock(&self.slot);
+        slot.value = value;
+        slot.written = true;
+    }
+
+    /// The final value, if the block wrote the key.
+    pub(crate) fn into_change(self) -> Option<(StateKey, Value)> {
+        let slot = self.slot.into_inner().unwrap_or_else(|p| p.into_inner());
+        slot.written.then_some((self.key, slot.value))
+    }
+}
+
+/// One transaction's declaration over cells.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Decl<'p> {
+    /// Each key once, as a write if declared both ways.
+    pub(crate) keys: &'p [DeclKey],
+    /// Whether the beneficiary's account is among them.
+    pub(crate) beneficiary: bool,
+}
+
+impl Decl<'_> {
+    /// An empty declaration (nothing may be touched).
+    pub(crate) const NOTHING: Decl<'static> = Decl { keys: &[], beneficiary: false };
+}
+
+/// A chunk of declarations, concatenated.
+#[derive(Debug, Default)]
+struct Chunk {
+    keys: Vec<DeclKey>,
+    /// Where each declaration ends in `keys`.
+    ends: Vec<u32>,
+    beneficiary: Vec<bool>,
+}
+
+impl Chunk {
+    fn clear(&mut self) {
+        self.keys.clear();
+        self.ends.clear();
+        self.beneficiary.clear();
+    }
+}
+
+/// Buffers kept from one block to the next: fresh memory costs a page fault
+/// and a clear per 4 KiB, more than interning the keys on it.
+#[derive(Debug, Default)]
+pub(crate) struct Spare {
+    shards: Vec<Shard>,
+    tables: Vec<HashTable<(u64, u32)>>,
+    chunks: Vec<Chunk>,
+}
+
+/// The block's cells and every declaration over them.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    shards: Vec<Vec<Cell>>,
+    chunks: Vec<Chunk>,
+    /// The beneficiary's cell, if any transaction declares it.
+    pub(crate) beneficiary: Option<CellId>,
+}
+
+/// A shard while interning: its cells and a table from key hash to cell.
+#[derive(Debug, Default)]
+struct Shard {
+    cells: Vec<Cell>,
+    table: HashTable<(u64, u32)>,
+}
+
+impl Prepared {
+    /// Interns every declared and implied key of `txs`, loading each from
+    /// `base`, in buffers taken from `spare`. Runs on the current rayon pool.
+    pub(crate) fn new(txs: &[Transaction], base: &State, beneficiary: Address, spare: &mut Spare) -> Self {
+        let hasher = DefaultHashBuilder::default();
+        spare.shards.resize_with(SHARDS, Shard::default);
+        let shards: Vec<Mutex<Shard>> = spare.shards.drain(..).map(Mutex::new).collect();
+        let intern = |key: StateKey| -> CellId {
+            let hash = hasher.hash_one(key);
+            let shard_index = (hash >> (64 - SHARD_BITS)) as usize;
+            let mut shard = lock(&shards[shard_index]);
+            let Shard { cells, table } = &mut *shard;
+            let entry = table.entry(hash, |&(h, at)| h == hash && cells[at as usize].key == key, |&(h, _)| h);
+            let (_, at) = *entry
+                .or_insert_with(|| {
+                    cells.push(Cell { key, slot: Mutex::new(Slot { value: base.get(&key), written: false }) });
+                    (hash, (cells.len() - 1) as u32)
+                })
+                .get();
+            (at << SHARD_BITS) | shard_index as u32
+        };
+        let beneficiary_key = StateKey::Account(beneficiary);
+        spare.chunks.resize_with(txs.len().div_ceil(CHUNK), Chunk::default);
+        let mut chunks = core::mem::take(&mut spare.chunks);
+        chunks.truncate(txs.len().div_ceil(CHUNK));
+        chunks.par_iter_mut().zip(txs.par_chunks(CHUNK)).for_each(|(chunk, txs)| {
+            chunk.clear();
+            let mut scratch: Vec<(StateKey, bool)> = Vec::new();
+            for tx in txs {
+                scratch.clear();
+                scratch.extend(tx.access.writes().iter().map(|&k| (k, true)));
+                scratch.extend(tx.access.reads().iter().map(|&k| (k, false)));
+                tx.implied_access_each(|k, written| scratch.push((k, written)));
+                // By key, writes first, so a key declared both ways keeps its write.
+                scratch.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+                scratch.dedup_by_key(|entry| entry.0);
+                chunk.beneficiary.push(scratch.iter().any(|(k, _)| *k == beneficiary_key));
+                chunk.keys.extend(scratch.iter().map(|&(k, w)| DeclKey::new(intern(k), w, &k)));
+                chunk.ends.push(chunk.keys.len() as u32);
+            }
+        });
+        let mut shards: Vec<Shard> =
+            shards.into_iter().map(|s| s.into_inner().unwrap_or_else(|p| p.into_inner())).collect();
+        let beneficiary = {
+            let hash = hasher.hash_one(beneficiary_key);
+            let shard_index = (hash >> (64 - SHARD_BITS)) as usize;
+            let Shard { cells, table } = &shards[shard_index];
+            table
+                .find(hash, |&(h, at)| h == hash && cells[at as usize].key == beneficiary_key)
+                .map(|&(_, at)| (at << SHARD_BITS) | shard_index as u32)
+        };
+        let cells = shards.iter_mut().map(|s| core::mem::take(&mut s.cells)).collect();
+        spare.tables.extend(shards.into_iter().map(|mut s| {
+            s.table.clear();
+            s.table
+        }));
+        Self { shards: cells, chunks, beneficiary }
+    }
+
+    /// Number of transactions.
+    pub(crate) fn len(&self) -> usize {
+        self.chunks.iter().map(|c| c.ends.len()).sum()
+    }
+
+    /// Transaction `index`'s declaration.
+    pub(crate) fn decl(&self, index: usize) -> Decl<'_> {
+        let (chunk, at) = (&self.chunks[index / CHUNK], index % CHUNK);
+        let start = if at == 0 { 0 } else { chunk.ends[at - 1] as usize };
+        Decl { keys: &chunk.keys[start..chunk.ends[at] as usize], beneficiary: chunk.beneficiary[at] }
+    }
+
+    /// The cell numbered `id`.
+    pub(crate) fn cell(&self, id: CellId) -> &Cell {
+        &self.shards[(id & (SHARDS as u32 - 1)) as usize][(id >> SHARD_BITS) as usize]
+    }
+
+    /// How `decl` declares `key`, if it does: a scan of a few tags, and one
+    /// look at the cell that matches.
+    pub(crate) fn find(&self, decl: Decl<'_>, key: &StateKey) -> Option<DeclKey> {
+        let tag = tag(key);
+        decl.keys.iter().copied().find(|k| k.tag == tag && self.cell(k.cell()).key == *key)
+    }
+
+    /// Every declaration as the scheduler takes it. If any transaction
+    /// declares the beneficiary, every transaction also reads a fee
+    /// pseudo-key that those write, so they wait for every earlier fee.
+    pub(crate) fn schedulable(&self) -> Vec<Schedulable<'_>> {
+        let fees = self.beneficiary.is_some();
+        (0..self.len())
+            .map(|i| {
+                let decl = self.decl(i);
+                Schedulable { keys: decl.keys, fee: fees.then_some(decl.beneficiary) }
+            })
+            .collect()
+    }
+
+    /// The written cells' final values, gathered on the current rayon pool.
+    /// The buffers go back to `spare` for the next block.
+    pub(crate) fn into_changes(self, spare: &mut Spare) -> Vec<Vec<(StateKey, Value)>> {
+        let Self { mut shards, chunks, .. } = self;
+        let changes =
+            shards.par_iter_mut().map(|cells| cells.drain(..).filter_map(Cell::into_change).collect()).collect();
+        let tables = spare.tables.drain(..);
+        spare.shards.extend(shards.into_iter().zip(tables).map(|(cells, table)| Shard { cells, table }));
+        spare.chunks = chunks;
+        changes
+    }
+}
+
+/// A declaration as the lock-graph builder reads it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Schedulable<'p> {
+    keys: &'p [DeclKey],
+    /// `Some(written)` when fees are ordered: whether this one writes the
+    /// fee pseudo-key.
+    fee: Option<bool>,
+}
+
+impl Declaration<u32> for Schedulable<'_> {
+    fn access_count(&self) -> usize {
+        self.keys.len() + usize::from(self.fee.is_some())
+    }
+
+    fn for_each_access(&self, mut access: impl FnMut(u32, bool)) {
+        // Each key is listed once, so the order between reads and writes
+        // is free except for the pseudo-key, which is not among them.
+        self.keys.iter().for_each(|k| access(k.cell(), k.written()));
+        if let Some(written) = self.fee {
+            access(FEE_KEY, written);
+        }
+    }
+}
+
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Cells hold plain values, consistent even if a holder panicked.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
