@@ -11,6 +11,8 @@ use crate::vm::{
 use alloy_primitives::{Address, B256, Bytes, U256};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 /// The fixture format this build reads and writes.
@@ -258,6 +260,16 @@ fn keys_from_json(entries: &[AccessJson]) -> Vec<StateKey> {
     keys
 }
 
+/// Just a fixture's format version.
+#[derive(Deserialize)]
+struct Versioned {
+    version: u64,
+}
+
+fn json_error(path: &Path, e: serde_json::Error) -> FixtureError {
+    FixtureError::Json { path: path.into(), line: e.line(), column: e.column(), message: e.to_string() }
+}
+
 impl Fixture {
     /// A fixture of a block on `state`, with `outcome` recorded if given.
     pub fn new(name: &str, state: &State, env: &BlockEnv, txs: &[Transaction], outcome: Option<&BlockOutcome>) -> Self {
@@ -320,37 +332,38 @@ impl Fixture {
 
     /// Reads a fixture file (gzip-compressed if its name ends in `.gz`).
     pub fn load(path: &Path) -> Result<Self, FixtureError> {
-        let io = |e: std::io::Error| FixtureError::Io { path: path.into(), message: e.to_string() };
-        let bytes = std::fs::read(path).map_err(io)?;
-        let text = if is_gzip(path) {
-            let mut text = String::new();
-            std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut text).map_err(io)?;
-            text
-        } else {
-            String::from_utf8(bytes).map_err(|e| io(std::io::Error::other(e)))?
+        // Streamed: a million-transaction fixture is gigabytes of JSON text,
+        // which is never held in memory at once.
+        let open = || -> Result<Box<dyn Read>, FixtureError> {
+            let file = File::open(path).map_err(|e| FixtureError::Io { path: path.into(), message: e.to_string() })?;
+            let file = BufReader::with_capacity(1 << 16, file);
+            Ok(if is_gzip(path) {
+                Box::new(BufReader::new(flate2::read::GzDecoder::new(file)))
+            } else {
+                Box::new(file)
+            })
         };
-        Self::parse(path, &text)
+        match serde_json::from_reader::<_, Self>(open()?) {
+            Ok(fixture) if fixture.version == VERSION => Ok(fixture),
+            Ok(fixture) => Err(FixtureError::Version { path: path.into(), found: fixture.version }),
+            // A future format should say so rather than fail on some field
+            // it added: look for the version alone.
+            Err(e) => Err(match serde_json::from_reader::<_, Versioned>(open()?) {
+                Ok(v) if v.version != VERSION => FixtureError::Version { path: path.into(), found: v.version },
+                _ => json_error(path, e),
+            }),
+        }
     }
 
     /// Parses fixture JSON; `path` names it in errors.
     pub fn parse(path: &Path, text: &str) -> Result<Self, FixtureError> {
         // Check the version first, so a future format says so rather than
         // failing on some field it added.
-        #[derive(Deserialize)]
-        struct Versioned {
-            version: u64,
-        }
-        let json = |e: serde_json::Error| FixtureError::Json {
-            path: path.into(),
-            line: e.line(),
-            column: e.column(),
-            message: e.to_string(),
-        };
-        let versioned: Versioned = serde_json::from_str(text).map_err(json)?;
+        let versioned: Versioned = serde_json::from_str(text).map_err(|e| json_error(path, e))?;
         if versioned.version != VERSION {
             return Err(FixtureError::Version { path: path.into(), found: versioned.version });
         }
-        serde_json::from_str(text).map_err(json)
+        serde_json::from_str(text).map_err(|e| json_error(path, e))
     }
 
     /// Writes the fixture as pretty JSON, gzip-compressed if the name ends
@@ -372,6 +385,23 @@ impl Fixture {
     /// The block this fixture describes: genesis state, environment and
     /// transactions. `path` names the fixture in errors.
     pub fn block(&self, path: &Path) -> Result<(State, BlockEnv, Vec<Transaction>), FixtureError> {
+        self.convert(path, self.genesis.clone(), self.transactions.clone())
+    }
+
+    /// [`block`](Self::block), moving the genesis and the transactions out
+    /// of the fixture (they are left empty), so that a large block is never
+    /// held twice. The recorded outcome stays for [`check`](Self::check).
+    pub fn take_block(&mut self, path: &Path) -> Result<(State, BlockEnv, Vec<Transaction>), FixtureError> {
+        let (genesis, transactions) = (std::mem::take(&mut self.genesis), std::mem::take(&mut self.transactions));
+        self.convert(path, genesis, transactions)
+    }
+
+    fn convert(
+        &self,
+        path: &Path,
+        genesis: BTreeMap<Address, AccountJson>,
+        transactions: Vec<TxJson>,
+    ) -> Result<(State, BlockEnv, Vec<Transaction>), FixtureError> {
         let invalid =
             |location: String, message: String| FixtureError::Invalid { path: path.into(), location, message };
         let small = |value: U256, location: &str| -> Result<u64, FixtureError> {
@@ -394,19 +424,19 @@ impl Fixture {
             prevrandao: self.env.prev_randao,
         };
         let mut state = State::new();
-        for (address, account) in &self.genesis {
+        // Consumed as converted: what is converted is freed.
+        for (address, account) in genesis {
             let nonce = small(account.nonce, &format!("genesis[{address}].nonce"))?;
             let code = (!account.code.is_empty())
-                .then(|| Bytecode::new_raw_checked(account.code.clone()).map(Code::new))
+                .then(|| Bytecode::new_raw_checked(account.code).map(Code::new))
                 .transpose()
                 .map_err(|e| invalid(format!("genesis[{address}].code"), format!("{e:?}")))?;
             let mut built = Account { balance: account.balance, nonce, code, ..Account::default() };
-            built.storage.extend(account.storage.iter().map(|(k, v)| (*k, *v)));
-            state.insert_account(*address, built);
+            built.storage.extend(account.storage);
+            state.insert_account(address, built);
         }
-        let txs = self
-            .transactions
-            .iter()
+        let txs = transactions
+            .into_iter()
             .enumerate()
             .map(|(i, tx)| {
                 let at = |field: &str| format!("transactions[{i}].{field}");
@@ -427,11 +457,11 @@ impl Fixture {
                     from: tx.from,
                     to: tx.to,
                     value: tx.value,
-                    input: tx.input.clone(),
                     gas_limit: small(tx.gas, &at("gas"))?,
                     fee,
                     nonce: small(tx.nonce, &at("nonce"))?,
                     access: AccessSet::new(keys_from_json(&tx.reads), keys_from_json(&tx.writes)),
+                    input: tx.input,
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;

@@ -103,7 +103,8 @@ fn schedule_names_the_hot_pool_and_reports_the_bound() {
 }
 
 #[test]
-fn bench_reports_every_mode_with_the_bound_as_json() {
+fn bench_reports_every_mode_with_phases_and_the_bound_as_json_and_plots_them() {
+    let plot = std::env::temp_dir().join(format!("defivm-cli-bench-{}.svg", std::process::id()));
     let out = defivm(&[
         "bench",
         "--workload",
@@ -112,33 +113,49 @@ fn bench_reports_every_mode_with_the_bound_as_json() {
         "80",
         "--users",
         "20",
+        "--hot",
+        "0,1",
         "--threads",
         "2",
         "--repeat",
         "1",
         "--json",
+        "--plot",
+        plot.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        (json["workload"].as_str(), json["txs"].as_u64(), json["threads"].as_u64()),
-        (Some("dex"), Some(80), Some(2))
-    );
-    let bound = json["bound"].as_f64().unwrap();
-    assert!((1.0..=2.0).contains(&bound), "{bound}");
-    assert!(json["schedule_ns_per_tx"].as_f64().unwrap() > 0.0);
-    let modes: Vec<&str> = json["modes"].as_array().unwrap().iter().map(|m| m["mode"].as_str().unwrap()).collect();
-    assert_eq!(modes, ["sequential", "waves", "dag"]);
-    for m in json["modes"].as_array().unwrap() {
-        assert!(
-            m["tps"].as_f64().unwrap() > 0.0
-                && m["seconds"].as_f64().unwrap() > 0.0
-                && m["speedup"].as_f64().unwrap() > 0.0
-        );
+    assert_eq!((json["workload"].as_str(), json["threads"].as_u64()), (Some("dex"), Some(2)));
+    let blocks = json["blocks"].as_array().unwrap();
+    let hots: Vec<f64> = blocks.iter().map(|b| b["hot"].as_f64().unwrap()).collect();
+    assert_eq!(hots, [0.0, 1.0]);
+    for block in blocks {
+        assert_eq!(block["txs"].as_u64(), Some(80));
+        let bound = block["bound"].as_f64().unwrap();
+        assert!((1.0..=2.0).contains(&bound), "{bound}");
+        let modes: Vec<&str> = block["modes"].as_array().unwrap().iter().map(|m| m["mode"].as_str().unwrap()).collect();
+        assert_eq!(modes, ["sequential", "waves", "dag"]);
+        for m in block["modes"].as_array().unwrap() {
+            assert!(
+                m["tps"].as_f64().unwrap() > 0.0
+                    && m["seconds"].as_f64().unwrap() > 0.0
+                    && m["speedup"].as_f64().unwrap() > 0.0
+            );
+        }
+        for m in &block["modes"].as_array().unwrap()[1..] {
+            assert!(m["phases"]["execute"].as_f64().unwrap() > 0.0 && m["schedule_share"].as_f64().unwrap() > 0.0);
+        }
     }
+    // A pure chain on one pool has no parallelism to offer.
+    assert_eq!(blocks[1]["bound"].as_f64(), Some(1.0));
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("speedup over plain revm") && svg.contains("dag"), "{svg}");
+    std::fs::remove_file(&plot).unwrap();
+
     let out = defivm(&["bench", "--workload", "dex", "--txs", "10", "--mode", "dag", "--repeat", "1", "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let modes: Vec<&str> = json["modes"].as_array().unwrap().iter().map(|m| m["mode"].as_str().unwrap()).collect();
+    let modes: Vec<&str> =
+        json["blocks"][0]["modes"].as_array().unwrap().iter().map(|m| m["mode"].as_str().unwrap()).collect();
     assert_eq!(modes, ["sequential", "dag"]);
 }

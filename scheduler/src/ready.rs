@@ -8,7 +8,11 @@
 //! own queue, from which idle workers steal.
 //!
 //! There is no global lock: counters are atomics, and each worker owns one
-//! queue (a mutex-guarded heap that other workers touch only when stealing).
+//! queue (mutex-guarded, touched by other workers only when stealing). A
+//! queue is the worker's share of the roots, sorted once and read from a
+//! cursor, beside a heap for what completions release: a block of
+//! independent transactions costs one sort, not a heap operation per
+//! transaction.
 //!
 //! Memory ordering: a counter is decremented with `AcqRel`, so whatever a
 //! predecessor's worker wrote before [`ReadySet::complete`] happens-before
@@ -30,13 +34,35 @@ struct Ready {
     tx: Reverse<TxIndex>,
 }
 
+/// One worker's queue: the roots dealt to it, best first, and a heap of
+/// released transactions. Pops take the better of the two heads.
+#[derive(Debug, Default)]
+struct Queue {
+    roots: Vec<Ready>,
+    next_root: usize,
+    released: BinaryHeap<Ready>,
+}
+
+impl Queue {
+    fn pop(&mut self) -> Option<Ready> {
+        match (self.roots.get(self.next_root), self.released.peek()) {
+            (Some(root), Some(released)) if released > root => self.released.pop(),
+            (Some(&root), _) => {
+                self.next_root += 1;
+                Some(root)
+            }
+            (None, _) => self.released.pop(),
+        }
+    }
+}
+
 /// Thread-safe tracker of which transactions may start. See the module docs.
 #[derive(Debug)]
 pub struct ReadySet<'g, Id> {
     graph: &'g LockGraph<Id>,
     ranks: Vec<u64>,
     pending: Vec<AtomicU32>,
-    queues: Box<[CachePadded<Mutex<BinaryHeap<Ready>>>]>,
+    queues: Box<[CachePadded<Mutex<Queue>>]>,
     completed: CachePadded<AtomicUsize>,
     aborted: AtomicBool,
 }
@@ -57,15 +83,16 @@ impl<'g, Id: TxId> ReadySet<'g, Id> {
             .collect();
         roots.sort_unstable_by(|a, b| b.cmp(a));
         let workers = workers.max(1);
-        let mut heaps: Vec<BinaryHeap<Ready>> = (0..workers).map(|_| BinaryHeap::new()).collect();
+        let mut queues: Vec<Queue> = (0..workers).map(|_| Queue::default()).collect();
         for (i, root) in roots.into_iter().enumerate() {
-            heaps[i % workers].push(root);
+            // Dealt in rank order, so each worker's share stays sorted.
+            queues[i % workers].roots.push(root);
         }
         Self {
             graph,
             ranks,
             pending,
-            queues: heaps.into_iter().map(|h| CachePadded::new(Mutex::new(h))).collect(),
+            queues: queues.into_iter().map(|q| CachePadded::new(Mutex::new(q))).collect(),
             completed: CachePadded::new(AtomicUsize::new(0)),
             aborted: AtomicBool::new(false),
         }
@@ -86,7 +113,7 @@ impl<'g, Id: TxId> ReadySet<'g, Id> {
     /// Makes `tx` available to every worker, through `worker`'s queue.
     pub fn push(&self, worker: usize, tx: TxIndex) {
         let ready = Ready { rank: self.ranks[tx as usize], tx: Reverse(tx) };
-        lock(&self.queues[worker % self.queues.len()]).push(ready);
+        lock(&self.queues[worker % self.queues.len()]).released.push(ready);
     }
 
     /// Reports `tx` complete and appends the transactions it released (those
@@ -128,9 +155,9 @@ impl<'g, Id: TxId> ReadySet<'g, Id> {
     }
 }
 
-fn lock(queue: &Mutex<BinaryHeap<Ready>>) -> std::sync::MutexGuard<'_, BinaryHeap<Ready>> {
-    // A heap of plain integers is never left half-updated, so a poisoned
-    // lock (a panicking peer) still guards a consistent heap.
+fn lock(queue: &Mutex<Queue>) -> std::sync::MutexGuard<'_, Queue> {
+    // A queue of plain integers is never left half-updated, so a poisoned
+    // lock (a panicking peer) still guards a consistent queue.
     queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 

@@ -1,13 +1,20 @@
 //! `defivm bench`: throughput of plain revm and each parallel mode on the
 //! same block, in the same run, with the speedup bound beside each speedup.
+//!
+//! Runs are interleaved (plain revm, then each mode, round after round) and
+//! the best of each is kept, so a slow spell of a noisy machine hits every
+//! contender alike. Every parallel outcome is checked against the sequential
+//! executor's, and the sequential executor's receipts against plain revm's.
 
+use super::plot::{self, Point};
 use super::shape::Shape;
 use clap::{Args, ValueEnum};
 use defivm::fixture::Fixture;
 use defivm::scheduler::{Limits, LockGraph, ScheduleStats};
-use defivm::vm::{BlockEnv, ParallelExecutor, ParallelMode, PlainRevm, SequentialExecutor, State, Transaction};
-use defivm::workload::{Workload, generate};
+use defivm::vm::{BlockEnv, ParallelExecutor, ParallelMode, Phases, PlainRevm, SequentialExecutor, State, Transaction};
+use defivm::workload::{REALISTIC_HOT, Workload, generate};
 use indicatif::ProgressBar;
+use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -35,6 +42,9 @@ pub(crate) struct Bench {
     /// Users in a generated block (default: a quarter of the transactions, at least 100).
     #[arg(long)]
     users: Option<usize>,
+    /// Fraction of transactions aimed at the hottest target; a comma-separated list measures one block per value.
+    #[arg(long, value_delimiter = ',', default_values_t = [REALISTIC_HOT], conflicts_with = "fixture")]
+    hot: Vec<f64>,
     #[command(flatten)]
     shape: Shape,
     /// Measure a recorded fixture instead of a generated block.
@@ -46,133 +56,240 @@ pub(crate) struct Bench {
     /// The parallel modes to measure.
     #[arg(long, value_enum, default_value_t = BenchMode::All)]
     mode: BenchMode,
-    /// Runs of each mode; the best is reported.
+    /// Rounds (plain revm, then each mode); the best run of each is reported.
     #[arg(long, default_value_t = 3)]
     repeat: usize,
-    /// Print one JSON object instead of a table.
+    /// Print one JSON object instead of tables.
     #[arg(long)]
     json: bool,
+    /// Also draw speedup and tx/s against hotness into this SVG file (needs a generated workload).
+    #[arg(long, conflicts_with = "fixture")]
+    plot: Option<PathBuf>,
 }
 
-fn best_of<T>(repeat: usize, progress: &ProgressBar, mut run: impl FnMut() -> (Duration, T)) -> (Duration, T) {
-    let mut best: Option<(Duration, T)> = None;
-    for _ in 0..repeat.max(1) {
-        let (time, out) = run();
-        progress.inc(1);
-        if best.as_ref().is_none_or(|(b, _)| time < *b) {
-            best = Some((time, out));
-        }
-    }
-    best.expect("at least one run")
+/// One parallel mode's best run.
+#[derive(Debug)]
+struct ModeRun {
+    name: &'static str,
+    time: Duration,
+    phases: Phases,
+}
+
+/// Everything measured on one block.
+#[derive(Debug)]
+struct Measured {
+    label: String,
+    hot: Option<f64>,
+    txs: usize,
+    gas: u64,
+    bound: f64,
+    plain: Duration,
+    modes: Vec<ModeRun>,
 }
 
 impl Bench {
     pub(crate) fn execute(self) -> Result<ExitCode, String> {
-        let modes: Vec<(&str, ParallelMode)> = match self.mode {
+        let modes: Vec<(&'static str, ParallelMode)> = match self.mode {
             BenchMode::Waves => vec![("waves", ParallelMode::Waves)],
             BenchMode::Dag => vec![("dag", ParallelMode::Dag)],
             BenchMode::All => vec![("waves", ParallelMode::Waves), ("dag", ParallelMode::Dag)],
         };
-        let (label, state, env, txs) = self.block()?;
-        let n = txs.len();
-        let progress = ProgressBar::new((2 + modes.len()) as u64 * self.repeat.max(1) as u64 + 1);
-        let (plain, receipts) = best_of(self.repeat, &progress, || {
-            let mut revm = PlainRevm::new(&state);
-            let start = Instant::now();
-            let receipts = revm.execute(&env, &txs);
-            (start.elapsed(), receipts)
-        });
-        let receipts = receipts.map_err(|e| format!("plain revm: {e}"))?;
-        let sequential = SequentialExecutor::new();
-        let (_, expected) = best_of(1, &progress, || {
-            let start = Instant::now();
-            let outcome = sequential.execute(&state, &env, &txs);
-            (start.elapsed(), outcome)
-        });
-        let expected = expected.map_err(|e| e.to_string())?;
-        if expected.receipts != receipts {
-            return Err("the sequential executor and plain revm disagree".into());
-        }
-        let mut timings = Vec::new();
-        for &(name, mode) in &modes {
-            let executor = ParallelExecutor::new(self.threads).map_err(|e| e.to_string())?.with_mode(mode);
-            let (time, got) = best_of(self.repeat, &progress, || {
-                let start = Instant::now();
-                let outcome = executor.execute(&state, &env, &txs);
-                (start.elapsed(), outcome)
-            });
-            if got.map_err(|e| e.to_string())? != expected {
-                return Err(format!("{name} mode disagrees with the sequential executor"));
+        let executors = modes
+            .iter()
+            .map(|&(name, mode)| Ok((name, ParallelExecutor::new(self.threads)?.with_mode(mode))))
+            .collect::<Result<Vec<_>, defivm::vm::VmError>>()
+            .map_err(|e| e.to_string())?;
+        let blocks: Vec<Option<f64>> =
+            if self.fixture.is_some() { vec![None] } else { self.hot.iter().copied().map(Some).collect() };
+        let mut measured = Vec::new();
+        for hot in blocks {
+            let (label, state, env, txs) = self.block(hot)?;
+            let m = self.measure(label, hot, &state, &env, &txs, &executors)?;
+            if !self.json {
+                print_table(&m, self.threads, self.repeat);
             }
-            timings.push((name, time));
+            measured.push(m);
         }
-        let sets: Vec<_> = txs.iter().map(Transaction::full_access).collect();
-        let (schedule, graph) = best_of(self.repeat, &progress, || {
-            let start = Instant::now();
-            let graph = LockGraph::from_access_sets(&sets, Limits::default());
-            (start.elapsed(), graph)
-        });
-        progress.finish_and_clear();
-        let graph = graph.map_err(|e| e.to_string())?;
-        let gas: Vec<u64> = receipts.iter().map(|r| r.gas_used).collect();
-        let bound = ScheduleStats::new(&graph, &gas).speedup_bound(self.threads);
-        let total_gas: u64 = gas.iter().sum();
-        let row = |mode: &str, time: Duration| {
-            let seconds = time.as_secs_f64();
-            serde_json::json!({
-                "mode": mode,
-                "tps": n as f64 / seconds,
-                "mgas_per_s": total_gas as f64 / seconds / 1e6,
-                "speedup": plain.as_secs_f64() / seconds,
-                "seconds": seconds,
-            })
-        };
-        let mut rows = vec![row("sequential", plain)];
-        rows.extend(timings.iter().map(|&(name, time)| row(name, time)));
-        let schedule_ns = schedule.as_secs_f64() * 1e9 / n.max(1) as f64;
         if self.json {
-            let json = serde_json::json!({
-                "workload": label,
-                "txs": n,
-                "threads": self.threads,
-                "bound": bound,
-                "schedule_ns_per_tx": schedule_ns,
-                "modes": rows,
-            });
-            println!("{json}");
-        } else {
-            println!(
-                "{label}: {n} txs, {} threads, best of {}; scheduling {schedule_ns:.0} ns/tx; bound {bound:.2}x (gas-weighted)",
-                self.threads,
-                self.repeat.max(1)
+            println!("{}", self.to_json(&measured));
+        }
+        if let Some(path) = &self.plot {
+            let points: Vec<Point> = measured.iter().map(point).collect();
+            let title = format!(
+                "defivm bench: {}, {} txs, {} threads",
+                measured.first().map_or("", |m| m.label.as_str()),
+                self.txs,
+                self.threads
             );
-            println!("  {:<24} {:>12} {:>10} {:>9} {:>9}", "mode", "tx/s", "Mgas/s", "seconds", "speedup");
-            for (i, m) in rows.iter().enumerate() {
-                let name = if i == 0 { "sequential (plain revm)" } else { m["mode"].as_str().unwrap_or_default() };
-                println!(
-                    "  {:<24} {:>12.0} {:>10.1} {:>9.3} {:>8.2}x",
-                    name,
-                    m["tps"].as_f64().unwrap_or_default(),
-                    m["mgas_per_s"].as_f64().unwrap_or_default(),
-                    m["seconds"].as_f64().unwrap_or_default(),
-                    m["speedup"].as_f64().unwrap_or_default()
-                );
+            plot::render(path, &title, &points)?;
+            if !self.json {
+                println!("wrote {}", path.display());
             }
         }
         Ok(ExitCode::SUCCESS)
     }
 
+    fn measure(
+        &self,
+        label: String,
+        hot: Option<f64>,
+        state: &State,
+        env: &BlockEnv,
+        txs: &[Transaction],
+        executors: &[(&'static str, ParallelExecutor)],
+    ) -> Result<Measured, String> {
+        let rounds = self.repeat.max(1);
+        let progress = ProgressBar::new(((1 + executors.len()) * rounds + 1) as u64);
+        let expected = SequentialExecutor::new().execute(state, env, txs).map_err(|e| e.to_string())?;
+        // A warm-up run of each mode, checked too: the first block an
+        // executor sees also allocates the buffers it keeps.
+        for (name, executor) in executors {
+            if executor.execute(state, env, txs).map_err(|e| e.to_string())? != expected {
+                return Err(format!("{name} mode disagrees with the sequential executor"));
+            }
+        }
+        progress.inc(1);
+        let mut plain = Duration::MAX;
+        let mut best: Vec<Option<ModeRun>> = executors.iter().map(|_| None).collect();
+        for _ in 0..rounds {
+            let mut revm = PlainRevm::new(state);
+            let start = Instant::now();
+            let receipts = revm.execute(env, txs).map_err(|e| format!("plain revm: {e}"))?;
+            plain = plain.min(start.elapsed());
+            progress.inc(1);
+            if receipts != expected.receipts {
+                return Err("the sequential executor and plain revm disagree".into());
+            }
+            for ((name, executor), best) in executors.iter().zip(&mut best) {
+                let start = Instant::now();
+                let (outcome, phases) = executor.execute_timed(state, env, txs).map_err(|e| e.to_string())?;
+                let time = start.elapsed();
+                progress.inc(1);
+                if outcome != expected {
+                    return Err(format!("{name} mode disagrees with the sequential executor"));
+                }
+                if best.as_ref().is_none_or(|b| time < b.time) {
+                    *best = Some(ModeRun { name, time, phases });
+                }
+            }
+        }
+        progress.finish_and_clear();
+        let gas: Vec<u64> = expected.receipts.iter().map(|r| r.gas_used).collect();
+        let sets: Vec<_> = txs.iter().map(Transaction::full_access).collect();
+        let graph = LockGraph::from_access_sets(&sets, Limits::default()).map_err(|e| e.to_string())?;
+        let bound = ScheduleStats::new(&graph, &gas).speedup_bound(self.threads);
+        Ok(Measured {
+            label,
+            hot,
+            txs: txs.len(),
+            gas: gas.iter().sum(),
+            bound,
+            plain,
+            modes: best.into_iter().flatten().collect(),
+        })
+    }
+
+    fn to_json(&self, measured: &[Measured]) -> serde_json::Value {
+        let blocks: Vec<_> = measured
+            .iter()
+            .map(|m| {
+                let row = |mode: &str, time: Duration, phases: Option<&Phases>| {
+                    let seconds = time.as_secs_f64();
+                    let mut row = json!({
+                        "mode": mode,
+                        "tps": m.txs as f64 / seconds,
+                        "mgas_per_s": m.gas as f64 / seconds / 1e6,
+                        "speedup": m.plain.as_secs_f64() / seconds,
+                        "seconds": seconds,
+                    });
+                    if let Some(p) = phases {
+                        row["phases"] = json!({
+                            "prepare": p.prepare.as_secs_f64(),
+                            "schedule": p.schedule.as_secs_f64(),
+                            "execute": p.execute.as_secs_f64(),
+                            "finish": p.finish.as_secs_f64(),
+                        });
+                        row["schedule_share"] = json!(p.schedule.as_secs_f64() / m.plain.as_secs_f64());
+                    }
+                    row
+                };
+                let mut modes = vec![row("sequential", m.plain, None)];
+                modes.extend(m.modes.iter().map(|r| row(r.name, r.time, Some(&r.phases))));
+                json!({ "hot": m.hot, "txs": m.txs, "gas": m.gas, "bound": m.bound, "modes": modes })
+            })
+            .collect();
+        json!({
+            "workload": measured.first().map(|m| m.label.clone()),
+            "threads": self.threads,
+            "rounds": self.repeat.max(1),
+            "blocks": blocks,
+        })
+    }
+
     /// The block to measure and a name for it.
-    fn block(&self) -> Result<(String, State, BlockEnv, Vec<Transaction>), String> {
+    fn block(&self, hot: Option<f64>) -> Result<(String, State, BlockEnv, Vec<Transaction>), String> {
         if let Some(path) = &self.fixture {
-            let fixture = Fixture::load(path).map_err(|e| e.to_string())?;
-            let (state, env, txs) = fixture.block(path).map_err(|e| e.to_string())?;
+            let mut fixture = Fixture::load(path).map_err(|e| e.to_string())?;
+            let (state, env, txs) = fixture.take_block(path).map_err(|e| e.to_string())?;
             return Ok((path.display().to_string(), state, env, txs));
         }
         let workload = self.workload.ok_or("give --workload or --fixture")?;
         let users = self.users.unwrap_or((self.txs / 4).max(100));
-        let spec = self.shape.spec(workload, self.txs, users);
+        let spec = self.shape.spec(workload, self.txs, users, hot.unwrap_or(REALISTIC_HOT));
         let block = generate(&spec).map_err(|e| e.to_string())?;
         Ok((workload.to_string(), block.world.state, block.env, block.txs))
     }
+}
+
+fn point(m: &Measured) -> Point {
+    let tps = |time: Duration| m.txs as f64 / time.as_secs_f64();
+    Point {
+        hot: m.hot.unwrap_or_default(),
+        bound: m.bound,
+        plain_tps: tps(m.plain),
+        modes: m.modes.iter().map(|r| (r.name, tps(r.time))).collect(),
+    }
+}
+
+fn print_table(m: &Measured, threads: usize, rounds: usize) {
+    let hot = m.hot.map(|h| format!(", hot {h}")).unwrap_or_default();
+    println!(
+        "{}: {} txs{hot}, {threads} threads, best of {}; bound {:.2}x (gas-weighted)",
+        m.label,
+        m.txs,
+        rounds.max(1),
+        m.bound
+    );
+    println!(
+        "  {:<24} {:>10} {:>9} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9}",
+        "mode", "tx/s", "Mgas/s", "seconds", "speedup", "prepare", "schedule", "execute", "finish"
+    );
+    let line = |name: &str, time: Duration, phases: Option<&Phases>| {
+        let seconds = time.as_secs_f64();
+        let ms = |d: Duration| format!("{:.1}ms", d.as_secs_f64() * 1e3);
+        let [a, b, c, d] =
+            phases.map_or(Default::default(), |p| [ms(p.prepare), ms(p.schedule), ms(p.execute), ms(p.finish)]);
+        println!(
+            "  {:<24} {:>10.0} {:>9.1} {:>8.3} {:>7.2}x {:>9} {:>9} {:>9} {:>9}",
+            name,
+            m.txs as f64 / seconds,
+            m.gas as f64 / seconds / 1e6,
+            seconds,
+            m.plain.as_secs_f64() / seconds,
+            a,
+            b,
+            c,
+            d
+        );
+    };
+    line("sequential (plain revm)", m.plain, None);
+    for r in &m.modes {
+        line(r.name, r.time, Some(&r.phases));
+    }
+    let shares: Vec<String> = m
+        .modes
+        .iter()
+        .map(|r| format!("{} {:.1}%", r.name, 100.0 * r.phases.schedule.as_secs_f64() / m.plain.as_secs_f64()))
+        .collect();
+    println!("  scheduling, as a share of plain revm's time: {}", shares.join(", "));
 }

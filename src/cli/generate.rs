@@ -4,7 +4,7 @@ use super::shape::Shape;
 use clap::Args;
 use defivm::fixture::Fixture;
 use defivm::vm::SequentialExecutor;
-use defivm::workload::{Workload, generate};
+use defivm::workload::{REALISTIC_HOT, Workload, generate};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -20,6 +20,9 @@ pub(crate) struct Generate {
     /// Users sending them.
     #[arg(long, default_value_t = 1_000)]
     users: usize,
+    /// Fraction of transactions aimed at the single hottest pool, token or market (0 = spread evenly, 1 = all on one).
+    #[arg(long, default_value_t = REALISTIC_HOT)]
+    hot: f64,
     #[command(flatten)]
     shape: Shape,
     /// Where to write the fixture.
@@ -29,7 +32,7 @@ pub(crate) struct Generate {
 
 impl Generate {
     pub(crate) fn execute(self) -> Result<ExitCode, String> {
-        let spec = self.shape.spec(self.workload, self.txs, self.users);
+        let spec = self.shape.spec(self.workload, self.txs, self.users, self.hot);
         let block = generate(&spec).map_err(|e| e.to_string())?;
         let outcome = SequentialExecutor::new()
             .execute(block.state(), &block.env, &block.txs)

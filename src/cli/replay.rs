@@ -44,13 +44,13 @@ impl Replay {
             Mode::All => vec![Mode::Sequential, Mode::Waves, Mode::Dag],
             one => vec![one],
         };
-        let waves = ParallelExecutor::new(self.threads).map_err(|e| e.to_string())?;
-        let dag = ParallelExecutor::new(self.threads).map_err(|e| e.to_string())?.with_mode(ParallelMode::Dag);
         let mut results = Vec::new();
         let mut failed = false;
         for file in &self.files {
-            let fixture = Fixture::load(file).map_err(|e| e.to_string())?;
-            let (state, env, txs) = fixture.block(file).map_err(|e| e.to_string())?;
+            let mut fixture = Fixture::load(file).map_err(|e| e.to_string())?;
+            // Only the recorded outcome stays in the fixture: a large block
+            // is not held twice.
+            let (state, env, txs) = fixture.take_block(file).map_err(|e| e.to_string())?;
             for &mode in &modes {
                 let name = match mode {
                     Mode::Sequential => "sequential",
@@ -58,10 +58,13 @@ impl Replay {
                     _ => "dag",
                 };
                 let start = Instant::now();
+                // A fresh executor per run: one kept across a large block
+                // would hold on to that block's buffers.
                 let result = match mode {
                     Mode::Sequential => SequentialExecutor::new().execute(&state, &env, &txs),
-                    Mode::Waves => waves.execute(&state, &env, &txs),
-                    _ => dag.execute(&state, &env, &txs),
+                    Mode::Waves => ParallelExecutor::new(self.threads).and_then(|e| e.execute(&state, &env, &txs)),
+                    _ => ParallelExecutor::new(self.threads)
+                        .and_then(|e| e.with_mode(ParallelMode::Dag).execute(&state, &env, &txs)),
                 };
                 let seconds = start.elapsed().as_secs_f64();
                 let gas = result.as_ref().map_or(0, BlockOutcome::gas_used);

@@ -24,8 +24,8 @@ pub(crate) struct Schedule {
 
 impl Schedule {
     pub(crate) fn execute(self) -> Result<ExitCode, String> {
-        let fixture = Fixture::load(&self.file).map_err(|e| e.to_string())?;
-        let (state, _, txs) = fixture.block(&self.file).map_err(|e| e.to_string())?;
+        let mut fixture = Fixture::load(&self.file).map_err(|e| e.to_string())?;
+        let (state, _, txs) = fixture.take_block(&self.file).map_err(|e| e.to_string())?;
         // Costs: gas used where the outcome is recorded, else gas limits.
         let costs: Vec<u64> = match &fixture.outcome {
             Some(outcome) => outcome.receipts.iter().map(|r| u64::try_from(r.gas_used).unwrap_or(u64::MAX)).collect(),

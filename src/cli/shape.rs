@@ -3,12 +3,9 @@
 use clap::Args;
 use defivm::workload::{Workload, WorkloadSpec};
 
-/// How a generated block is shaped, beyond its workload, size and users.
+/// How a generated block is shaped, beyond its workload, size, users and hotness.
 #[derive(Debug, Args)]
 pub(crate) struct Shape {
-    /// Fraction of transactions aimed at the single hottest pool, token or market (0 = spread evenly, 1 = all on one).
-    #[arg(long, default_value_t = 0.0)]
-    hot: f64,
     /// Seed of the generator: the same seed gives the same block, byte for byte.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -24,13 +21,14 @@ pub(crate) struct Shape {
 }
 
 impl Shape {
-    /// The full spec for `txs` transactions of `workload` from `users` users.
-    pub(crate) fn spec(&self, workload: Workload, txs: usize, users: usize) -> WorkloadSpec {
+    /// The full spec for `txs` transactions of `workload` from `users` users,
+    /// `hot` of them aimed at the hottest target.
+    pub(crate) fn spec(&self, workload: Workload, txs: usize, users: usize, hot: f64) -> WorkloadSpec {
         WorkloadSpec {
             workload,
             txs,
             users,
-            hot: self.hot,
+            hot,
             seed: self.seed,
             tokens: self.tokens,
             pools: self.pools,

@@ -42,7 +42,7 @@ impl PlainRevm {
     /// Runs `txs` in block order through one reused EVM and returns their
     /// receipts. The database keeps the result.
     pub fn execute(&mut self, block: &BlockEnv, txs: &[Transaction]) -> Result<Vec<Receipt>> {
-        let mut evm = crate::exec::build_evm(&mut self.db, block);
+        let mut evm = crate::exec::build_plain_evm(&mut self.db, block);
         let mut receipts = Vec::with_capacity(txs.len());
         for (index, tx) in txs.iter().enumerate() {
             let result = evm.transact_commit(tx_env(tx, block.chain_id)).map_err(|e| match e {

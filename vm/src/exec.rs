@@ -28,9 +28,9 @@ use revm::{ExecuteEvm, MainBuilder, MainContext};
 /// revm's mainnet EVM over one of our databases.
 pub(crate) type Evm<DB> = MainnetEvm<MainnetContext<DB>>;
 
-/// Builds an EVM for `block` over `db`, to be reused for many transactions
-/// (swap the database between them).
-pub(crate) fn build_evm<DB: Database>(db: DB, block: &BlockEnv) -> Evm<DB> {
+/// Builds revm's mainnet EVM for `block` over `db`, as revm ships it: the
+/// baseline.
+pub(crate) fn build_plain_evm<DB: Database>(db: DB, block: &BlockEnv) -> Evm<DB> {
     Context::mainnet()
         .modify_cfg_chained(|cfg| {
             cfg.set_spec_and_mainnet_gas_params(block.spec);
@@ -46,6 +46,15 @@ pub(crate) fn build_evm<DB: Database>(db: DB, block: &BlockEnv) -> Evm<DB> {
         })
         .with_db(db)
         .build_mainnet()
+}
+
+/// Builds the executors' EVM for `block` over `db`, to be reused for many
+/// transactions (swap the database between them): the mainnet EVM with
+/// KECCAK256 memoized (see [`crate::keccak_memo`]).
+pub(crate) fn build_evm<DB: Database>(db: DB, block: &BlockEnv) -> Evm<DB> {
+    let mut evm = build_plain_evm(db, block);
+    crate::keccak_memo::install(&mut evm.instruction);
+    evm
 }
 
 /// revm's view of a transaction.

@@ -34,7 +34,8 @@
 //! still read its old storage slots.
 //!
 //! Files: `key.rs`, `tx.rs`, `block.rs`, `code.rs` (code with its hash), `state.rs` (state, changes, state
-//! root), `receipt.rs`, `exec.rs` (one transaction through revm),
+//! root), `receipt.rs`, `exec.rs` (one transaction through revm), `keccak_memo.rs`
+//! (KECCAK256 remembering 64-byte inputs),
 //! `beneficiary.rs`, `sequential.rs`, `prepare.rs` (cells and declarations
 //! for the parallel executor), `parallel.rs`, `baseline.rs` (plain
 //! revm, for comparison), `error.rs`.
@@ -45,6 +46,7 @@ mod block;
 mod code;
 mod error;
 mod exec;
+mod keccak_memo;
 mod key;
 mod parallel;
 mod prepare;

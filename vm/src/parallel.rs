@@ -62,9 +62,10 @@ pub enum ParallelMode {
 pub struct Phases {
     /// Interning keys and loading their values from the base state.
     pub prepare: Duration,
-    /// Building the lock graph and its waves.
+    /// Building the lock graph and its waves, and in DAG mode the ready-set
+    /// with its critical-path ranks.
     pub schedule: Duration,
-    /// Running the transactions (ready-set or wave set-up included).
+    /// Running the transactions.
     pub execute: Duration,
     /// Collecting receipts and changes, and settling the beneficiary.
     pub finish: Duration,
@@ -150,15 +151,16 @@ impl ParallelExecutor {
         let prepared = self.pool.install(|| Prepared::new(txs, state, block.beneficiary, spare));
         let prepare = start.elapsed();
         let graph = self.schedule(&prepared)?;
+        let segments = Segment::split(graph.waves());
+        let ready = (self.mode == ParallelMode::Dag).then(|| {
+            let costs: Vec<u64> = txs.iter().map(|tx| tx.gas_limit).collect();
+            ReadySet::new(&graph, &LongestRemainingPath::new(&costs), self.threads())
+        });
         let schedule = start.elapsed();
         let shared = Shared { base: state, prepared: &prepared, folded: Mutex::new(Folded::default()) };
         let results: Vec<OnceLock<Result<Executed>>> = txs.iter().map(|_| OnceLock::new()).collect();
-        let segments = Segment::split(graph.waves());
         let cursors: Vec<AtomicUsize> = segments.iter().map(|_| AtomicUsize::new(0)).collect();
         let barrier = Barrier::new(self.threads());
-        let costs: Vec<u64> = txs.iter().map(|tx| tx.gas_limit).collect();
-        let ready = (self.mode == ParallelMode::Dag)
-            .then(|| ReadySet::new(&graph, &LongestRemainingPath::new(&costs), self.threads()));
         self.pool.broadcast(|worker| {
             let mut evm = build_evm(View { shared: &shared, decl: Decl::NOTHING }, block);
             let mut run = |tx: TxIndex| {
@@ -262,9 +264,8 @@ impl ParallelExecutor {
             receipts.push(executed.receipt);
         }
         let pending = fees - credited;
-        let gathered = self.pool.install(|| prepared.into_changes(spare));
-        let mut changes = StateChanges::with_capacity(gathered.iter().map(Vec::len).sum());
-        changes.extend(gathered.into_iter().flatten());
+        let mut changes = StateChanges::default();
+        prepared.into_changes(&mut changes, spare);
         let current = match changes.get(&StateKey::Account(block.beneficiary)) {
             Some(Value::Account(account)) => account.clone(),
             _ => state.account(&block.beneficiary).map(|a| a.value()),

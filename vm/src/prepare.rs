@@ -18,7 +18,7 @@
 //! on which transactions share a key).
 
 use crate::key::StateKey;
-use crate::state::{State, Value};
+use crate::state::{State, StateChanges, Value};
 use crate::tx::Transaction;
 use alloy_primitives::Address;
 use core::hash::BuildHasher;
@@ -266,16 +266,17 @@ impl Prepared {
             .collect()
     }
 
-    /// The written cells' final values, gathered on the current rayon pool.
-    /// The buffers go back to `spare` for the next block.
-    pub(crate) fn into_changes(self, spare: &mut Spare) -> Vec<Vec<(StateKey, Value)>> {
+    /// Moves the written cells' final values into `changes`, shard by
+    /// shard, with no copy in between. The buffers go back to `spare` for
+    /// the next block.
+    pub(crate) fn into_changes(self, changes: &mut StateChanges, spare: &mut Spare) {
         let Self { mut shards, chunks, .. } = self;
-        let changes =
-            shards.par_iter_mut().map(|cells| cells.drain(..).filter_map(Cell::into_change).collect()).collect();
+        for cells in &mut shards {
+            changes.extend(cells.drain(..).filter_map(Cell::into_change));
+        }
         let tables = spare.tables.drain(..);
         spare.shards.extend(shards.into_iter().zip(tables).map(|(cells, table)| Shard { cells, table }));
         spare.chunks = chunks;
-        changes
     }
 }
 

@@ -85,7 +85,7 @@ impl BlockOutcome {
     /// The Ethereum state root after the block. It costs a pass over the
     /// whole state, so executors leave it to whoever needs it.
     pub fn state_root(&self, pre: &State) -> B256 {
-        self.post_state(pre).root()
+        pre.root_after(&self.changes)
     }
 
     /// Total gas used by the block.

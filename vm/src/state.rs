@@ -183,15 +183,54 @@ impl State {
     /// every account. Zero slots are left out, as in every client.
     pub fn root(&self) -> B256 {
         alloy_trie::root::state_root_unhashed(self.accounts.iter().map(|(address, account)| {
-            let slots = account.storage.iter().filter(|(_, v)| !v.is_zero());
-            let storage_root = alloy_trie::root::storage_root_unhashed(slots.map(|(k, v)| (B256::from(*k), *v)));
-            let value = account.value();
-            (
-                *address,
-                TrieAccount { nonce: value.nonce, balance: value.balance, storage_root, code_hash: value.code_hash() },
-            )
+            (*address, trie_account(&account.value(), account.storage.iter().map(|(k, v)| (*k, *v))))
         }))
     }
+
+    /// The state root after `changes`: equal to applying them to a copy and
+    /// taking [`root`](Self::root), without the copy (a large state is not
+    /// held twice). It follows [`apply`](Self::apply)'s rules exactly.
+    pub fn root_after(&self, changes: &StateChanges) -> B256 {
+        // Per address: its account change, if any, and its slot changes.
+        type Touched<'c> = (Option<&'c Option<AccountValue>>, HashMap<U256, U256>);
+        let mut touched: HashMap<Address, Touched<'_>> = HashMap::new();
+        for (key, value) in changes {
+            match (key, value) {
+                (StateKey::Account(a), Value::Account(v)) => touched.entry(*a).or_default().0 = Some(v),
+                (StateKey::Storage(a, slot), Value::Storage(v)) => {
+                    touched.entry(*a).or_default().1.insert(*slot, *v);
+                }
+                _ => {}
+            }
+        }
+        let untouched = self.accounts.iter().filter(|(a, _)| !touched.contains_key(*a)).map(|(address, account)| {
+            Some((*address, trie_account(&account.value(), account.storage.iter().map(|(k, v)| (*k, *v)))))
+        });
+        let after = touched.iter().map(|(address, (account_change, slots))| {
+            let pre = self.accounts.get(address);
+            let value = match account_change {
+                Some(None) => return None, // deleted, storage and all
+                Some(Some(value)) => value.clone(),
+                None => pre.map(Account::value).unwrap_or_default(),
+            };
+            let kept = pre.into_iter().flat_map(|a| a.storage.iter()).filter(|(k, _)| !slots.contains_key(*k));
+            let written = slots.iter().filter(|(_, v)| !v.is_zero());
+            let storage: Vec<(U256, U256)> = kept.chain(written).map(|(k, v)| (*k, *v)).collect();
+            // A changed account left with nothing is gone.
+            if account_change.is_some() && value.is_empty() && storage.is_empty() {
+                return None;
+            }
+            Some((*address, trie_account(&value, storage.into_iter())))
+        });
+        alloy_trie::root::state_root_unhashed(untouched.chain(after).flatten())
+    }
+}
+
+/// An account's trie leaf: its fields and the root of its non-zero slots.
+fn trie_account(value: &AccountValue, storage: impl Iterator<Item = (U256, U256)>) -> TrieAccount {
+    let slots = storage.filter(|(_, v)| !v.is_zero()).map(|(k, v)| (B256::from(k), v));
+    let storage_root = alloy_trie::root::storage_root_unhashed(slots);
+    TrieAccount { nonce: value.nonce, balance: value.balance, storage_root, code_hash: value.code_hash() }
 }
 
 impl DatabaseRef for State {

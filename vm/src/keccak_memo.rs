@@ -1,0 +1,94 @@
+//! KECCAK256 with a per-thread memo of 64-byte inputs.
+//!
+//! Solidity finds `mapping[key]` at `keccak256(key . slot)`: 64 bytes. A
+//! token transfer hashes two such inputs (the two balances), a swap a dozen,
+//! and the same holders come back transaction after transaction. One
+//! keccak-f permutation costs about 5,000 instructions, as much as a third
+//! of a plain transfer, so each worker thread remembers the hashes of the
+//! 64-byte inputs it has seen. Other lengths are hashed as usual.
+//!
+//! The opcode's semantics are untouched: the same stack effect, the same
+//! gas (static from the table, dynamic per word), the same memory expansion
+//! and errors. A memo entry is a pure function of its input, so neither the
+//! thread that computed it nor the block it came from matters. The memo is
+//! bounded: it is emptied when it reaches [`CAPACITY`] entries.
+
+use alloy_primitives::{B256, U256, keccak256};
+use core::cell::RefCell;
+use hashbrown::HashMap;
+use revm::bytecode::opcode::KECCAK256;
+use revm::context_interface::Host;
+use revm::handler::instructions::EthInstructions;
+use revm::interpreter::interpreter_types::{MemoryTr, StackTr};
+use revm::interpreter::{Instruction, InstructionContext, InstructionExecResult, InstructionResult, InterpreterTypes};
+use revm::primitives::KECCAK_EMPTY;
+
+/// Entries a thread's memo holds before it starts over (about 100 MiB).
+pub(crate) const CAPACITY: usize = 1 << 20;
+
+thread_local! {
+    static MEMO: RefCell<HashMap<[u8; 64], B256>> = RefCell::new(HashMap::new());
+}
+
+/// Replaces KECCAK256 in `instructions` with the memoizing version, keeping
+/// its static gas.
+pub(crate) fn install<W: InterpreterTypes, H: Host>(instructions: &mut EthInstructions<W, H>) {
+    let gas = instructions.gas_table()[KECCAK256 as usize];
+    instructions.insert_instruction(KECCAK256, Instruction::new(keccak256_memo), gas);
+}
+
+/// The hash of `data`, from the memo when it is 64 bytes long.
+fn hash(data: &[u8]) -> B256 {
+    let Ok(key) = <[u8; 64]>::try_from(data) else { return keccak256(data) };
+    MEMO.with_borrow_mut(|memo| {
+        if let Some(hash) = memo.get(&key) {
+            return *hash;
+        }
+        if memo.len() >= CAPACITY {
+            memo.clear();
+        }
+        *memo.entry(key).or_insert_with(|| keccak256(key))
+    })
+}
+
+fn usize_or_fail(value: U256) -> Result<usize, InstructionResult> {
+    usize::try_from(value).map_err(|_| InstructionResult::InvalidOperandOOG)
+}
+
+fn keccak256_memo<W: InterpreterTypes, H: Host + ?Sized>(ctx: InstructionContext<'_, H, W>) -> InstructionExecResult {
+    let interpreter = ctx.interpreter;
+    let Some([offset, len]) = interpreter.stack.popn::<2>() else {
+        return Err(InstructionResult::StackUnderflow);
+    };
+    let len = usize_or_fail(len)?;
+    if !interpreter.gas.record_regular_cost(ctx.host.gas_params().keccak256_cost(len)) {
+        return Err(InstructionResult::OutOfGas);
+    }
+    let hash = if len == 0 {
+        KECCAK_EMPTY
+    } else {
+        let from = usize_or_fail(offset)?;
+        interpreter.resize_memory(ctx.host.gas_params(), from, len)?;
+        hash(&interpreter.memory.slice_len(from, len))
+    };
+    // Two values were popped, so one push cannot overflow.
+    let _ = interpreter.stack.push(hash.into());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memoized_hashes_equal_fresh_ones() {
+        let inputs: Vec<Vec<u8>> = (0u8..40).map(|i| (0..64).map(|j| i.wrapping_mul(31) ^ j).collect()).collect();
+        for _ in 0..2 {
+            for input in &inputs {
+                assert_eq!(hash(input), keccak256(input));
+            }
+        }
+        assert_eq!(hash(&[1, 2, 3]), keccak256([1, 2, 3]));
+        MEMO.with_borrow(|memo| assert_eq!(memo.len(), inputs.len()));
+    }
+}
