@@ -160,6 +160,10 @@ impl Bench {
             if receipts != expected.receipts {
                 return Err("the sequential executor and plain revm disagree".into());
             }
+            // Each contender runs with the previous one's memory freed, as
+            // a node would run block after block; plain revm's database
+            // held across the next run would push that run onto fresh pages.
+            drop((revm, receipts));
             for ((name, executor), best) in executors.iter().zip(&mut best) {
                 let start = Instant::now();
                 let (outcome, phases) = executor.execute_timed(state, env, txs).map_err(|e| e.to_string())?;
