@@ -1,6 +1,5 @@
 //! Preparing a block for parallel execution: every key any transaction may
-//! touch becomes one [`Cell`], and every declaration a short sorted list of
-//! cells.
+//! touch becomes one [`Cell`], and every declaration a short list of cells.
 //!
 //! Preparation runs on the executor's whole pool. Transactions are taken in
 //! chunks; each key is hashed once and interned in one of [`SHARDS`] shards
@@ -33,7 +32,8 @@ const SHARD_BITS: u32 = SHARDS.trailing_zeros();
 /// Transactions prepared by one task.
 const CHUNK: usize = 2048;
 /// The scheduler key of the pseudo-key that orders fee folding (see
-/// [`crate::beneficiary`]); cell numbers stay below it.
+/// [`crate::beneficiary`]). Cell numbers stay below it as long as no shard
+/// holds 2^25 cells: two billion keys in all, hundreds of gigabytes of cells.
 const FEE_KEY: u32 = DeclKey::WRITE - 1;
 
 /// A cell's number: its shard in the low bits, its place in the shard above.
