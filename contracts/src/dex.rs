@@ -120,13 +120,18 @@ impl Pair {
     /// before the block.
     pub fn approve_shares_at_genesis(&self, state: &mut State, owner: Address, spender: Address, amount: U256) {
         if let Some(account) = state.account_mut(&self.address) {
-            account.storage.insert(nested_address_slot(owner, spender, self.allowances), amount);
+            account.storage.insert(self.share_allowance_slot(owner, spender), amount);
         }
     }
 
     /// The storage key of `holder`'s liquidity shares.
     pub fn share_slot(&self, holder: Address) -> U256 {
         address_slot(holder, self.balances)
+    }
+
+    /// The storage key of what `spender` may move of `owner`'s shares.
+    pub fn share_allowance_slot(&self, owner: Address, spender: Address) -> U256 {
+        nested_address_slot(owner, spender, self.allowances)
     }
 
     /// `holder`'s shares in `state`.
@@ -264,7 +269,7 @@ impl Router {
     ) -> Call {
         let mut access = AccessSet::default();
         pair.core_access(&mut access);
-        access.write(pair.key(nested_address_slot(user, self.address, pair.allowances)));
+        access.write(pair.key(pair.share_allowance_slot(user, self.address)));
         access.write(pair.key(pair.share_slot(user)));
         access.write(pair.key(pair.share_slot(pair.address)));
         access.write(pair.key(pair.total_supply));
@@ -285,7 +290,7 @@ impl Router {
     /// `user` lets the router move its shares of `pair` (before removing
     /// liquidity).
     pub fn approve_shares(&self, user: Address, pair: &Pair, shares: U256) -> Call {
-        let access = AccessSet::new(vec![], vec![pair.key(nested_address_slot(user, self.address, pair.allowances))]);
+        let access = AccessSet::new(vec![], vec![pair.key(pair.share_allowance_slot(user, self.address))]);
         let input = IPair::approveCall { spender: self.address, value: shares };
         Call { to: pair.address, input: input.abi_encode().into(), value: U256::ZERO, access }
     }
