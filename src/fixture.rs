@@ -15,6 +15,9 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
+mod load;
+pub use load::LoadedFixture;
+
 /// The fixture format this build reads and writes.
 pub const VERSION: u64 = 1;
 
@@ -250,7 +253,9 @@ fn keys_to_json(keys: &[StateKey]) -> Vec<AccessJson> {
 }
 
 fn keys_from_json(entries: &[AccessJson]) -> Vec<StateKey> {
-    let mut keys = Vec::new();
+    // Sized exactly: a large block holds millions of these.
+    let count = entries.iter().map(|e| usize::from(e.account) + e.storage_keys.len()).sum();
+    let mut keys = Vec::with_capacity(count);
     for entry in entries {
         if entry.account {
             keys.push(StateKey::Account(entry.address));
@@ -258,6 +263,27 @@ fn keys_from_json(entries: &[AccessJson]) -> Vec<StateKey> {
         keys.extend(entry.storage_keys.iter().map(|slot| StateKey::Storage(entry.address, *slot)));
     }
     keys
+}
+
+/// Reads a fixture file as `T`, whose format version `version` gives.
+fn read<T: serde::de::DeserializeOwned>(path: &Path, version: impl Fn(&T) -> u64) -> Result<T, FixtureError> {
+    // Streamed: a million-transaction fixture is gigabytes of JSON text,
+    // which is never held in memory at once.
+    let open = || -> Result<Box<dyn Read>, FixtureError> {
+        let file = File::open(path).map_err(|e| FixtureError::Io { path: path.into(), message: e.to_string() })?;
+        let file = BufReader::with_capacity(1 << 16, file);
+        Ok(if is_gzip(path) { Box::new(BufReader::new(flate2::read::GzDecoder::new(file))) } else { Box::new(file) })
+    };
+    match serde_json::from_reader::<_, T>(open()?) {
+        Ok(read) if version(&read) == VERSION => Ok(read),
+        Ok(read) => Err(FixtureError::Version { path: path.into(), found: version(&read) }),
+        // A future format should say so rather than fail on some field it
+        // added: look for the version alone.
+        Err(e) => Err(match serde_json::from_reader::<_, Versioned>(open()?) {
+            Ok(v) if v.version != VERSION => FixtureError::Version { path: path.into(), found: v.version },
+            _ => json_error(path, e),
+        }),
+    }
 }
 
 /// Just a fixture's format version.
@@ -268,6 +294,84 @@ struct Versioned {
 
 fn json_error(path: &Path, e: serde_json::Error) -> FixtureError {
     FixtureError::Json { path: path.into(), line: e.line(), column: e.column(), message: e.to_string() }
+}
+
+/// What is wrong with one field of a fixture, before the file is named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Invalid {
+    /// `env.hardfork`, `transactions[3].gas`, ...
+    location: String,
+    message: String,
+}
+
+impl Invalid {
+    fn at(self, path: &Path) -> FixtureError {
+        FixtureError::Invalid { path: path.into(), location: self.location, message: self.message }
+    }
+}
+
+fn small(value: U256, location: impl FnOnce() -> String) -> Result<u64, Invalid> {
+    u64::try_from(value).map_err(|_| Invalid { location: location(), message: format!("{value} does not fit 64 bits") })
+}
+
+fn fee(value: U256, location: impl FnOnce() -> String) -> Result<u128, Invalid> {
+    u128::try_from(value)
+        .map_err(|_| Invalid { location: location(), message: format!("{value} does not fit 128 bits") })
+}
+
+fn env_from_json(env: &EnvJson) -> Result<BlockEnv, Invalid> {
+    let spec: SpecId = env.hardfork.parse().map_err(|_| Invalid {
+        location: "env.hardfork".into(),
+        message: format!("unknown hardfork {:?} (expected e.g. Cancun)", env.hardfork),
+    })?;
+    Ok(BlockEnv {
+        number: small(env.number, || "env.number".into())?,
+        timestamp: small(env.timestamp, || "env.timestamp".into())?,
+        beneficiary: env.beneficiary,
+        basefee: small(env.base_fee, || "env.baseFee".into())?,
+        gas_limit: small(env.gas_limit, || "env.gasLimit".into())?,
+        chain_id: small(env.chain_id, || "env.chainId".into())?,
+        spec,
+        prevrandao: env.prev_randao,
+    })
+}
+
+/// A genesis account without its storage.
+fn account_from_json(address: Address, balance: U256, nonce: U256, code: Bytes) -> Result<Account, Invalid> {
+    let nonce = small(nonce, || format!("genesis[{address}].nonce"))?;
+    let code = (!code.is_empty())
+        .then(|| Bytecode::new_raw_checked(code).map(Code::new))
+        .transpose()
+        .map_err(|e| Invalid { location: format!("genesis[{address}].code"), message: format!("{e:?}") })?;
+    Ok(Account { balance, nonce, code, ..Account::default() })
+}
+
+/// Transaction `i`.
+fn tx_from_json(i: usize, tx: TxJson) -> Result<Transaction, Invalid> {
+    let at = |field: &str| format!("transactions[{i}].{field}");
+    let fee = match (tx.gas_price, tx.max_fee_per_gas, tx.max_priority_fee_per_gas) {
+        (Some(price), None, None) => Fee::Legacy { gas_price: fee(price, || at("gasPrice"))? },
+        (None, Some(max), Some(priority)) => Fee::Dynamic {
+            max_fee_per_gas: fee(max, || at("maxFeePerGas"))?,
+            max_priority_fee_per_gas: fee(priority, || at("maxPriorityFeePerGas"))?,
+        },
+        _ => {
+            return Err(Invalid {
+                location: at("gasPrice"),
+                message: "give either gasPrice, or both maxFeePerGas and maxPriorityFeePerGas".into(),
+            });
+        }
+    };
+    Ok(Transaction {
+        from: tx.from,
+        to: tx.to,
+        value: tx.value,
+        gas_limit: small(tx.gas, || at("gas"))?,
+        fee,
+        nonce: small(tx.nonce, || at("nonce"))?,
+        access: AccessSet::new(keys_from_json(&tx.reads), keys_from_json(&tx.writes)),
+        input: tx.input,
+    })
 }
 
 impl Fixture {
@@ -331,28 +435,10 @@ impl Fixture {
     }
 
     /// Reads a fixture file (gzip-compressed if its name ends in `.gz`).
+    /// To execute a large block, [`LoadedFixture::load`] converts it while
+    /// reading instead.
     pub fn load(path: &Path) -> Result<Self, FixtureError> {
-        // Streamed: a million-transaction fixture is gigabytes of JSON text,
-        // which is never held in memory at once.
-        let open = || -> Result<Box<dyn Read>, FixtureError> {
-            let file = File::open(path).map_err(|e| FixtureError::Io { path: path.into(), message: e.to_string() })?;
-            let file = BufReader::with_capacity(1 << 16, file);
-            Ok(if is_gzip(path) {
-                Box::new(BufReader::new(flate2::read::GzDecoder::new(file)))
-            } else {
-                Box::new(file)
-            })
-        };
-        match serde_json::from_reader::<_, Self>(open()?) {
-            Ok(fixture) if fixture.version == VERSION => Ok(fixture),
-            Ok(fixture) => Err(FixtureError::Version { path: path.into(), found: fixture.version }),
-            // A future format should say so rather than fail on some field
-            // it added: look for the version alone.
-            Err(e) => Err(match serde_json::from_reader::<_, Versioned>(open()?) {
-                Ok(v) if v.version != VERSION => FixtureError::Version { path: path.into(), found: v.version },
-                _ => json_error(path, e),
-            }),
-        }
+        read(path, |fixture: &Self| fixture.version)
     }
 
     /// Parses fixture JSON; `path` names it in errors.
@@ -388,82 +474,25 @@ impl Fixture {
         self.convert(path, self.genesis.clone(), self.transactions.clone())
     }
 
-    /// [`block`](Self::block), moving the genesis and the transactions out
-    /// of the fixture (they are left empty), so that a large block is never
-    /// held twice. The recorded outcome stays for [`check`](Self::check).
-    pub fn take_block(&mut self, path: &Path) -> Result<(State, BlockEnv, Vec<Transaction>), FixtureError> {
-        let (genesis, transactions) = (std::mem::take(&mut self.genesis), std::mem::take(&mut self.transactions));
-        self.convert(path, genesis, transactions)
-    }
-
     fn convert(
         &self,
         path: &Path,
         genesis: BTreeMap<Address, AccountJson>,
         transactions: Vec<TxJson>,
     ) -> Result<(State, BlockEnv, Vec<Transaction>), FixtureError> {
-        let invalid =
-            |location: String, message: String| FixtureError::Invalid { path: path.into(), location, message };
-        let small = |value: U256, location: &str| -> Result<u64, FixtureError> {
-            u64::try_from(value).map_err(|_| invalid(location.to_string(), format!("{value} does not fit 64 bits")))
-        };
-        let fee = |value: U256, location: String| -> Result<u128, FixtureError> {
-            u128::try_from(value).map_err(|_| invalid(location, format!("{value} does not fit 128 bits")))
-        };
-        let spec: SpecId = self.env.hardfork.parse().map_err(|_| {
-            invalid("env.hardfork".into(), format!("unknown hardfork {:?} (expected e.g. Cancun)", self.env.hardfork))
-        })?;
-        let env = BlockEnv {
-            number: small(self.env.number, "env.number")?,
-            timestamp: small(self.env.timestamp, "env.timestamp")?,
-            beneficiary: self.env.beneficiary,
-            basefee: small(self.env.base_fee, "env.baseFee")?,
-            gas_limit: small(self.env.gas_limit, "env.gasLimit")?,
-            chain_id: small(self.env.chain_id, "env.chainId")?,
-            spec,
-            prevrandao: self.env.prev_randao,
-        };
+        let env = env_from_json(&self.env).map_err(|e| e.at(path))?;
         let mut state = State::new();
         // Consumed as converted: what is converted is freed.
         for (address, account) in genesis {
-            let nonce = small(account.nonce, &format!("genesis[{address}].nonce"))?;
-            let code = (!account.code.is_empty())
-                .then(|| Bytecode::new_raw_checked(account.code).map(Code::new))
-                .transpose()
-                .map_err(|e| invalid(format!("genesis[{address}].code"), format!("{e:?}")))?;
-            let mut built = Account { balance: account.balance, nonce, code, ..Account::default() };
+            let mut built =
+                account_from_json(address, account.balance, account.nonce, account.code).map_err(|e| e.at(path))?;
             built.storage.extend(account.storage);
             state.insert_account(address, built);
         }
         let txs = transactions
             .into_iter()
             .enumerate()
-            .map(|(i, tx)| {
-                let at = |field: &str| format!("transactions[{i}].{field}");
-                let fee = match (tx.gas_price, tx.max_fee_per_gas, tx.max_priority_fee_per_gas) {
-                    (Some(price), None, None) => Fee::Legacy { gas_price: fee(price, at("gasPrice"))? },
-                    (None, Some(max), Some(priority)) => Fee::Dynamic {
-                        max_fee_per_gas: fee(max, at("maxFeePerGas"))?,
-                        max_priority_fee_per_gas: fee(priority, at("maxPriorityFeePerGas"))?,
-                    },
-                    _ => {
-                        return Err(invalid(
-                            at("gasPrice"),
-                            "give either gasPrice, or both maxFeePerGas and maxPriorityFeePerGas".into(),
-                        ));
-                    }
-                };
-                Ok(Transaction {
-                    from: tx.from,
-                    to: tx.to,
-                    value: tx.value,
-                    gas_limit: small(tx.gas, &at("gas"))?,
-                    fee,
-                    nonce: small(tx.nonce, &at("nonce"))?,
-                    access: AccessSet::new(keys_from_json(&tx.reads), keys_from_json(&tx.writes)),
-                    input: tx.input,
-                })
-            })
+            .map(|(i, tx)| tx_from_json(i, tx).map_err(|e| e.at(path)))
             .collect::<Result<Vec<_>, _>>()?;
         Ok((state, env, txs))
     }
@@ -471,60 +500,75 @@ impl Fixture {
     /// Checks an executor's result on this fixture's block: the recorded
     /// outcome ([`compare`](Self::compare)), or the expected error.
     pub fn check(&self, result: &Result<BlockOutcome, VmError>, state: &State) -> Result<(), Mismatch> {
-        match (&self.expected_error, result) {
-            (Some(expected), Err(e)) if *expected == e.to_string() => Ok(()),
-            (Some(expected), Err(e)) => {
-                Err(Mismatch { tx: None, field: "error", expected: expected.clone(), found: e.to_string() })
-            }
-            (Some(expected), Ok(_)) => {
-                Err(Mismatch { tx: None, field: "error", expected: expected.clone(), found: "no error".into() })
-            }
-            (None, Ok(outcome)) => self.compare(outcome, state),
-            (None, Err(e)) => {
-                Err(Mismatch { tx: None, field: "outcome", expected: "an outcome".into(), found: e.to_string() })
-            }
-        }
+        check(self.outcome.as_ref(), self.expected_error.as_deref(), result, state)
     }
 
     /// Compares `outcome` (of this fixture's block on `state`) with the
     /// recorded one: the first differing transaction and field, if any.
     pub fn compare(&self, outcome: &BlockOutcome, state: &State) -> Result<(), Mismatch> {
-        let Some(recorded) = &self.outcome else {
-            return Err(Mismatch {
-                tx: None,
-                field: "outcome",
-                expected: "a recorded outcome".into(),
-                found: "none".into(),
-            });
-        };
-        if recorded.receipts.len() != outcome.receipts.len() {
-            return Err(Mismatch {
-                tx: None,
-                field: "receipts",
-                expected: recorded.receipts.len().to_string(),
-                found: outcome.receipts.len().to_string(),
-            });
-        }
-        for (i, (want, got)) in recorded.receipts.iter().zip(&outcome.receipts).enumerate() {
-            let got = ReceiptJson::of(got);
-            let fields: [(&'static str, String, String); 3] = [
-                ("status", want.status.clone(), got.status.clone()),
-                ("gasUsed", want.gas_used.to_string(), got.gas_used.to_string()),
-                ("logsDigest", want.logs_digest.to_string(), got.logs_digest.to_string()),
-            ];
-            if let Some((field, expected, found)) = fields.into_iter().find(|(_, a, b)| a != b) {
-                return Err(Mismatch { tx: Some(i), field, expected, found });
-            }
-        }
-        let root = outcome.state_root(state);
-        if root != recorded.state_root {
-            return Err(Mismatch {
-                tx: None,
-                field: "stateRoot",
-                expected: recorded.state_root.to_string(),
-                found: root.to_string(),
-            });
-        }
-        Ok(())
+        compare(self.outcome.as_ref(), outcome, state)
     }
+}
+
+/// Checks an executor's result against a recorded outcome or expected error.
+fn check(
+    recorded: Option<&OutcomeJson>,
+    expected_error: Option<&str>,
+    result: &Result<BlockOutcome, VmError>,
+    state: &State,
+) -> Result<(), Mismatch> {
+    match (expected_error, result) {
+        (Some(expected), Err(e)) if expected == e.to_string() => Ok(()),
+        (Some(expected), Err(e)) => {
+            Err(Mismatch { tx: None, field: "error", expected: expected.into(), found: e.to_string() })
+        }
+        (Some(expected), Ok(_)) => {
+            Err(Mismatch { tx: None, field: "error", expected: expected.into(), found: "no error".into() })
+        }
+        (None, Ok(outcome)) => compare(recorded, outcome, state),
+        (None, Err(e)) => {
+            Err(Mismatch { tx: None, field: "outcome", expected: "an outcome".into(), found: e.to_string() })
+        }
+    }
+}
+
+/// The first transaction and field where `outcome` differs from `recorded`.
+fn compare(recorded: Option<&OutcomeJson>, outcome: &BlockOutcome, state: &State) -> Result<(), Mismatch> {
+    let Some(recorded) = recorded else {
+        return Err(Mismatch {
+            tx: None,
+            field: "outcome",
+            expected: "a recorded outcome".into(),
+            found: "none".into(),
+        });
+    };
+    if recorded.receipts.len() != outcome.receipts.len() {
+        return Err(Mismatch {
+            tx: None,
+            field: "receipts",
+            expected: recorded.receipts.len().to_string(),
+            found: outcome.receipts.len().to_string(),
+        });
+    }
+    for (i, (want, got)) in recorded.receipts.iter().zip(&outcome.receipts).enumerate() {
+        let got = ReceiptJson::of(got);
+        let fields: [(&'static str, String, String); 3] = [
+            ("status", want.status.clone(), got.status.clone()),
+            ("gasUsed", want.gas_used.to_string(), got.gas_used.to_string()),
+            ("logsDigest", want.logs_digest.to_string(), got.logs_digest.to_string()),
+        ];
+        if let Some((field, expected, found)) = fields.into_iter().find(|(_, a, b)| a != b) {
+            return Err(Mismatch { tx: Some(i), field, expected, found });
+        }
+    }
+    let root = outcome.state_root(state);
+    if root != recorded.state_root {
+        return Err(Mismatch {
+            tx: None,
+            field: "stateRoot",
+            expected: recorded.state_root.to_string(),
+            found: root.to_string(),
+        });
+    }
+    Ok(())
 }

@@ -3,6 +3,7 @@
 //! throughput. One file per subcommand in `src/cli/`.
 
 use clap::{Parser, Subcommand};
+use cli::memory::Freed;
 use std::process::ExitCode;
 
 mod cli;
@@ -34,7 +35,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let result = match Cli::parse().command {
+    let command = Cli::parse().command;
+    // One-shot commands want a low peak; the benchmark, a node's steady state.
+    cli::memory::set(match command {
+        Command::Bench(_) => Freed::Keep,
+        _ => Freed::Return,
+    });
+    let result = match command {
         Command::Generate(cmd) => cmd.execute(),
         Command::Replay(cmd) => cmd.execute(),
         Command::Schedule(cmd) => cmd.execute(),

@@ -2,8 +2,8 @@
 //! a tampered outcome names the first differing transaction and field, and
 //! malformed files are typed errors naming the file and the field.
 
-use defivm::fixture::{Fixture, FixtureError, VERSION};
-use defivm::vm::{ParallelExecutor, SequentialExecutor};
+use defivm::fixture::{Fixture, FixtureError, LoadedFixture, VERSION};
+use defivm::vm::{ParallelExecutor, SequentialExecutor, U256};
 use defivm::workload::{Workload, WorkloadSpec, generate};
 use std::path::{Path, PathBuf};
 
@@ -23,14 +23,19 @@ fn a_recorded_block_round_trips_and_replays_to_a_match_in_every_mode() {
     let path = temp("round-trip");
     fixture.save(&path).unwrap();
     let loaded = Fixture::load(&path).unwrap();
+    let streamed = LoadedFixture::load(&path).unwrap();
     std::fs::remove_file(&path).unwrap();
     assert_eq!(loaded, fixture);
     let (state, env, txs) = loaded.block(&path).unwrap();
+    // Converted while parsed, the block is the one converted afterwards.
+    assert_eq!((&streamed.state, &streamed.env, &streamed.txs), (&state, &env, &txs));
+    assert_eq!((&streamed.name, &streamed.outcome), (&loaded.name, &loaded.outcome));
     let sequential = SequentialExecutor::new().execute(&state, &env, &txs).unwrap();
     assert_eq!(loaded.compare(&sequential, &state), Ok(()));
     for threads in [1, 2, 4] {
         let parallel = ParallelExecutor::new(threads).unwrap().execute(&state, &env, &txs).unwrap();
         assert_eq!(loaded.compare(&parallel, &state), Ok(()), "{threads} threads");
+        assert_eq!(streamed.check(&Ok(parallel)), Ok(()), "{threads} threads");
     }
 }
 
@@ -48,7 +53,28 @@ fn a_tampered_outcome_names_the_first_differing_transaction_and_field() {
 }
 
 fn parse_error(text: &str) -> String {
-    Fixture::parse(Path::new("bad.json"), text).unwrap_err().to_string()
+    let parsed = Fixture::parse(Path::new("bad.json"), text).unwrap_err().to_string();
+    // Read from a file and converted while parsed, the error is the same.
+    assert_eq!(load_error(text).replace(&temp("bad").display().to_string(), "bad.json"), parsed);
+    parsed
+}
+
+/// The error of converting `text` as `Fixture::load` + `Fixture::block`
+/// would, through `LoadedFixture::load`.
+fn load_error(text: &str) -> String {
+    let path = temp("bad");
+    std::fs::write(&path, text).unwrap();
+    let err = LoadedFixture::load(&path).unwrap_err().to_string();
+    std::fs::remove_file(&path).unwrap();
+    err.replace(&path.display().to_string(), "bad.json")
+}
+
+fn block_error(text: &str) -> String {
+    let fixture = Fixture::parse(Path::new("bad.json"), text).unwrap();
+    let err = fixture.block(Path::new("bad.json")).unwrap_err();
+    assert!(matches!(err, FixtureError::Invalid { .. }));
+    assert_eq!(load_error(text), err.to_string());
+    err.to_string()
 }
 
 #[test]
@@ -73,18 +99,35 @@ fn malformed_fixtures_are_errors_that_name_the_file_and_the_field() {
 
     let mut v = good.clone();
     v["env"]["hardfork"] = "Shanghaai".into();
-    let fixture = Fixture::parse(Path::new("bad.json"), &v.to_string()).unwrap();
-    let err = fixture.block(Path::new("bad.json")).unwrap_err();
-    assert!(matches!(err, FixtureError::Invalid { .. }));
-    assert_eq!(err.to_string(), "bad.json: env.hardfork: unknown hardfork \"Shanghaai\" (expected e.g. Cancun)");
+    assert_eq!(
+        block_error(&v.to_string()),
+        "bad.json: env.hardfork: unknown hardfork \"Shanghaai\" (expected e.g. Cancun)"
+    );
 
-    let mut v = good;
+    let mut v = good.clone();
     let tx = v["transactions"][1].as_object_mut().unwrap();
     tx.remove("maxFeePerGas");
-    let fixture = Fixture::parse(Path::new("bad.json"), &v.to_string()).unwrap();
     assert_eq!(
-        fixture.block(Path::new("bad.json")).unwrap_err().to_string(),
+        block_error(&v.to_string()),
         "bad.json: transactions[1].gasPrice: give either gasPrice, or both maxFeePerGas and maxPriorityFeePerGas"
+    );
+
+    // A later transaction does not convert either: the first one is named.
+    v["transactions"][0]["gas"] = format!("{:#x}", U256::from(u64::MAX) + U256::from(1)).into();
+    assert_eq!(block_error(&v.to_string()), "bad.json: transactions[0].gas: 18446744073709551616 does not fit 64 bits");
+
+    // The genesis is converted before the transactions.
+    let (address, _) = good["genesis"].as_object().unwrap().iter().next().unwrap();
+    v["genesis"][address]["nonce"] = format!("{:#x}", U256::from(u64::MAX) + U256::from(1)).into();
+    assert_eq!(
+        block_error(&v.to_string()),
+        format!("bad.json: genesis[{address}].nonce: 18446744073709551616 does not fit 64 bits")
+    );
+    assert!(
+        LoadedFixture::load(Path::new("/nonexistent/fixture.json"))
+            .unwrap_err()
+            .to_string()
+            .starts_with("/nonexistent/fixture.json: ")
     );
     assert!(
         Fixture::load(Path::new("/nonexistent/fixture.json"))

@@ -176,6 +176,21 @@ impl<K: ResourceKey, Id: TxId> LockGraphBuilder<K, Id> {
         self.spare = Some(graph);
     }
 
+    /// Frees the working buffers kept for the next block (staged accesses,
+    /// lock tables, edges, a recycled graph): after a very large block they
+    /// are hundreds of megabytes that a caller may rather not hold while it
+    /// executes. Only the partitioning is remembered. The next block costs
+    /// fresh memory, and nothing else changes.
+    pub fn release_buffers(&mut self) {
+        debug_assert!(self.is_empty(), "buffers are released between blocks");
+        let partitions = self.staged[0].len();
+        self.staged = vec![(0..partitions).map(|_| Vec::new()).collect()];
+        self.workers = Vec::new();
+        self.cursor = Vec::new();
+        self.grouped = Vec::new();
+        self.spare = None;
+    }
+
     /// Splits the accesses into `count` partitions (a larger power of two).
     /// Each new partition draws from exactly one old one, since both are
     /// picked by the top bits of the hash, so block order is kept.

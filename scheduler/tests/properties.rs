@@ -279,7 +279,12 @@ fn a_reused_builder_is_exact_whatever_the_pool_size_and_block_size() {
             for (j, preds) in expected.iter().enumerate() {
                 assert_eq!(reused.preds(j as TxIndex), &preds[..], "{threads} threads, tx {j}");
             }
-            builder.recycle(reused);
+            // Buffers released now and then: the next block starts afresh.
+            if threads % 2 == 1 && sets.len() > 3 {
+                builder.release_buffers();
+            } else {
+                builder.recycle(reused);
+            }
         }
     }
 }

@@ -9,7 +9,7 @@
 use super::plot::{self, Point};
 use super::shape::Shape;
 use clap::{Args, ValueEnum};
-use defivm::fixture::Fixture;
+use defivm::fixture::LoadedFixture;
 use defivm::scheduler::{Limits, LockGraph, ScheduleStats};
 use defivm::vm::{BlockEnv, ParallelExecutor, ParallelMode, Phases, PlainRevm, SequentialExecutor, State, Transaction};
 use defivm::workload::{REALISTIC_HOT, Workload, generate};
@@ -233,9 +233,8 @@ impl Bench {
     /// The block to measure and a name for it.
     fn block(&self, hot: Option<f64>) -> Result<(String, State, BlockEnv, Vec<Transaction>), String> {
         if let Some(path) = &self.fixture {
-            let mut fixture = Fixture::load(path).map_err(|e| e.to_string())?;
-            let (state, env, txs) = fixture.take_block(path).map_err(|e| e.to_string())?;
-            return Ok((path.display().to_string(), state, env, txs));
+            let fixture = LoadedFixture::load(path).map_err(|e| e.to_string())?;
+            return Ok((path.display().to_string(), fixture.state, fixture.env, fixture.txs));
         }
         let workload = self.workload.ok_or("give --workload or --fixture")?;
         let users = self.users.unwrap_or((self.txs / 4).max(100));

@@ -2,7 +2,7 @@
 //! outcome.
 
 use clap::{Args, ValueEnum};
-use defivm::fixture::Fixture;
+use defivm::fixture::LoadedFixture;
 use defivm::vm::{BlockOutcome, ParallelExecutor, ParallelMode, SequentialExecutor};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,10 +47,8 @@ impl Replay {
         let mut results = Vec::new();
         let mut failed = false;
         for file in &self.files {
-            let mut fixture = Fixture::load(file).map_err(|e| e.to_string())?;
-            // Only the recorded outcome stays in the fixture: a large block
-            // is not held twice.
-            let (state, env, txs) = fixture.take_block(file).map_err(|e| e.to_string())?;
+            let fixture = LoadedFixture::load(file).map_err(|e| e.to_string())?;
+            let (state, env, txs) = (&fixture.state, &fixture.env, &fixture.txs);
             for &mode in &modes {
                 let name = match mode {
                     Mode::Sequential => "sequential",
@@ -61,14 +59,14 @@ impl Replay {
                 // A fresh executor per run: one kept across a large block
                 // would hold on to that block's buffers.
                 let result = match mode {
-                    Mode::Sequential => SequentialExecutor::new().execute(&state, &env, &txs),
-                    Mode::Waves => ParallelExecutor::new(self.threads).and_then(|e| e.execute(&state, &env, &txs)),
+                    Mode::Sequential => SequentialExecutor::new().execute(state, env, txs),
+                    Mode::Waves => ParallelExecutor::new(self.threads).and_then(|e| e.execute(state, env, txs)),
                     _ => ParallelExecutor::new(self.threads)
-                        .and_then(|e| e.with_mode(ParallelMode::Dag).execute(&state, &env, &txs)),
+                        .and_then(|e| e.with_mode(ParallelMode::Dag).execute(state, env, txs)),
                 };
                 let seconds = start.elapsed().as_secs_f64();
                 let gas = result.as_ref().map_or(0, BlockOutcome::gas_used);
-                let (matches, detail) = match fixture.check(&result, &state) {
+                let (matches, detail) = match fixture.check(&result) {
                     Ok(()) => (true, String::new()),
                     Err(mismatch) => (false, mismatch.to_string()),
                 };

@@ -1,7 +1,7 @@
 //! `defivm schedule`: why a block does or does not parallelise.
 
 use clap::Args;
-use defivm::fixture::Fixture;
+use defivm::fixture::LoadedFixture;
 use defivm::schedule::report;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,14 +24,14 @@ pub(crate) struct Schedule {
 
 impl Schedule {
     pub(crate) fn execute(self) -> Result<ExitCode, String> {
-        let mut fixture = Fixture::load(&self.file).map_err(|e| e.to_string())?;
-        let (state, _, txs) = fixture.take_block(&self.file).map_err(|e| e.to_string())?;
+        let fixture = LoadedFixture::load(&self.file).map_err(|e| e.to_string())?;
+        let (state, txs) = (&fixture.state, &fixture.txs);
         // Costs: gas used where the outcome is recorded, else gas limits.
         let costs: Vec<u64> = match &fixture.outcome {
             Some(outcome) => outcome.receipts.iter().map(|r| u64::try_from(r.gas_used).unwrap_or(u64::MAX)).collect(),
             None => txs.iter().map(|t| t.gas_limit).collect(),
         };
-        let report = report(&state, &txs, &costs, self.top).map_err(|e| format!("{}: {e}", self.file.display()))?;
+        let report = report(state, txs, &costs, self.top).map_err(|e| format!("{}: {e}", self.file.display()))?;
         let stats = &report.stats;
         let bound = stats.speedup_bound(self.threads);
         if self.json {

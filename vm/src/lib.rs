@@ -62,7 +62,7 @@ pub use code::Code;
 pub use defivm_scheduler::{AccessSet, Limits};
 pub use error::{Result, VmError};
 pub use key::{AccessKind, StateKey};
-pub use parallel::{ParallelExecutor, ParallelMode, Phases};
+pub use parallel::{KEEP_BUFFERS_TXS, ParallelExecutor, ParallelMode, Phases};
 pub use receipt::{BlockOutcome, Receipt, Status};
 pub use revm::state::Bytecode;
 pub use sequential::SequentialExecutor;

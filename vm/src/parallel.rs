@@ -22,7 +22,9 @@
 //!    cells become the block's changes.
 //!
 //! The executor keeps its buffers (cells, declarations, the graph) from one
-//! block to the next: fresh memory costs a page fault per 4 KiB.
+//! block to the next, fresh memory costing a page fault per 4 KiB, except
+//! after a block too large to be worth it
+//! ([`ParallelExecutor::with_kept_buffers`]).
 //! [`ParallelExecutor::execute_timed`] reports the four phases' times.
 
 use crate::beneficiary;
@@ -42,6 +44,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Barrier, Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+/// By default, blocks up to this many transactions leave their buffers to
+/// the next block (see [`ParallelExecutor::with_kept_buffers`]).
+pub const KEEP_BUFFERS_TXS: usize = 1 << 18;
 
 /// How a [`ParallelExecutor`] orders the work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -89,6 +95,8 @@ pub struct ParallelExecutor {
     builder: Mutex<LockGraphBuilder<u32, TxIndex>>,
     /// Buffers of the last block, for the next.
     spare: Mutex<Spare>,
+    /// The largest block whose buffers are kept.
+    keep_buffers_txs: usize,
 }
 
 impl ParallelExecutor {
@@ -107,12 +115,26 @@ impl ParallelExecutor {
             mode: ParallelMode::default(),
             builder: Mutex::new(LockGraphBuilder::new(Limits { max_keys_per_tx: usize::MAX })),
             spare: Mutex::default(),
+            keep_buffers_txs: KEEP_BUFFERS_TXS,
         })
     }
 
     /// The same, with a limit on declaration sizes.
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// The same, keeping the buffers of blocks up to `txs` transactions
+    /// (cells, declarations, the scheduler's working space) for the next
+    /// block, which then takes no fresh memory for them: the default is
+    /// [`KEEP_BUFFERS_TXS`]. A larger block frees each buffer as soon as it
+    /// is spent: the scheduler's before execution, the cells while they
+    /// become the changes. Kept, a million-transaction block's buffers are
+    /// most of a gigabyte, held through execution and after. `0` keeps
+    /// nothing.
+    pub fn with_kept_buffers(mut self, txs: usize) -> Self {
+        self.keep_buffers_txs = txs;
         self
     }
 
@@ -150,7 +172,8 @@ impl ParallelExecutor {
         let spare = &mut *guard;
         let prepared = self.pool.install(|| Prepared::new(txs, state, block.beneficiary, spare));
         let prepare = start.elapsed();
-        let graph = self.schedule(&prepared)?;
+        let keep = txs.len() <= self.keep_buffers_txs;
+        let graph = self.schedule(&prepared, keep)?;
         let segments = Segment::split(graph.waves());
         let ready = (self.mode == ParallelMode::Dag).then(|| {
             let costs: Vec<u64> = txs.iter().map(|tx| tx.gas_limit).collect();
@@ -217,17 +240,25 @@ impl ParallelExecutor {
         });
         let credited = lock(&shared.folded).credited;
         drop(ready);
-        // The graph's buffers serve the next block.
-        lock(&self.builder).recycle(graph);
+        if keep {
+            // The graph's buffers serve the next block.
+            lock(&self.builder).recycle(graph);
+        } else {
+            drop(graph);
+        }
         let execute = start.elapsed();
-        let outcome = self.finish(state, block, prepared, spare, credited, results)?;
+        if !keep {
+            // The hash tables the cells were interned with.
+            *spare = Spare::default();
+        }
+        let outcome = self.finish(state, block, prepared, keep.then_some(spare), credited, results)?;
         let finish = start.elapsed();
         let phases =
             Phases { prepare, schedule: schedule - prepare, execute: execute - schedule, finish: finish - execute };
         Ok((outcome, phases))
     }
 
-    fn schedule(&self, prepared: &Prepared) -> Result<LockGraph> {
+    fn schedule(&self, prepared: &Prepared, keep: bool) -> Result<LockGraph> {
         let mut builder = lock(&self.builder);
         let sets = prepared.schedulable();
         // Declarations were checked against `self.limits`; the builder's
@@ -241,6 +272,9 @@ impl ParallelExecutor {
                 ScheduleError::BlockTooLarge { tx: index, index, what, max }
             }
         })?;
+        if !keep {
+            builder.release_buffers();
+        }
         Ok(graph)
     }
 
@@ -249,7 +283,7 @@ impl ParallelExecutor {
         state: &State,
         block: &BlockEnv,
         prepared: Prepared,
-        spare: &mut Spare,
+        spare: Option<&mut Spare>,
         credited: U256,
         results: Vec<OnceLock<Result<Executed>>>,
     ) -> Result<BlockOutcome> {

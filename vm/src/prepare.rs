@@ -17,9 +17,9 @@
 //! on which transactions share a key).
 
 use crate::key::StateKey;
-use crate::state::{State, StateChanges, Value};
+use crate::state::{AccountValue, State, StateChanges, Value};
 use crate::tx::Transaction;
-use alloy_primitives::Address;
+use alloy_primitives::{Address, U256};
 use core::hash::BuildHasher;
 use defivm_scheduler::Declaration;
 use hashbrown::{DefaultHashBuilder, HashTable};
@@ -90,27 +90,69 @@ pub(crate) struct Cell {
 
 #[derive(Debug)]
 struct Slot {
-    value: Value,
+    value: Held,
     written: bool,
 }
 
+/// A [`Value`] as a cell holds it: an account's fields boxed, so that the
+/// storage slots, most cells by far, take 40 bytes rather than 88. A
+/// million-transaction block has millions of cells.
+#[derive(Debug)]
+enum Held {
+    Account(Option<Box<AccountValue>>),
+    Storage(U256),
+}
+
+impl From<Value> for Held {
+    fn from(value: Value) -> Self {
+        match value {
+            Value::Account(account) => Held::Account(account.map(Box::new)),
+            Value::Storage(value) => Held::Storage(value),
+        }
+    }
+}
+
+impl From<Held> for Value {
+    fn from(held: Held) -> Self {
+        match held {
+            Held::Account(account) => Value::Account(account.map(|a| *a)),
+            Held::Storage(value) => Value::Storage(value),
+        }
+    }
+}
+
 impl Cell {
+    fn new(key: StateKey, value: Value) -> Self {
+        Self { key, slot: Mutex::new(Slot { value: value.into(), written: false }) }
+    }
+
     /// The current value.
     pub(crate) fn read(&self) -> Value {
-        lock(&self.slot).value.clone()
+        match &lock(&self.slot).value {
+            Held::Account(account) => Value::Account(account.as_deref().cloned()),
+            Held::Storage(value) => Value::Storage(*value),
+        }
     }
 
     /// Sets the value.
     pub(crate) fn write(&self, value: Value) {
         let mut slot = lock(&self.slot);
-        slot.value = value;
+        match (&mut slot.value, value) {
+            // An account written again reuses its box.
+            (Held::Account(Some(held)), Value::Account(Some(account))) => **held = account,
+            (held, value) => *held = value.into(),
+        }
         slot.written = true;
+    }
+
+    fn slot_mut(&mut self) -> &mut Slot {
+        self.slot.get_mut().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The final value, if the block wrote the key.
     pub(crate) fn into_change(self) -> Option<(StateKey, Value)> {
         let slot = self.slot.into_inner().unwrap_or_else(|p| p.into_inner());
-        slot.written.then_some((self.key, slot.value))
+        slot.written.then(|| (self.key, slot.value.into()))
     }
 }
 
@@ -185,7 +227,7 @@ impl Prepared {
             let entry = table.entry(hash, |&(h, at)| h == hash && cells[at as usize].key == key, |&(h, _)| h);
             let (_, at) = *entry
                 .or_insert_with(|| {
-                    cells.push(Cell { key, slot: Mutex::new(Slot { value: base.get(&key), written: false }) });
+                    cells.push(Cell::new(key, base.get(&key)));
                     (hash, (cells.len() - 1) as u32)
                 })
                 .get();
@@ -268,9 +310,21 @@ impl Prepared {
 
     /// Moves the written cells' final values into `changes`, shard by
     /// shard, with no copy in between. The buffers go back to `spare` for
-    /// the next block.
-    pub(crate) fn into_changes(self, changes: &mut StateChanges, spare: &mut Spare) {
+    /// the next block if one is given; otherwise each shard's cells are
+    /// freed as soon as they are moved, so that the cells and the changes
+    /// are not both held in full.
+    pub(crate) fn into_changes(self, changes: &mut StateChanges, spare: Option<&mut Spare>) {
         let Self { mut shards, chunks, .. } = self;
+        // Sized once: growing would hold the old table and the new at once.
+        let written = shards.iter_mut().flatten().filter_map(|cell| cell.slot_mut().written.then_some(())).count();
+        changes.reserve(written);
+        let Some(spare) = spare else {
+            drop(chunks);
+            for cells in shards {
+                changes.extend(cells.into_iter().filter_map(Cell::into_change));
+            }
+            return;
+        };
         for cells in &mut shards {
             changes.extend(cells.drain(..).filter_map(Cell::into_change));
         }

@@ -41,22 +41,22 @@ impl SequentialExecutor {
     /// Executes `txs` on top of `state` (which is left untouched).
     pub fn execute(&self, state: &State, block: &BlockEnv, txs: &[Transaction]) -> Result<BlockOutcome> {
         check_declarations(txs, &self.limits)?;
-        let declared: Vec<Declared> = txs.iter().map(Declared::new).collect();
-        let nothing = Declared::default();
+        // One transaction's declaration at a time, in one reused buffer.
+        let declared = RefCell::new(Declared::default());
         let overlay = RefCell::new(Overlay { base: state, changes: HashMap::new() });
-        let mut evm = build_evm(View { overlay: &overlay, declared: &nothing }, block);
+        let mut evm = build_evm(View { overlay: &overlay, declared: &declared }, block);
         let beneficiary = StateKey::Account(block.beneficiary);
         let (mut receipts, mut pending, mut fees, mut any_ran) =
             (Vec::with_capacity(txs.len()), U256::ZERO, U256::ZERO, false);
-        for (index, (tx, declared)) in txs.iter().zip(&declared).enumerate() {
-            if declared.find(&beneficiary).is_some() && !pending.is_zero() {
+        for (index, tx) in txs.iter().enumerate() {
+            declared.borrow_mut().fill(tx);
+            if declared.borrow().find(&beneficiary).is_some() && !pending.is_zero() {
                 let mut overlay = overlay.borrow_mut();
                 let current = overlay.account(&block.beneficiary);
                 overlay.changes.insert(beneficiary, Value::Account(beneficiary::credit(current, pending)));
                 pending = U256::ZERO;
             }
-            evm.ctx.journaled_state.database = View { overlay: &overlay, declared };
-            let executed = execute(&mut evm, tx, index, block, |key| declared.find(key) == Some(true))?;
+            let executed = execute(&mut evm, tx, index, block, |key| declared.borrow().find(key) == Some(true))?;
             any_ran |= executed.ran();
             pending += executed.fee;
             fees += executed.fee;
@@ -80,13 +80,15 @@ struct Declared {
 }
 
 impl Declared {
-    fn new(tx: &Transaction) -> Self {
-        let access = tx.full_access();
-        let mut keys: Vec<(StateKey, bool)> = access.writes().iter().map(|k| (*k, true)).collect();
-        keys.extend(access.reads().iter().map(|k| (*k, false)));
+    /// Becomes `tx`'s declaration.
+    fn fill(&mut self, tx: &Transaction) {
+        let keys = &mut self.keys;
+        keys.clear();
+        keys.extend(tx.access.writes().iter().map(|k| (*k, true)));
+        keys.extend(tx.access.reads().iter().map(|k| (*k, false)));
+        tx.implied_access_each(|key, written| keys.push((key, written)));
         keys.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
         keys.dedup_by_key(|k| k.0);
-        Self { keys }
     }
 
     /// `None` if `key` is not declared, else whether it may be written.
@@ -119,12 +121,13 @@ impl Overlay<'_> {
 #[derive(Debug)]
 struct View<'o, 'a> {
     overlay: &'o RefCell<Overlay<'a>>,
-    declared: &'o Declared,
+    /// The running transaction's declaration.
+    declared: &'o RefCell<Declared>,
 }
 
 impl View<'_, '_> {
     fn read(&self, key: StateKey) -> Result<Value, UndeclaredRead> {
-        if self.declared.find(&key).is_none() {
+        if self.declared.borrow().find(&key).is_none() {
             return Err(UndeclaredRead(key));
         }
         Ok(self.overlay.borrow().get(&key))

@@ -192,13 +192,14 @@ impl State {
     /// held twice). It follows [`apply`](Self::apply)'s rules exactly.
     pub fn root_after(&self, changes: &StateChanges) -> B256 {
         // Per address: its account change, if any, and its slot changes.
-        type Touched<'c> = (Option<&'c Option<AccountValue>>, HashMap<U256, U256>);
+        // Borrowed from `changes`: a large block's changes are not copied.
+        type Touched<'c> = (Option<&'c Option<AccountValue>>, HashMap<&'c U256, &'c U256>);
         let mut touched: HashMap<Address, Touched<'_>> = HashMap::new();
         for (key, value) in changes {
             match (key, value) {
                 (StateKey::Account(a), Value::Account(v)) => touched.entry(*a).or_default().0 = Some(v),
                 (StateKey::Storage(a, slot), Value::Storage(v)) => {
-                    touched.entry(*a).or_default().1.insert(*slot, *v);
+                    touched.entry(*a).or_default().1.insert(slot, v);
                 }
                 _ => {}
             }
@@ -213,14 +214,14 @@ impl State {
                 Some(Some(value)) => value.clone(),
                 None => pre.map(Account::value).unwrap_or_default(),
             };
-            let kept = pre.into_iter().flat_map(|a| a.storage.iter()).filter(|(k, _)| !slots.contains_key(*k));
-            let written = slots.iter().filter(|(_, v)| !v.is_zero());
-            let storage: Vec<(U256, U256)> = kept.chain(written).map(|(k, v)| (*k, *v)).collect();
+            let kept = pre.into_iter().flat_map(|a| a.storage.iter()).filter(|(k, _)| !slots.contains_key(k));
+            let written = slots.iter().map(|(k, v)| (*k, *v)).filter(|(_, v)| !v.is_zero());
+            let storage = kept.chain(written).map(|(k, v)| (*k, *v));
             // A changed account left with nothing is gone.
-            if account_change.is_some() && value.is_empty() && storage.is_empty() {
+            if account_change.is_some() && value.is_empty() && storage.clone().next().is_none() {
                 return None;
             }
-            Some((*address, trie_account(&value, storage.into_iter())))
+            Some((*address, trie_account(&value, storage)))
         });
         alloy_trie::root::state_root_unhashed(untouched.chain(after).flatten())
     }

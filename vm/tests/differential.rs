@@ -97,13 +97,18 @@ fn an_executor_reused_across_blocks_of_every_size_matches_the_sequential_executo
     // parallel-recording threshold, an empty block, and back to small ones:
     // buffers kept from a larger block must not leak into a smaller one.
     let blocks: Vec<_> = [300, 5_000, 0, 3, 2_049, 17_000, 40].into_iter().map(contended_block).collect();
-    for mode in MODES {
-        for threads in [1, 3] {
-            let executor = executor(threads, mode);
-            for (state, block, txs) in &blocks {
-                let expected = SequentialExecutor::new().execute(state, block, txs).unwrap();
-                let got = executor.execute(state, block, txs).unwrap();
-                assert_eq!(got, expected, "{} txs, {threads} threads, {mode:?}", txs.len());
+    // Kept buffers: all blocks' (the default), none, or only the small
+    // blocks', so that a block that freed its buffers is followed by one
+    // that keeps them and the other way round.
+    for kept in [defivm_vm::KEEP_BUFFERS_TXS, 0, 1_000] {
+        for mode in MODES {
+            for threads in [1, 3] {
+                let executor = executor(threads, mode).with_kept_buffers(kept);
+                for (state, block, txs) in &blocks {
+                    let expected = SequentialExecutor::new().execute(state, block, txs).unwrap();
+                    let got = executor.execute(state, block, txs).unwrap();
+                    assert_eq!(got, expected, "{} txs, {threads} threads, {mode:?}, kept {kept}", txs.len());
+                }
             }
         }
     }
