@@ -129,8 +129,8 @@ impl ParallelExecutor {
     /// (cells, declarations, the scheduler's working space) for the next
     /// block, which then takes no fresh memory for them: the default is
     /// [`KEEP_BUFFERS_TXS`]. A larger block frees each buffer as soon as it
-    /// is spent: the scheduler's before execution, the cells while they
-    /// become the changes. Kept, a million-transaction block's buffers are
+    /// is spent: the interning tables after preparation, the scheduler's
+    /// before execution, the cells while they become the changes. Kept, a million-transaction block's buffers are
     /// most of a gigabyte, held through execution and after. `0` keeps
     /// nothing.
     pub fn with_kept_buffers(mut self, txs: usize) -> Self {
@@ -171,8 +171,12 @@ impl ParallelExecutor {
         let mut guard = lock(&self.spare);
         let spare = &mut *guard;
         let prepared = self.pool.install(|| Prepared::new(txs, state, block.beneficiary, spare));
-        let prepare = start.elapsed();
         let keep = txs.len() <= self.keep_buffers_txs;
+        if !keep {
+            // The hash tables the cells were interned with.
+            *spare = Spare::default();
+        }
+        let prepare = start.elapsed();
         let graph = self.schedule(&prepared, keep)?;
         let segments = Segment::split(graph.waves());
         let ready = (self.mode == ParallelMode::Dag).then(|| {
@@ -247,10 +251,6 @@ impl ParallelExecutor {
             drop(graph);
         }
         let execute = start.elapsed();
-        if !keep {
-            // The hash tables the cells were interned with.
-            *spare = Spare::default();
-        }
         let outcome = self.finish(state, block, prepared, keep.then_some(spare), credited, results)?;
         let finish = start.elapsed();
         let phases =

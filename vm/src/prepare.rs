@@ -315,9 +315,10 @@ impl Prepared {
     /// are not both held in full.
     pub(crate) fn into_changes(self, changes: &mut StateChanges, spare: Option<&mut Spare>) {
         let Self { mut shards, chunks, .. } = self;
-        // Sized once: growing would hold the old table and the new at once.
+        // Sized once (with room for the beneficiary, which settling the
+        // fees may add): growing would hold the old table and the new at once.
         let written = shards.iter_mut().flatten().filter_map(|cell| cell.slot_mut().written.then_some(())).count();
-        changes.reserve(written);
+        changes.reserve(written + 1);
         let Some(spare) = spare else {
             drop(chunks);
             for cells in shards {
