@@ -11,7 +11,8 @@
 //! single hottest target (token 0 and one receiving account for ERC-20
 //! transfers, pool 0 for the DEX, market 0 for lending, staking pool 0);
 //! the others spread evenly. `hot = 0` spreads everything; `hot = 1` puts
-//! everything on one target. [`REALISTIC_HOT`] is the default.
+//! everything on one target. [`WorkloadSpec::new`] spreads everything; the
+//! CLI and the benches default to [`REALISTIC_HOT`].
 
 use defivm_contracts::{Call, ContractError, Pair, World, WorldConfig};
 use defivm_vm::{Address, BlockEnv, Fee, State, Transaction, U256};
@@ -23,8 +24,7 @@ use std::str::FromStr;
 
 /// The hotness the CLI and the benches call realistic: one transaction in
 /// ten aimed at the hottest target. With 4 pools the hottest then takes
-/// 0.1 + 0.9 / 4 = 32.5% of the swaps, about the share the largest pool of a
-/// big DEX sees on mainnet.
+/// 0.1 + 0.9 / 4 = 32.5% of the swaps.
 pub const REALISTIC_HOT: f64 = 0.1;
 
 /// The kinds of workload.

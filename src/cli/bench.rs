@@ -87,6 +87,35 @@ struct Measured {
     modes: Vec<ModeRun>,
 }
 
+/// One contender's figures on a block, derived in one place for the table,
+/// the JSON and the plot.
+#[derive(Debug, Clone, Copy)]
+struct Figures {
+    seconds: f64,
+    tps: f64,
+    mgas_per_s: f64,
+    /// Plain revm's time over this one's.
+    speedup: f64,
+}
+
+impl Measured {
+    /// The figures of a contender that took `time` on this block.
+    fn figures(&self, time: Duration) -> Figures {
+        let seconds = time.as_secs_f64();
+        Figures {
+            seconds,
+            tps: self.txs as f64 / seconds,
+            mgas_per_s: self.gas as f64 / seconds / 1e6,
+            speedup: self.plain.as_secs_f64() / seconds,
+        }
+    }
+
+    /// A parallel run's scheduling time as a share of plain revm's time.
+    fn schedule_share(&self, phases: &Phases) -> f64 {
+        phases.schedule.as_secs_f64() / self.plain.as_secs_f64()
+    }
+}
+
 impl Bench {
     pub(crate) fn execute(self) -> Result<ExitCode, String> {
         let modes: Vec<(&'static str, ParallelMode)> = match self.mode {
@@ -198,13 +227,13 @@ impl Bench {
             .iter()
             .map(|m| {
                 let row = |mode: &str, time: Duration, phases: Option<&Phases>| {
-                    let seconds = time.as_secs_f64();
+                    let f = m.figures(time);
                     let mut row = json!({
                         "mode": mode,
-                        "tps": m.txs as f64 / seconds,
-                        "mgas_per_s": m.gas as f64 / seconds / 1e6,
-                        "speedup": m.plain.as_secs_f64() / seconds,
-                        "seconds": seconds,
+                        "tps": f.tps,
+                        "mgas_per_s": f.mgas_per_s,
+                        "speedup": f.speedup,
+                        "seconds": f.seconds,
                     });
                     if let Some(p) = phases {
                         row["phases"] = json!({
@@ -213,7 +242,7 @@ impl Bench {
                             "execute": p.execute.as_secs_f64(),
                             "finish": p.finish.as_secs_f64(),
                         });
-                        row["schedule_share"] = json!(p.schedule.as_secs_f64() / m.plain.as_secs_f64());
+                        row["schedule_share"] = json!(m.schedule_share(p));
                     }
                     row
                 };
@@ -245,12 +274,11 @@ impl Bench {
 }
 
 fn point(m: &Measured) -> Point {
-    let tps = |time: Duration| m.txs as f64 / time.as_secs_f64();
     Point {
         hot: m.hot.unwrap_or_default(),
         bound: m.bound,
-        plain_tps: tps(m.plain),
-        modes: m.modes.iter().map(|r| (r.name, tps(r.time))).collect(),
+        plain_tps: m.figures(m.plain).tps,
+        modes: m.modes.iter().map(|r| (r.name, m.figures(r.time).tps)).collect(),
     }
 }
 
@@ -268,31 +296,20 @@ fn print_table(m: &Measured, threads: usize, rounds: usize) {
         "mode", "tx/s", "Mgas/s", "seconds", "speedup", "prepare", "schedule", "execute", "finish"
     );
     let line = |name: &str, time: Duration, phases: Option<&Phases>| {
-        let seconds = time.as_secs_f64();
+        let f = m.figures(time);
         let ms = |d: Duration| format!("{:.1}ms", d.as_secs_f64() * 1e3);
         let [a, b, c, d] =
             phases.map_or(Default::default(), |p| [ms(p.prepare), ms(p.schedule), ms(p.execute), ms(p.finish)]);
         println!(
             "  {:<24} {:>10.0} {:>9.1} {:>8.3} {:>7.2}x {:>9} {:>9} {:>9} {:>9}",
-            name,
-            m.txs as f64 / seconds,
-            m.gas as f64 / seconds / 1e6,
-            seconds,
-            m.plain.as_secs_f64() / seconds,
-            a,
-            b,
-            c,
-            d
+            name, f.tps, f.mgas_per_s, f.seconds, f.speedup, a, b, c, d
         );
     };
     line("sequential (plain revm)", m.plain, None);
     for r in &m.modes {
         line(r.name, r.time, Some(&r.phases));
     }
-    let shares: Vec<String> = m
-        .modes
-        .iter()
-        .map(|r| format!("{} {:.1}%", r.name, 100.0 * r.phases.schedule.as_secs_f64() / m.plain.as_secs_f64()))
-        .collect();
+    let shares: Vec<String> =
+        m.modes.iter().map(|r| format!("{} {:.1}%", r.name, 100.0 * m.schedule_share(&r.phases))).collect();
     println!("  scheduling, as a share of plain revm's time: {}", shares.join(", "));
 }

@@ -44,6 +44,10 @@ impl Replay {
             Mode::All => vec![Mode::Sequential, Mode::Waves, Mode::Dag],
             one => vec![one],
         };
+        // Kept across files and modes: a large block's buffers are freed
+        // by the executor itself (`ParallelExecutor::with_kept_buffers`).
+        let waves = ParallelExecutor::new(self.threads).map_err(|e| e.to_string())?;
+        let dag = ParallelExecutor::new(self.threads).map_err(|e| e.to_string())?.with_mode(ParallelMode::Dag);
         let mut results = Vec::new();
         let mut failed = false;
         for file in &self.files {
@@ -56,13 +60,10 @@ impl Replay {
                     _ => "dag",
                 };
                 let start = Instant::now();
-                // A fresh executor per run: one kept across a large block
-                // would hold on to that block's buffers.
                 let result = match mode {
                     Mode::Sequential => SequentialExecutor::new().execute(state, env, txs),
-                    Mode::Waves => ParallelExecutor::new(self.threads).and_then(|e| e.execute(state, env, txs)),
-                    _ => ParallelExecutor::new(self.threads)
-                        .and_then(|e| e.with_mode(ParallelMode::Dag).execute(state, env, txs)),
+                    Mode::Waves => waves.execute(state, env, txs),
+                    _ => dag.execute(state, env, txs),
                 };
                 let seconds = start.elapsed().as_secs_f64();
                 let gas = result.as_ref().map_or(0, BlockOutcome::gas_used);

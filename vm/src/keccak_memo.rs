@@ -23,8 +23,10 @@ use revm::interpreter::interpreter_types::{MemoryTr, StackTr};
 use revm::interpreter::{Instruction, InstructionContext, InstructionExecResult, InstructionResult, InterpreterTypes};
 use revm::primitives::KECCAK_EMPTY;
 
-/// Entries a thread's memo holds before it starts over (about 100 MiB).
-pub(crate) const CAPACITY: usize = 1 << 20;
+/// Entries a thread's memo holds before it starts over: 7/8 of 2^20, the
+/// most a table of 2^20 buckets holds before it doubles (96 bytes an entry,
+/// about 100 MiB per thread).
+pub(crate) const CAPACITY: usize = (1 << 20) / 8 * 7;
 
 thread_local! {
     static MEMO: RefCell<HashMap<[u8; 64], B256>> = RefCell::new(HashMap::new());
@@ -41,10 +43,8 @@ pub(crate) fn install<W: InterpreterTypes, H: Host>(instructions: &mut EthInstru
 fn hash(data: &[u8]) -> B256 {
     let Ok(key) = <[u8; 64]>::try_from(data) else { return keccak256(data) };
     MEMO.with_borrow_mut(|memo| {
-        if let Some(hash) = memo.get(&key) {
-            return *hash;
-        }
-        if memo.len() >= CAPACITY {
+        // Full, it starts over (keeping its table) before it could grow.
+        if memo.len() >= CAPACITY && !memo.contains_key(&key) {
             memo.clear();
         }
         *memo.entry(key).or_insert_with(|| keccak256(key))
@@ -90,5 +90,27 @@ mod tests {
         }
         assert_eq!(hash(&[1, 2, 3]), keccak256([1, 2, 3]));
         MEMO.with_borrow(|memo| assert_eq!(memo.len(), inputs.len()));
+    }
+
+    #[test]
+    fn a_full_memo_starts_over_without_growing() {
+        let input = |i: usize| {
+            let mut bytes = [0u8; 64];
+            bytes[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            bytes
+        };
+        for i in 0..CAPACITY {
+            hash(&input(i));
+        }
+        // Exactly full: a table of 2^20 buckets, not doubled.
+        let buckets = MEMO.with_borrow(|memo| {
+            assert_eq!((memo.len(), memo.capacity()), (CAPACITY, CAPACITY));
+            memo.capacity()
+        });
+        // A known input is answered from the full memo; a new one empties it.
+        assert_eq!(hash(&input(7)), keccak256(input(7)));
+        MEMO.with_borrow(|memo| assert_eq!(memo.len(), CAPACITY));
+        assert_eq!(hash(&input(CAPACITY)), keccak256(input(CAPACITY)));
+        MEMO.with_borrow(|memo| assert_eq!((memo.len(), memo.capacity()), (1, buckets)));
     }
 }

@@ -130,9 +130,9 @@ impl ParallelExecutor {
     /// block, which then takes no fresh memory for them: the default is
     /// [`KEEP_BUFFERS_TXS`]. A larger block frees each buffer as soon as it
     /// is spent: the interning tables after preparation, the scheduler's
-    /// before execution, the cells while they become the changes. Kept, a million-transaction block's buffers are
-    /// most of a gigabyte, held through execution and after. `0` keeps
-    /// nothing.
+    /// before execution, the cells while they become the changes. Kept, a
+    /// million-transaction block's buffers are most of a gigabyte, held
+    /// through execution and after. `0` keeps nothing.
     pub fn with_kept_buffers(mut self, txs: usize) -> Self {
         self.keep_buffers_txs = txs;
         self

@@ -241,13 +241,7 @@ impl Prepared {
             chunk.clear();
             let mut scratch: Vec<(StateKey, bool)> = Vec::new();
             for tx in txs {
-                scratch.clear();
-                scratch.extend(tx.access.writes().iter().map(|&k| (k, true)));
-                scratch.extend(tx.access.reads().iter().map(|&k| (k, false)));
-                tx.implied_access_each(|k, written| scratch.push((k, written)));
-                // By key, writes first, so a key declared both ways keeps its write.
-                scratch.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
-                scratch.dedup_by_key(|entry| entry.0);
+                tx.declared_keys(&mut scratch);
                 chunk.beneficiary.push(scratch.iter().any(|(k, _)| *k == beneficiary_key));
                 chunk.keys.extend(scratch.iter().map(|&(k, w)| DeclKey::new(intern(k), w, &k)));
                 chunk.ends.push(chunk.keys.len() as u32);

@@ -82,13 +82,7 @@ struct Declared {
 impl Declared {
     /// Becomes `tx`'s declaration.
     fn fill(&mut self, tx: &Transaction) {
-        let keys = &mut self.keys;
-        keys.clear();
-        keys.extend(tx.access.writes().iter().map(|k| (*k, true)));
-        keys.extend(tx.access.reads().iter().map(|k| (*k, false)));
-        tx.implied_access_each(|key, written| keys.push((key, written)));
-        keys.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
-        keys.dedup_by_key(|k| k.0);
+        tx.declared_keys(&mut self.keys);
     }
 
     /// `None` if `key` is not declared, else whether it may be written.

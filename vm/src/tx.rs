@@ -78,6 +78,20 @@ impl Transaction {
         }
     }
 
+    /// Declared plus implied access as one list in `keys` (cleared first):
+    /// each key once, sorted, with whether it may be written (a key
+    /// declared both ways may). What every executor enforces; it allocates
+    /// only to grow `keys`.
+    pub fn declared_keys(&self, keys: &mut Vec<(StateKey, bool)>) {
+        keys.clear();
+        keys.extend(self.access.writes().iter().map(|&k| (k, true)));
+        keys.extend(self.access.reads().iter().map(|&k| (k, false)));
+        self.implied_access_each(|k, written| keys.push((k, written)));
+        // By key, writes first, so a key declared both ways keeps its write.
+        keys.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        keys.dedup_by_key(|entry| entry.0);
+    }
+
     /// Declared plus implied access: everything the transaction may touch.
     pub fn full_access(&self) -> AccessSet<StateKey> {
         let implied = self.implied_access();
