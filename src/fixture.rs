@@ -5,8 +5,8 @@
 //! writes. The format is documented in `fixtures/README.md`.
 
 use crate::vm::{
-    AccessSet, Account, BlockEnv, BlockOutcome, Bytecode, Code, Fee, Receipt, SpecId, State, StateKey, Status,
-    Transaction, VmError,
+    AccessSet, Account, BlockEnv, BlockOutcome, Bytecode, Fee, Receipt, SpecId, State, StateKey, Status, Transaction,
+    VmError,
 };
 use alloy_primitives::{Address, B256, Bytes, U256};
 use serde::{Deserialize, Serialize};
@@ -340,7 +340,7 @@ fn env_from_json(env: &EnvJson) -> Result<BlockEnv, Invalid> {
 fn account_from_json(address: Address, balance: U256, nonce: U256, code: Bytes) -> Result<Account, Invalid> {
     let nonce = small(nonce, || format!("genesis[{address}].nonce"))?;
     let code = (!code.is_empty())
-        .then(|| Bytecode::new_raw_checked(code).map(Code::new))
+        .then(|| Bytecode::new_raw_checked(code))
         .transpose()
         .map_err(|e| Invalid { location: format!("genesis[{address}].code"), message: format!("{e:?}") })?;
     Ok(Account { balance, nonce, code, ..Account::default() })

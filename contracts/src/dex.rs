@@ -9,7 +9,7 @@ use crate::error::ContractError;
 use crate::slots::{address_slot, nested_address_slot};
 use alloy_primitives::{Address, U256};
 use alloy_sol_types::{SolCall, sol};
-use defivm_vm::{AccessSet, Account, Code, State, StateKey};
+use defivm_vm::{AccessSet, Account, Bytecode, State, StateKey};
 
 sol!(
     /// The pair's interface, from the compiled ABI.
@@ -89,7 +89,7 @@ impl Pair {
         let (reserve0, reserve1) = if a.address < b.address { (reserve_a, reserve_b) } else { (reserve_b, reserve_a) };
         pair.token0.credit(state, address, reserve0);
         pair.token1.credit(state, address, reserve1);
-        let code = Code::from_raw(artifact::pair()?.deployed_bytecode.clone());
+        let code = Bytecode::new_raw(artifact::pair()?.deployed_bytecode.clone());
         let mut account = Account { nonce: 1, code: Some(code), ..Account::default() };
         let shares = (reserve0 * reserve1).root(2);
         let minimum = U256::from(1000);
@@ -180,7 +180,7 @@ pub struct Router {
 impl Router {
     /// Deploys the router's code at `address`.
     pub fn deploy(state: &mut State, address: Address) -> Result<Self, ContractError> {
-        let code = Code::from_raw(artifact::router()?.deployed_bytecode.clone());
+        let code = Bytecode::new_raw(artifact::router()?.deployed_bytecode.clone());
         state.insert_account(address, Account { nonce: 1, code: Some(code), ..Account::default() });
         Ok(Self { address })
     }

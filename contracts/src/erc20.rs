@@ -7,7 +7,7 @@ use crate::error::ContractError;
 use crate::slots::{address_slot, nested_address_slot, short_string};
 use alloy_primitives::{Address, U256};
 use alloy_sol_types::{SolCall, sol};
-use defivm_vm::{AccessSet, Account, Code, State, StateKey};
+use defivm_vm::{AccessSet, Account, Bytecode, State, StateKey};
 
 sol!(
     /// The token's interface, from the compiled ABI.
@@ -54,8 +54,11 @@ impl Erc20 {
     ) -> Result<Self, ContractError> {
         let artifact = artifact::token()?;
         let token = Self::at(address)?;
-        let mut account =
-            Account { nonce: 1, code: Some(Code::from_raw(artifact.deployed_bytecode.clone())), ..Account::default() };
+        let mut account = Account {
+            nonce: 1,
+            code: Some(Bytecode::new_raw(artifact.deployed_bytecode.clone())),
+            ..Account::default()
+        };
         account.storage.insert(artifact.slot("name")?, short_string("token name", name)?);
         account.storage.insert(artifact.slot("symbol")?, short_string("token symbol", symbol)?);
         let mut supply = U256::ZERO;

@@ -15,7 +15,7 @@ use crate::error::ContractError;
 use crate::slots::{address_slot, nested_address_slot};
 use alloy_primitives::{Address, U256, keccak256};
 use alloy_sol_types::{SolCall, sol};
-use defivm_vm::{AccessSet, Account, Code, State, StateKey};
+use defivm_vm::{AccessSet, Account, Bytecode, State, StateKey};
 
 sol!(
     /// The pool's interface, from the compiled ABI.
@@ -55,8 +55,11 @@ impl Oracle {
     ) -> Result<Self, ContractError> {
         let artifact = artifact::oracle()?;
         let oracle = Self { address, owner, prices: artifact.slot("price")? };
-        let mut account =
-            Account { nonce: 1, code: Some(Code::from_raw(artifact.deployed_bytecode.clone())), ..Account::default() };
+        let mut account = Account {
+            nonce: 1,
+            code: Some(Bytecode::new_raw(artifact.deployed_bytecode.clone())),
+            ..Account::default()
+        };
         account.storage.insert(artifact.slot("owner")?, U256::from_be_slice(owner.as_slice()));
         for &(token, price) in prices {
             account.storage.insert(oracle.price_slot(token), price);
@@ -159,8 +162,11 @@ impl LendingPool {
             borrow_base: artifact.slot("borrows")?,
             fields,
         };
-        let mut account =
-            Account { nonce: 1, code: Some(Code::from_raw(artifact.deployed_bytecode.clone())), ..Account::default() };
+        let mut account = Account {
+            nonce: 1,
+            code: Some(Bytecode::new_raw(artifact.deployed_bytecode.clone())),
+            ..Account::default()
+        };
         let storage = &mut account.storage;
         storage.insert(pool.oracle_slot, U256::from_be_slice(oracle.address.as_slice()));
         storage.insert(pool.assets, U256::from(markets.len()));

@@ -12,7 +12,7 @@ use crate::error::ContractError;
 use crate::slots::address_slot;
 use alloy_primitives::{Address, U256};
 use alloy_sol_types::{SolCall, sol};
-use defivm_vm::{AccessSet, Account, Code, State, StateKey};
+use defivm_vm::{AccessSet, Account, Bytecode, State, StateKey};
 
 sol!(
     /// The staking pool's interface, from the compiled ABI.
@@ -89,7 +89,7 @@ impl Staking {
         };
         let pool = Self { address, staking_token, rewards_token, slots };
         rewards_token.credit(state, address, period.reward);
-        let code = Code::from_raw(artifact.deployed_bytecode.clone());
+        let code = Bytecode::new_raw(artifact.deployed_bytecode.clone());
         let mut account = Account { nonce: 1, code: Some(code), ..Account::default() };
         let word = |a: Address| U256::from_be_slice(a.as_slice());
         let duration = period.duration.max(1);

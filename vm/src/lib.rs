@@ -33,17 +33,16 @@
 //! the block deletes the account, but later transactions of the same block
 //! still read its old storage slots.
 //!
-//! Files: `key.rs`, `tx.rs`, `block.rs`, `code.rs` (code with its hash),
-//! `state.rs` (state, changes, state root), `receipt.rs`, `exec.rs` (one
-//! transaction through revm), `keccak_memo.rs` (KECCAK256 remembering
-//! 64-byte inputs), `beneficiary.rs`, `sequential.rs`, `prepare.rs` (cells
-//! and declarations for the parallel executor), `parallel.rs`, `baseline.rs`
-//! (plain revm, for comparison), `error.rs`.
+//! Files: `key.rs`, `tx.rs`, `block.rs`, `state.rs` (state, changes, state
+//! root), `receipt.rs`, `exec.rs` (one transaction through revm),
+//! `keccak_memo.rs` (KECCAK256 remembering 64-byte inputs),
+//! `beneficiary.rs`, `sequential.rs`, `prepare.rs` (cells and declarations
+//! for the parallel executor), `parallel.rs`, `baseline.rs` (plain revm, for
+//! comparison), `error.rs`.
 
 mod baseline;
 mod beneficiary;
 mod block;
-mod code;
 mod error;
 mod exec;
 mod keccak_memo;
@@ -58,7 +57,6 @@ mod tx;
 pub use alloy_primitives::{Address, B256, Bytes, Log, U256};
 pub use baseline::PlainRevm;
 pub use block::{BlockEnv, SpecId};
-pub use code::Code;
 pub use defivm_scheduler::{AccessSet, Limits};
 pub use error::{Result, VmError};
 pub use key::{AccessKind, StateKey};

@@ -1,6 +1,5 @@
 //! The world state a block runs against, and the changes it leaves.
 
-use crate::code::Code;
 use crate::key::StateKey;
 use alloy_primitives::{Address, B256, U256};
 use alloy_trie::TrieAccount;
@@ -18,8 +17,9 @@ pub struct Account {
     /// Nonce.
     pub nonce: u64,
     /// Contract code (`None` for an externally owned account). Cloning is an
-    /// `Arc` bump, so analysed code is shared by every worker.
-    pub code: Option<Code>,
+    /// `Arc` bump, so analysed code is shared by every worker, and so is its
+    /// hash, which revm's `Bytecode` computes once and keeps.
+    pub code: Option<Bytecode>,
     /// Storage; a slot that is absent reads as zero.
     pub storage: HashMap<U256, U256>,
 }
@@ -45,27 +45,27 @@ pub struct AccountValue {
     /// Nonce.
     pub nonce: u64,
     /// Contract code, if any.
-    pub code: Option<Code>,
+    pub code: Option<Bytecode>,
 }
 
 impl AccountValue {
     /// Empty in the sense of EIP-161: no balance, no nonce, no code.
     pub fn is_empty(&self) -> bool {
-        self.balance.is_zero() && self.nonce == 0 && self.code.as_ref().is_none_or(Code::is_empty)
+        self.balance.is_zero() && self.nonce == 0 && self.code.as_ref().is_none_or(Bytecode::is_empty)
     }
 
     /// The code hash (`KECCAK_EMPTY` without code).
     pub fn code_hash(&self) -> B256 {
-        self.code.as_ref().filter(|c| !c.is_empty()).map_or(KECCAK_EMPTY, Code::hash)
+        self.code.as_ref().filter(|c| !c.is_empty()).map_or(KECCAK_EMPTY, Bytecode::hash_slow)
     }
 
     pub(crate) fn info(&self) -> AccountInfo {
-        let code = self.code.as_ref().map(|c| c.bytecode().clone()).unwrap_or_default();
+        let code = self.code.clone().unwrap_or_default();
         AccountInfo::new(self.balance, self.nonce, self.code_hash(), code)
     }
 
     pub(crate) fn from_info(info: &AccountInfo) -> Self {
-        let code = info.code.clone().filter(|c| !c.is_empty()).map(|c| Code::with_hash(c, info.code_hash));
+        let code = info.code.clone().filter(|c| !c.is_empty());
         Self { balance: info.balance, nonce: info.nonce, code }
     }
 }
@@ -244,8 +244,8 @@ impl DatabaseRef for State {
     fn code_by_hash_ref(&self, code_hash: B256) -> Result<Bytecode, Self::Error> {
         // `basic_ref` always hands out the code itself, so revm asks by hash
         // only for code no account here has.
-        let code = self.accounts.values().filter_map(|a| a.code.as_ref()).find(|c| c.hash() == code_hash);
-        Ok(code.map(|c| c.bytecode().clone()).unwrap_or_default())
+        let code = self.accounts.values().filter_map(|a| a.code.as_ref()).find(|c| c.hash_slow() == code_hash);
+        Ok(code.cloned().unwrap_or_default())
     }
 
     fn storage_ref(&self, address: Address, index: U256) -> Result<U256, Self::Error> {

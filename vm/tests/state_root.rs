@@ -3,7 +3,7 @@
 //! storage-only accounts, zero slots, and slots of deleted accounts.
 
 use alloy_primitives::{Address, Bytes, U256};
-use defivm_vm::{Account, AccountValue, Code, State, StateChanges, StateKey, Value};
+use defivm_vm::{Account, AccountValue, Bytecode, State, StateChanges, StateKey, Value};
 use proptest::prelude::*;
 
 fn address(i: u8) -> Address {
@@ -18,7 +18,7 @@ fn account_value() -> impl Strategy<Value = AccountValue> {
     (small_u256(), 0u64..2, any::<bool>()).prop_map(|(balance, nonce, code)| AccountValue {
         balance,
         nonce,
-        code: code.then(|| Code::from_raw(Bytes::from_static(&[0x60, 0x00, 0x00]))),
+        code: code.then(|| Bytecode::new_raw(Bytes::from_static(&[0x60, 0x00, 0x00]))),
     })
 }
 

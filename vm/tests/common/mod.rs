@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use alloy_primitives::{Address, Bytes, U256};
-use defivm_vm::{AccessSet, Account, BlockEnv, Code, Fee, State, StateKey, Transaction};
+use defivm_vm::{AccessSet, Account, BlockEnv, Bytecode, Fee, State, StateKey, Transaction};
 
 /// A contract assembled by hand. Calldata: `slot`, `amount`, `other` (three
 /// words). It reverts if `amount > 0xffff`; otherwise it stores
@@ -51,12 +51,12 @@ pub(crate) fn genesis(users: usize) -> State {
     for i in 0..users {
         state.insert_account(user(i), Account::with_balance(U256::from(10u64).pow(U256::from(21))));
     }
-    let mut bank = Account { nonce: 1, code: Some(Code::from_raw(Bytes::from_static(BANK))), ..Account::default() };
+    let mut bank = Account { nonce: 1, code: Some(Bytecode::new_raw(Bytes::from_static(BANK))), ..Account::default() };
     for slot in 0..8u64 {
         bank.storage.insert(U256::from(slot), U256::from(slot * 1000 + 1));
     }
     state.insert_account(BANK_ADDRESS, bank);
-    let probe = Account { nonce: 1, code: Some(Code::from_raw(Bytes::from_static(PROBE))), ..Account::default() };
+    let probe = Account { nonce: 1, code: Some(Bytecode::new_raw(Bytes::from_static(PROBE))), ..Account::default() };
     state.insert_account(PROBE_ADDRESS, probe);
     state
 }
