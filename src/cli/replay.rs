@@ -44,10 +44,6 @@ impl Replay {
             Mode::All => vec![Mode::Sequential, Mode::Waves, Mode::Dag],
             one => vec![one],
         };
-        // Kept across files and modes: a large block's buffers are freed
-        // by the executor itself (`ParallelExecutor::with_kept_buffers`).
-        let waves = ParallelExecutor::new(self.threads).map_err(|e| e.to_string())?;
-        let dag = ParallelExecutor::new(self.threads).map_err(|e| e.to_string())?.with_mode(ParallelMode::Dag);
         let mut results = Vec::new();
         let mut failed = false;
         for file in &self.files {
@@ -59,13 +55,26 @@ impl Replay {
                     Mode::Waves => "waves",
                     _ => "dag",
                 };
+                // A fresh executor per run, made before the clock starts: its
+                // threads end with it, and with them their keccak memos (up
+                // to 100 MiB each), which a kept idle pool would hold through
+                // the next run.
+                let parallel = match mode {
+                    Mode::Sequential => None,
+                    Mode::Waves => Some(ParallelMode::Waves),
+                    _ => Some(ParallelMode::Dag),
+                };
+                let executor = parallel
+                    .map(|m| ParallelExecutor::new(self.threads).map(|e| e.with_mode(m)))
+                    .transpose()
+                    .map_err(|e| e.to_string())?;
                 let start = Instant::now();
-                let result = match mode {
-                    Mode::Sequential => SequentialExecutor::new().execute(state, env, txs),
-                    Mode::Waves => waves.execute(state, env, txs),
-                    _ => dag.execute(state, env, txs),
+                let result = match &executor {
+                    Some(executor) => executor.execute(state, env, txs),
+                    None => SequentialExecutor::new().execute(state, env, txs),
                 };
                 let seconds = start.elapsed().as_secs_f64();
+                drop(executor);
                 let gas = result.as_ref().map_or(0, BlockOutcome::gas_used);
                 let (matches, detail) = match fixture.check(&result) {
                     Ok(()) => (true, String::new()),
