@@ -12,7 +12,7 @@
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use defivm::vm::{ParallelExecutor, ParallelMode, PlainRevm, SequentialExecutor};
-use defivm::workload::{REALISTIC_HOT, Workload, WorkloadSpec, generate};
+use defivm::workload::{REALISTIC_HOT, Workload, WorkloadSpec, bench_users, generate};
 use std::time::Duration;
 
 #[global_allocator]
@@ -32,7 +32,7 @@ fn execution(c: &mut Criterion) {
         .collect();
     for workload in Workload::ALL {
         for hot in HOTNESS {
-            let spec = WorkloadSpec { hot, users: (txs / 4).max(100), ..WorkloadSpec::new(workload, txs) };
+            let spec = WorkloadSpec { hot, users: bench_users(txs), ..WorkloadSpec::new(workload, txs) };
             let block = generate(&spec).expect("a valid spec");
             let (state, env, txs) = (block.state(), &block.env, &block.txs);
             let expected = SequentialExecutor::new().execute(state, env, txs).expect("the block executes");

@@ -27,6 +27,13 @@ use std::str::FromStr;
 /// 0.1 + 0.9 / 4 = 32.5% of the swaps.
 pub const REALISTIC_HOT: f64 = 0.1;
 
+/// The users `defivm bench` and the criterion benches give a block of `txs`
+/// transactions: a quarter as many, at least 100, so that each user sends
+/// about four of them.
+pub fn bench_users(txs: usize) -> usize {
+    (txs / 4).max(100)
+}
+
 /// The kinds of workload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Workload {

@@ -12,7 +12,7 @@ use clap::{Args, ValueEnum};
 use defivm::fixture::LoadedFixture;
 use defivm::scheduler::{Limits, LockGraph, ScheduleStats};
 use defivm::vm::{BlockEnv, ParallelExecutor, ParallelMode, Phases, PlainRevm, SequentialExecutor, State, Transaction};
-use defivm::workload::{REALISTIC_HOT, Workload, generate};
+use defivm::workload::{REALISTIC_HOT, Workload, bench_users, generate};
 use indicatif::ProgressBar;
 use serde_json::json;
 use std::path::PathBuf;
@@ -266,7 +266,7 @@ impl Bench {
             return Ok((path.display().to_string(), fixture.state, fixture.env, fixture.txs));
         }
         let workload = self.workload.ok_or("give --workload or --fixture")?;
-        let users = self.users.unwrap_or((self.txs / 4).max(100));
+        let users = self.users.unwrap_or_else(|| bench_users(self.txs));
         let spec = self.shape.spec(workload, self.txs, users, hot.unwrap_or(REALISTIC_HOT));
         let block = generate(&spec).map_err(|e| e.to_string())?;
         Ok((workload.to_string(), block.world.state, block.env, block.txs))

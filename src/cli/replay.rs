@@ -57,7 +57,7 @@ impl Replay {
                 };
                 // A fresh executor per run, made before the clock starts: its
                 // threads end with it, and with them their keccak memos (up
-                // to 100 MiB each), which a kept idle pool would hold through
+                // to 25 MiB each), which a kept idle pool would hold through
                 // the next run.
                 let parallel = match mode {
                     Mode::Sequential => None,

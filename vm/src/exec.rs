@@ -100,11 +100,6 @@ impl Executed {
         };
         Self { receipt, writes: Vec::new(), fee: U256::ZERO }
     }
-
-    /// Whether the transaction ran (it was not rejected).
-    pub(crate) fn ran(&self) -> bool {
-        !matches!(self.receipt.status, Status::AccessViolation { .. })
-    }
 }
 
 /// Runs `tx` (position `index`) on `evm`, whose database must already
@@ -161,7 +156,10 @@ fn collect(
         if block.spec.is_enabled_in(SpecId::LONDON) { price.saturating_sub(block.basefee as u128) } else { price };
     let fee = U256::from(per_gas) * U256::from(gas_used);
     let (status, logs, output) = match result {
-        ExecutionResult::Success { logs, output, .. } => {
+        ExecutionResult::Success { mut logs, output, .. } => {
+            // revm's log list grows from four entries: most transactions
+            // emit fewer, and a receipt outlives its transaction.
+            logs.shrink_to_fit();
             let output = match output {
                 Output::Call(bytes) | Output::Create(bytes, _) => bytes,
             };

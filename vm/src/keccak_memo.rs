@@ -23,10 +23,12 @@ use revm::interpreter::interpreter_types::{MemoryTr, StackTr};
 use revm::interpreter::{Instruction, InstructionContext, InstructionExecResult, InstructionResult, InterpreterTypes};
 use revm::primitives::KECCAK_EMPTY;
 
-/// Entries a thread's memo holds before it starts over: 7/8 of 2^20, the
-/// most a table of 2^20 buckets holds before it doubles (96 bytes an entry,
-/// about 100 MiB per thread).
-pub(crate) const CAPACITY: usize = (1 << 20) / 8 * 7;
+/// Entries a thread's memo holds before it starts over: 7/8 of 2^18, the
+/// most a table of 2^18 buckets holds before it doubles (96 bytes an entry,
+/// about 25 MiB per thread). Blocks of 100,000 transactions over 25,000
+/// users fill it in no workload; a million-transaction block does, where a
+/// memo four times as large held about 100 MiB on each worker.
+pub(crate) const CAPACITY: usize = (1 << 18) / 8 * 7;
 
 thread_local! {
     static MEMO: RefCell<HashMap<[u8; 64], B256>> = RefCell::new(HashMap::new());
@@ -102,7 +104,7 @@ mod tests {
         for i in 0..CAPACITY {
             hash(&input(i));
         }
-        // Exactly full: a table of 2^20 buckets, not doubled.
+        // Exactly full: a table of 2^18 buckets, not doubled.
         let buckets = MEMO.with_borrow(|memo| {
             assert_eq!((memo.len(), memo.capacity()), (CAPACITY, CAPACITY));
             memo.capacity()

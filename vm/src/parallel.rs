@@ -33,7 +33,7 @@ use crate::error::{Result, UndeclaredRead, VmError};
 use crate::exec::{Executed, build_evm, execute};
 use crate::key::StateKey;
 use crate::prepare::{Decl, Prepared, Spare, lock};
-use crate::receipt::BlockOutcome;
+use crate::receipt::{BlockOutcome, Receipt};
 use crate::state::{AccountValue, State, StateChanges, Value};
 use crate::tx::{Transaction, check_declarations};
 use alloy_primitives::{Address, B256, U256};
@@ -185,7 +185,7 @@ impl ParallelExecutor {
         });
         let schedule = start.elapsed();
         let shared = Shared { base: state, prepared: &prepared, folded: Mutex::new(Folded::default()) };
-        let results: Vec<OnceLock<Result<Executed>>> = txs.iter().map(|_| OnceLock::new()).collect();
+        let results = Results::new(txs.len());
         let cursors: Vec<AtomicUsize> = segments.iter().map(|_| AtomicUsize::new(0)).collect();
         let barrier = Barrier::new(self.threads());
         self.pool.broadcast(|worker| {
@@ -213,9 +213,7 @@ impl ParallelExecutor {
                     evm = build_evm(View { shared: &shared, decl: Decl::NOTHING }, block);
                     Err(VmError::Internal { index, message: panic_message(panic.as_ref()) })
                 });
-                // Each transaction is claimed once: from one cursor, or by
-                // worker 0 alone.
-                let _ = results[index].set(result);
+                results.set(index, result);
             };
             if let Some(ready) = &ready {
                 // Everything `tx` waits for committed before `complete` released it.
@@ -285,18 +283,9 @@ impl ParallelExecutor {
         prepared: Prepared,
         spare: Option<&mut Spare>,
         credited: U256,
-        results: Vec<OnceLock<Result<Executed>>>,
+        results: Results,
     ) -> Result<BlockOutcome> {
-        let mut receipts = Vec::with_capacity(results.len());
-        let (mut fees, mut any_ran) = (U256::ZERO, false);
-        for (index, result) in results.into_iter().enumerate() {
-            let executed = result
-                .into_inner()
-                .unwrap_or_else(|| Err(VmError::Internal { index, message: "the transaction was never run".into() }))?;
-            fees += executed.fee;
-            any_ran |= executed.ran();
-            receipts.push(executed.receipt);
-        }
+        let (receipts, fees, any_ran) = results.into_receipts()?;
         let pending = fees - credited;
         let mut changes = StateChanges::default();
         prepared.into_changes(&mut changes, spare);
@@ -333,6 +322,67 @@ impl Segment {
     }
 }
 
+/// What the workers leave for each transaction, in place: its receipt and
+/// fee, or the failure that ends the block.
+#[derive(Debug)]
+struct Results {
+    /// Each transaction's receipt and credit to the beneficiary, once it ran
+    /// without error. Each is set once: a transaction is claimed from one
+    /// cursor, or by worker 0 alone, or from the ready-set.
+    done: Vec<OnceLock<(Receipt, U256)>>,
+    /// The lowest-numbered transaction that failed, with its error.
+    failed: Mutex<Option<(usize, VmError)>>,
+}
+
+impl Results {
+    fn new(txs: usize) -> Self {
+        Self { done: (0..txs).map(|_| OnceLock::new()).collect(), failed: Mutex::default() }
+    }
+
+    fn set(&self, index: usize, result: Result<Executed>) {
+        match result {
+            Ok(executed) => {
+                let _ = self.done[index].set((executed.receipt, executed.fee));
+            }
+            Err(error) => {
+                let mut failed = lock(&self.failed);
+                if failed.as_ref().is_none_or(|(first, _)| index < *first) {
+                    *failed = Some((index, error));
+                }
+            }
+        }
+    }
+
+    /// The fees of the transactions in `range` that ran.
+    fn fees(&self, range: core::ops::Range<usize>) -> U256 {
+        self.done[range].iter().filter_map(OnceLock::get).fold(U256::ZERO, |sum, (_, fee)| sum + fee)
+    }
+
+    /// The receipts in block order, their fees, and whether any transaction
+    /// ran; or the error of the first transaction in block order without a
+    /// receipt, as the sequential executor would stop there. The receipts
+    /// take the place of the slots, so they are never held twice.
+    fn into_receipts(self) -> Result<(Vec<Receipt>, U256, bool)> {
+        let Self { done, failed } = self;
+        let mut failed = failed.into_inner().unwrap_or_else(|p| p.into_inner());
+        let (mut fees, mut any_ran) = (U256::ZERO, false);
+        let receipts = done
+            .into_iter()
+            .enumerate()
+            .map(|(index, slot)| {
+                let (receipt, fee) = slot.into_inner().ok_or_else(|| match failed.take() {
+                    Some((first, error)) if first == index => error,
+                    _ => VmError::Internal { index, message: "the transaction was never run".into() },
+                })?;
+                fees += fee;
+                any_ran |= receipt.ran();
+                Ok(receipt)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((receipts, fees, any_ran))
+    }
+}
+
 /// Which fees are already in the beneficiary's cell.
 #[derive(Debug, Default)]
 struct Folded {
@@ -365,12 +415,9 @@ impl Shared<'_> {
     /// `upto` not credited yet. Called only for transactions that declare
     /// the beneficiary, which the schedule runs after every earlier one, so
     /// all those fees are known.
-    fn fold_fees(&self, results: &[OnceLock<Result<Executed>>], upto: usize) {
+    fn fold_fees(&self, results: &Results, upto: usize) {
         let mut folded = lock(&self.folded);
-        let fees = results[folded.upto..upto]
-            .iter()
-            .filter_map(|r| r.get().and_then(|r| r.as_ref().ok()))
-            .fold(U256::ZERO, |sum, executed| sum + executed.fee);
+        let fees = results.fees(folded.upto..upto);
         folded.upto = upto;
         folded.credited += fees;
         let Some(cell) = self.prepared.beneficiary.filter(|_| !fees.is_zero()) else { return };

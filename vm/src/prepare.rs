@@ -239,6 +239,10 @@ impl Prepared {
         chunks.truncate(txs.len().div_ceil(CHUNK));
         chunks.par_iter_mut().zip(txs.par_chunks(CHUNK)).for_each(|(chunk, txs)| {
             chunk.clear();
+            // At most every declared key and two implied ones per
+            // transaction: grown by doubling, the list would hold up to
+            // twice that.
+            chunk.keys.reserve(txs.iter().map(|tx| tx.access.len() + 2).sum());
             let mut scratch: Vec<(StateKey, bool)> = Vec::new();
             for tx in txs {
                 tx.declared_keys(&mut scratch);

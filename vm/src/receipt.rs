@@ -46,6 +46,12 @@ impl Receipt {
         self.status == Status::Success
     }
 
+    /// Whether the transaction ran: it was not rejected for an access
+    /// violation.
+    pub(crate) fn ran(&self) -> bool {
+        !matches!(self.status, Status::AccessViolation { .. })
+    }
+
     /// A digest of the logs (emitters, topics, data, in order), for fixtures
     /// to record and compare.
     pub fn logs_digest(&self) -> B256 {

@@ -57,7 +57,7 @@ impl SequentialExecutor {
                 pending = U256::ZERO;
             }
             let executed = execute(&mut evm, tx, index, block, |key| declared.borrow().find(key) == Some(true))?;
-            any_ran |= executed.ran();
+            any_ran |= executed.receipt.ran();
             pending += executed.fee;
             fees += executed.fee;
             overlay.borrow_mut().changes.extend(executed.writes);
