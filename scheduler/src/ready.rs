@@ -211,3 +211,23 @@ impl<Id: TxId> Worker<'_, '_, Id> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ready(rank: u64, tx: TxIndex) -> Ready {
+        Ready { rank, tx: Reverse(tx) }
+    }
+
+    #[test]
+    fn a_queue_pops_the_better_of_its_next_root_and_its_best_release() {
+        let mut queue =
+            Queue { roots: vec![ready(9, 0), ready(5, 2), ready(1, 4)], next_root: 0, released: BinaryHeap::new() };
+        queue.released.extend([ready(7, 6), ready(5, 1), ready(0, 8)]);
+        let order: Vec<TxIndex> = std::iter::from_fn(|| queue.pop()).map(|r| r.tx.0).collect();
+        // By rank, the earlier transaction first among equal ranks (1 before
+        // the root 2); every root and release exactly once.
+        assert_eq!(order, [0, 6, 1, 2, 4, 8]);
+    }
+}

@@ -11,14 +11,17 @@
 //! round, most of it in the executors' finish phase (measured against a
 //! 10 ms delay in the README's results).
 //!
-//! The one-shot commands also turn off transparent huge pages, which
-//! mimalloc asks the kernel for by default: a 2 MiB page stays resident
-//! whole while any of it is in use. The million-transaction replay in DAG
-//! mode peaked at 3,167,404 KiB with them and 3,094,480 KiB without.
+//! The one-shot commands also turn off transparent huge pages for the
+//! process (Linux), which mimalloc otherwise asks the kernel for: a 2 MiB
+//! page stays resident whole while any of it is in use. The README's results
+//! give what that saves on the million-transaction replay.
 
-/// mimalloc's `mi_option_purge_delay` (milliseconds; 0 at once, -1 never).
+/// mimalloc's `mi_option_purge_delay` (milliseconds; 0 at once, -1 never),
+/// the 16th entry of `mi_option_t` in v3's `mimalloc.h`. `libmimalloc-sys`
+/// names neither option.
 const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-/// mimalloc's `mi_option_allow_thp` (1: ask for transparent huge pages).
+/// mimalloc's `mi_option_allow_thp` (0: do not advise huge pages), the
+/// 44th entry.
 const ALLOW_THP: libmimalloc_sys::mi_option_t = 43;
 
 /// What to do with freed memory.
@@ -26,19 +29,30 @@ const ALLOW_THP: libmimalloc_sys::mi_option_t = 43;
 pub(crate) enum Freed {
     /// Hand it back as soon as a page is empty, in small pages.
     Return,
-    /// Keep it for the next allocation, in huge pages where the kernel can.
+    /// Keep it for the next allocation (huge pages left as configured).
     Keep,
 }
 
 /// Applies `freed` to the whole process, from now on.
 pub(crate) fn set(freed: Freed) {
-    let (delay, huge_pages) = match freed {
-        Freed::Return => (0, 0),
-        Freed::Keep => (-1, 1),
-    };
-    // SAFETY: setting an option is plain data, allowed at any time.
-    unsafe {
-        libmimalloc_sys::mi_option_set(PURGE_DELAY, delay);
-        libmimalloc_sys::mi_option_set(ALLOW_THP, huge_pages);
+    match freed {
+        Freed::Return => {
+            // SAFETY: setting an option is plain data, allowed at any time.
+            unsafe {
+                libmimalloc_sys::mi_option_set(PURGE_DELAY, 0);
+                // Memory mapped from now on is not advised for huge pages...
+                libmimalloc_sys::mi_option_set(ALLOW_THP, 0);
+            }
+            // ...and none is backed by them, including what mimalloc mapped
+            // and advised before `main`. Best effort: an older kernel
+            // refuses, which costs only memory.
+            #[cfg(target_os = "linux")]
+            // SAFETY: a prctl that only sets a flag of this process.
+            unsafe {
+                libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+            }
+        }
+        // SAFETY: as above.
+        Freed::Keep => unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, -1) },
     }
 }

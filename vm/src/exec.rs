@@ -156,10 +156,11 @@ fn collect(
         if block.spec.is_enabled_in(SpecId::LONDON) { price.saturating_sub(block.basefee as u128) } else { price };
     let fee = U256::from(per_gas) * U256::from(gas_used);
     let (status, logs, output) = match result {
-        ExecutionResult::Success { mut logs, output, .. } => {
-            // revm's log list grows from four entries: most transactions
-            // emit fewer, and a receipt outlives its transaction.
-            logs.shrink_to_fit();
+        ExecutionResult::Success { logs, output, .. } => {
+            // revm's log list starts with room for four, and a receipt
+            // outlives its transaction: keep exactly the logs. They are
+            // moved to a new list, as a shrinking realloc may keep the block.
+            let logs = if logs.len() < logs.capacity() { exact(logs) } else { logs };
             let output = match output {
                 Output::Call(bytes) | Output::Create(bytes, _) => bytes,
             };
@@ -169,6 +170,13 @@ fn collect(
         ExecutionResult::Halt { reason, .. } => (Status::Halt(reason), Vec::new(), Default::default()),
     };
     Ok(Executed { receipt: Receipt { status, gas_used, logs, output }, writes, fee })
+}
+
+/// `items` in a list of exactly their number.
+fn exact<T>(items: Vec<T>) -> Vec<T> {
+    let mut exact = Vec::with_capacity(items.len());
+    exact.extend(items);
+    exact
 }
 
 /// The keys a transaction wrote, with their new values, from revm's state

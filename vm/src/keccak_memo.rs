@@ -26,8 +26,9 @@ use revm::primitives::KECCAK_EMPTY;
 /// Entries a thread's memo holds before it starts over: 7/8 of 2^18, the
 /// most a table of 2^18 buckets holds before it doubles (96 bytes an entry,
 /// about 25 MiB per thread). Blocks of 100,000 transactions over 25,000
-/// users fill it in no workload; a million-transaction block does, where a
-/// memo four times as large held about 100 MiB on each worker.
+/// users at the benchmarks' default hotness fill it in no workload; a
+/// million-transaction block does, where a memo four times as large held
+/// about 100 MiB on each worker.
 pub(crate) const CAPACITY: usize = (1 << 18) / 8 * 7;
 
 thread_local! {

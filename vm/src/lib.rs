@@ -37,7 +37,8 @@
 //! root), `receipt.rs`, `exec.rs` (one transaction through revm),
 //! `keccak_memo.rs` (KECCAK256 remembering 64-byte inputs),
 //! `beneficiary.rs`, `sequential.rs`, `prepare.rs` (cells and declarations
-//! for the parallel executor), `parallel.rs`, `baseline.rs` (plain revm, for
+//! for the parallel executor), `parallel.rs`, `results.rs` (what its workers
+//! leave per transaction), `baseline.rs` (plain revm, for
 //! comparison), `error.rs`.
 
 mod baseline;
@@ -50,6 +51,7 @@ mod key;
 mod parallel;
 mod prepare;
 mod receipt;
+mod results;
 mod sequential;
 mod state;
 mod tx;

@@ -30,10 +30,11 @@
 use crate::beneficiary;
 use crate::block::BlockEnv;
 use crate::error::{Result, UndeclaredRead, VmError};
-use crate::exec::{Executed, build_evm, execute};
+use crate::exec::{build_evm, execute};
 use crate::key::StateKey;
 use crate::prepare::{Decl, Prepared, Spare, lock};
-use crate::receipt::{BlockOutcome, Receipt};
+use crate::receipt::BlockOutcome;
+use crate::results::Results;
 use crate::state::{AccountValue, State, StateChanges, Value};
 use crate::tx::{Transaction, check_declarations};
 use alloy_primitives::{Address, B256, U256};
@@ -42,7 +43,7 @@ use revm::database_interface::{Database, DatabaseRef};
 use revm::state::{AccountInfo, Bytecode};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Barrier, Mutex, OnceLock};
+use std::sync::{Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 /// By default, blocks up to this many transactions leave their buffers to
@@ -319,67 +320,6 @@ impl Segment {
             }
         }
         segments
-    }
-}
-
-/// What the workers leave for each transaction, in place: its receipt and
-/// fee, or the failure that ends the block.
-#[derive(Debug)]
-struct Results {
-    /// Each transaction's receipt and credit to the beneficiary, once it ran
-    /// without error. Each is set once: a transaction is claimed from one
-    /// cursor, or by worker 0 alone, or from the ready-set.
-    done: Vec<OnceLock<(Receipt, U256)>>,
-    /// The lowest-numbered transaction that failed, with its error.
-    failed: Mutex<Option<(usize, VmError)>>,
-}
-
-impl Results {
-    fn new(txs: usize) -> Self {
-        Self { done: (0..txs).map(|_| OnceLock::new()).collect(), failed: Mutex::default() }
-    }
-
-    fn set(&self, index: usize, result: Result<Executed>) {
-        match result {
-            Ok(executed) => {
-                let _ = self.done[index].set((executed.receipt, executed.fee));
-            }
-            Err(error) => {
-                let mut failed = lock(&self.failed);
-                if failed.as_ref().is_none_or(|(first, _)| index < *first) {
-                    *failed = Some((index, error));
-                }
-            }
-        }
-    }
-
-    /// The fees of the transactions in `range` that ran.
-    fn fees(&self, range: core::ops::Range<usize>) -> U256 {
-        self.done[range].iter().filter_map(OnceLock::get).fold(U256::ZERO, |sum, (_, fee)| sum + fee)
-    }
-
-    /// The receipts in block order, their fees, and whether any transaction
-    /// ran; or the error of the first transaction in block order without a
-    /// receipt, as the sequential executor would stop there. The receipts
-    /// take the place of the slots, so they are never held twice.
-    fn into_receipts(self) -> Result<(Vec<Receipt>, U256, bool)> {
-        let Self { done, failed } = self;
-        let mut failed = failed.into_inner().unwrap_or_else(|p| p.into_inner());
-        let (mut fees, mut any_ran) = (U256::ZERO, false);
-        let receipts = done
-            .into_iter()
-            .enumerate()
-            .map(|(index, slot)| {
-                let (receipt, fee) = slot.into_inner().ok_or_else(|| match failed.take() {
-                    Some((first, error)) if first == index => error,
-                    _ => VmError::Internal { index, message: "the transaction was never run".into() },
-                })?;
-                fees += fee;
-                any_ran |= receipt.ran();
-                Ok(receipt)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok((receipts, fees, any_ran))
     }
 }
 
