@@ -158,4 +158,14 @@ fn bench_reports_every_mode_with_phases_and_the_bound_as_json_and_plots_them() {
     let modes: Vec<&str> =
         json["blocks"][0]["modes"].as_array().unwrap().iter().map(|m| m["mode"].as_str().unwrap()).collect();
     assert_eq!(modes, ["sequential", "dag"]);
+
+    // A recorded fixture is measured as it is: one block, no hotness.
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/dex.json.gz");
+    let out = defivm(&["bench", "--fixture", fixture, "--mode", "waves", "--repeat", "1", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let blocks = json["blocks"].as_array().unwrap();
+    assert_eq!(blocks.len(), 1);
+    assert!(blocks[0]["hot"].is_null() && blocks[0]["txs"].as_u64() == Some(1000), "{}", blocks[0]);
+    assert_eq!(json["workload"].as_str(), Some(fixture));
 }

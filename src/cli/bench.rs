@@ -15,7 +15,7 @@ use defivm::vm::{BlockEnv, ParallelExecutor, ParallelMode, Phases, PlainRevm, Se
 use defivm::workload::{REALISTIC_HOT, Workload, bench_users, generate};
 use indicatif::ProgressBar;
 use serde_json::json;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -128,12 +128,14 @@ impl Bench {
             .map(|&(name, mode)| Ok((name, ParallelExecutor::new(self.threads)?.with_mode(mode))))
             .collect::<Result<Vec<_>, defivm::vm::VmError>>()
             .map_err(|e| e.to_string())?;
-        let blocks: Vec<Option<f64>> =
-            if self.fixture.is_some() { vec![None] } else { self.hot.iter().copied().map(Some).collect() };
+        let blocks: Vec<Source<'_>> = match &self.fixture {
+            Some(path) => vec![Source::Fixture(path)],
+            None => self.hot.iter().map(|&hot| Source::Generated { hot }).collect(),
+        };
         let mut measured = Vec::new();
-        for hot in blocks {
-            let (label, state, env, txs) = self.block(hot)?;
-            let m = self.measure(label, hot, &state, &env, &txs, &executors)?;
+        for source in blocks {
+            let (label, state, env, txs) = self.block(source)?;
+            let m = self.measure(label, source.hot(), &state, &env, &txs, &executors)?;
             if !self.json {
                 print_table(&m, self.threads, self.repeat);
             }
@@ -260,16 +262,39 @@ impl Bench {
     }
 
     /// The block to measure and a name for it.
-    fn block(&self, hot: Option<f64>) -> Result<(String, State, BlockEnv, Vec<Transaction>), String> {
-        if let Some(path) = &self.fixture {
-            let fixture = LoadedFixture::load(path).map_err(|e| e.to_string())?;
-            return Ok((path.display().to_string(), fixture.state, fixture.env, fixture.txs));
+    fn block(&self, source: Source<'_>) -> Result<(String, State, BlockEnv, Vec<Transaction>), String> {
+        match source {
+            Source::Fixture(path) => {
+                let fixture = LoadedFixture::load(path).map_err(|e| e.to_string())?;
+                Ok((path.display().to_string(), fixture.state, fixture.env, fixture.txs))
+            }
+            Source::Generated { hot } => {
+                let workload = self.workload.ok_or("give --workload or --fixture")?;
+                let users = self.users.unwrap_or_else(|| bench_users(self.txs));
+                let spec = self.shape.spec(workload, self.txs, users, hot);
+                let block = generate(&spec).map_err(|e| e.to_string())?;
+                Ok((workload.to_string(), block.world.state, block.env, block.txs))
+            }
         }
-        let workload = self.workload.ok_or("give --workload or --fixture")?;
-        let users = self.users.unwrap_or_else(|| bench_users(self.txs));
-        let spec = self.shape.spec(workload, self.txs, users, hot.unwrap_or(REALISTIC_HOT));
-        let block = generate(&spec).map_err(|e| e.to_string())?;
-        Ok((workload.to_string(), block.world.state, block.env, block.txs))
+    }
+}
+
+/// Where a measured block comes from.
+#[derive(Debug, Clone, Copy)]
+enum Source<'a> {
+    /// A recorded fixture.
+    Fixture(&'a Path),
+    /// A block of the chosen workload at this hotness.
+    Generated { hot: f64 },
+}
+
+impl Source<'_> {
+    /// The hotness of a generated block.
+    fn hot(self) -> Option<f64> {
+        match self {
+            Source::Fixture(_) => None,
+            Source::Generated { hot } => Some(hot),
+        }
     }
 }
 
