@@ -43,13 +43,15 @@ pub(crate) fn set(freed: Freed) {
                 // Memory mapped from now on is not advised for huge pages...
                 libmimalloc_sys::mi_option_set(ALLOW_THP, 0);
             }
-            // ...and none is backed by them, including what mimalloc mapped
-            // and advised before `main`. Best effort: an older kernel
-            // refuses, which costs only memory.
+            // ...and from now on no fault is served with one, in what
+            // mimalloc mapped and advised before `main` too. Best effort: an
+            // older kernel refuses, which costs only memory.
             #[cfg(target_os = "linux")]
-            // SAFETY: a prctl that only sets a flag of this process.
+            // SAFETY: a prctl that only sets a flag of this process. Its
+            // arguments are read as unsigned longs.
             unsafe {
-                libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+                let (on, unused): (libc::c_ulong, libc::c_ulong) = (1, 0);
+                libc::prctl(libc::PR_SET_THP_DISABLE, on, unused, unused, unused);
             }
         }
         // SAFETY: as above.

@@ -53,8 +53,9 @@ impl Results {
     /// the first transaction in block order without a receipt.
     ///
     /// The receipts are collected from the slots in place (std reuses a
-    /// vector's allocation when the new items are no larger, though it does
-    /// not promise to), so a block's receipts are not held twice.
+    /// vector's allocation when the new items are no larger and aligned
+    /// alike, though it does not promise to), so a block's receipts are not
+    /// held twice.
     pub(crate) fn into_receipts(self) -> Result<(Vec<Receipt>, U256, bool)> {
         let Self { done, failed } = self;
         let mut failed = failed.into_inner().unwrap_or_else(PoisonError::into_inner);

@@ -104,7 +104,8 @@ fn memoized_keccak_matches_plain_revm_on_every_edge() {
     }
     assert_eq!(ours.post_state(&state), revm.post_state());
     // The first eight cases hash; the next three and the whole sweep halt,
-    // the sweep at every step up to the store, which no limit of it reaches.
+    // the sweep at every step up to the store, whose 2,300-gas sentry none
+    // of its limits passes.
     let (hashed, rest) = ours.receipts.split_at(8);
     assert!(hashed.iter().all(|r| r.is_success()), "{hashed:?}");
     assert!(rest.iter().all(|r| matches!(r.status, Status::Halt(_))), "{rest:?}");
