@@ -57,20 +57,22 @@ fn parse_error(text: &str) -> String {
     // Read from a file and converted while parsed, the error is the one
     // `Fixture::load` gives (a reader counts columns slightly differently
     // from `Fixture::parse` on text).
-    let path = temp("bad");
-    std::fs::write(&path, text).unwrap();
-    let loaded = Fixture::load(&path).unwrap_err().to_string();
-    std::fs::remove_file(&path).unwrap();
-    assert_eq!(load_error(text), loaded.replace(&path.display().to_string(), "bad.json"));
+    let loaded = file_error(text, |path| Fixture::load(path).unwrap_err().to_string());
+    assert_eq!(load_error(text), loaded);
     parsed
 }
 
 /// The error of converting `text` as `Fixture::load` + `Fixture::block`
 /// would, through `LoadedFixture::load`.
 fn load_error(text: &str) -> String {
+    file_error(text, |path| LoadedFixture::load(path).unwrap_err().to_string())
+}
+
+/// What `read` says of a file holding `text`, the file named `bad.json`.
+fn file_error(text: &str, read: impl FnOnce(&Path) -> String) -> String {
     let path = temp("bad");
     std::fs::write(&path, text).unwrap();
-    let err = LoadedFixture::load(&path).unwrap_err().to_string();
+    let err = read(&path);
     std::fs::remove_file(&path).unwrap();
     err.replace(&path.display().to_string(), "bad.json")
 }

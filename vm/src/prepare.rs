@@ -312,21 +312,22 @@ impl Prepared {
     /// freed as soon as they are moved, so that the cells and the changes
     /// are not both held in full.
     pub(crate) fn into_changes(self, changes: &mut StateChanges, spare: Option<&mut Spare>) {
-        let Self { mut shards, chunks, .. } = self;
+        let Self { mut shards, mut chunks, .. } = self;
+        let keep = spare.is_some();
+        if !keep {
+            chunks = Vec::new(); // freed before the changes grow
+        }
         // Sized once (with room for the beneficiary, which settling the
         // fees may add): growing would hold the old table and the new at once.
-        let written = shards.iter_mut().flatten().filter_map(|cell| cell.slot_mut().written.then_some(())).count();
+        let written: usize = shards.iter_mut().flatten().map(|cell| usize::from(cell.slot_mut().written)).sum();
         changes.reserve(written + 1);
-        let Some(spare) = spare else {
-            drop(chunks);
-            for cells in shards {
-                changes.extend(cells.into_iter().filter_map(Cell::into_change));
-            }
-            return;
-        };
         for cells in &mut shards {
             changes.extend(cells.drain(..).filter_map(Cell::into_change));
+            if !keep {
+                *cells = Vec::new();
+            }
         }
+        let Some(spare) = spare else { return };
         let tables = spare.tables.drain(..);
         spare.shards.extend(shards.into_iter().zip(tables).map(|(cells, table)| Shard { cells, table }));
         spare.chunks = chunks;
