@@ -10,13 +10,16 @@ use crate::vm::{
 };
 use alloy_primitives::{Address, B256, Bytes, U256};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 mod load;
+mod stream;
 pub use load::LoadedFixture;
+pub use stream::StreamCheck;
 
 /// The fixture format this build reads and writes.
 pub const VERSION: u64 = 1;
@@ -200,13 +203,18 @@ pub struct ReceiptJson {
 
 impl ReceiptJson {
     fn of(receipt: &Receipt) -> Self {
-        let status = match &receipt.status {
-            Status::Success => "success".to_string(),
-            Status::Revert => "revert".to_string(),
-            Status::Halt(reason) => format!("halt: {reason:?}"),
-            Status::AccessViolation { key, kind } => format!("violation: {kind} {key}"),
-        };
+        let status = status_text(&receipt.status).into_owned();
         Self { status, gas_used: U256::from(receipt.gas_used), logs_digest: receipt.logs_digest() }
+    }
+}
+
+/// A status as a fixture writes it; the common ones without allocating.
+fn status_text(status: &Status) -> Cow<'static, str> {
+    match status {
+        Status::Success => "success".into(),
+        Status::Revert => "revert".into(),
+        Status::Halt(reason) => format!("halt: {reason:?}").into(),
+        Status::AccessViolation { key, kind } => format!("violation: {kind} {key}").into(),
     }
 }
 
@@ -500,22 +508,34 @@ impl Fixture {
     /// Checks an executor's result on this fixture's block: the recorded
     /// outcome ([`compare`](Self::compare)), or the expected error.
     pub fn check(&self, result: &Result<BlockOutcome, VmError>, state: &State) -> Result<(), Mismatch> {
-        check(self.outcome.as_ref(), self.expected_error.as_deref(), result, state)
+        verdict(self.outcome.as_ref(), self.expected_error.as_deref(), result.as_ref(), state)
     }
 
     /// Compares `outcome` (of this fixture's block on `state`) with the
     /// recorded one: the first differing transaction and field, if any.
     pub fn compare(&self, outcome: &BlockOutcome, state: &State) -> Result<(), Mismatch> {
-        compare(self.outcome.as_ref(), outcome, state)
+        verdict(self.outcome.as_ref(), None, Ok(outcome), state)
     }
 }
 
-/// Checks an executor's result against a recorded outcome or expected error.
-fn check(
+/// Checks an executor's collected outcome (of the block on `state`), or its
+/// error, against a recorded outcome or expected error.
+fn verdict(
     recorded: Option<&OutcomeJson>,
     expected_error: Option<&str>,
-    result: &Result<BlockOutcome, VmError>,
+    result: Result<&BlockOutcome, &VmError>,
     state: &State,
+) -> Result<(), Mismatch> {
+    check(recorded, expected_error, result, |recorded, outcome| compare(recorded, outcome, state))
+}
+
+/// Checks an executor's result against a recorded outcome (with
+/// `compare`) or expected error.
+fn check<T>(
+    recorded: Option<&OutcomeJson>,
+    expected_error: Option<&str>,
+    result: Result<&T, &VmError>,
+    compare: impl FnOnce(&OutcomeJson, &T) -> Result<(), Mismatch>,
 ) -> Result<(), Mismatch> {
     match (expected_error, result) {
         (Some(expected), Err(e)) if expected == e.to_string() => Ok(()),
@@ -525,7 +545,17 @@ fn check(
         (Some(expected), Ok(_)) => {
             Err(Mismatch { tx: None, field: "error", expected: expected.into(), found: "no error".into() })
         }
-        (None, Ok(outcome)) => compare(recorded, outcome, state),
+        (None, Ok(outcome)) => {
+            let Some(recorded) = recorded else {
+                return Err(Mismatch {
+                    tx: None,
+                    field: "outcome",
+                    expected: "a recorded outcome".into(),
+                    found: "none".into(),
+                });
+            };
+            compare(recorded, outcome)
+        }
         (None, Err(e)) => {
             Err(Mismatch { tx: None, field: "outcome", expected: "an outcome".into(), found: e.to_string() })
         }
@@ -533,42 +563,52 @@ fn check(
 }
 
 /// The first transaction and field where `outcome` differs from `recorded`.
-fn compare(recorded: Option<&OutcomeJson>, outcome: &BlockOutcome, state: &State) -> Result<(), Mismatch> {
-    let Some(recorded) = recorded else {
-        return Err(Mismatch {
-            tx: None,
-            field: "outcome",
-            expected: "a recorded outcome".into(),
-            found: "none".into(),
-        });
-    };
-    if recorded.receipts.len() != outcome.receipts.len() {
-        return Err(Mismatch {
-            tx: None,
-            field: "receipts",
-            expected: recorded.receipts.len().to_string(),
-            found: outcome.receipts.len().to_string(),
-        });
-    }
+fn compare(recorded: &OutcomeJson, outcome: &BlockOutcome, state: &State) -> Result<(), Mismatch> {
+    same_count(recorded, outcome.receipts.len())?;
     for (i, (want, got)) in recorded.receipts.iter().zip(&outcome.receipts).enumerate() {
-        let got = ReceiptJson::of(got);
-        let fields: [(&'static str, String, String); 3] = [
-            ("status", want.status.clone(), got.status.clone()),
-            ("gasUsed", want.gas_used.to_string(), got.gas_used.to_string()),
-            ("logsDigest", want.logs_digest.to_string(), got.logs_digest.to_string()),
-        ];
-        if let Some((field, expected, found)) = fields.into_iter().find(|(_, a, b)| a != b) {
-            return Err(Mismatch { tx: Some(i), field, expected, found });
-        }
+        same_receipt(i, want, got)?;
     }
-    let root = outcome.state_root(state);
-    if root != recorded.state_root {
-        return Err(Mismatch {
-            tx: None,
-            field: "stateRoot",
-            expected: recorded.state_root.to_string(),
-            found: root.to_string(),
-        });
+    same_root(recorded, outcome.state_root(state))
+}
+
+/// Whether a run made as many receipts as `recorded` holds.
+fn same_count(recorded: &OutcomeJson, receipts: usize) -> Result<(), Mismatch> {
+    if recorded.receipts.len() == receipts {
+        return Ok(());
+    }
+    Err(Mismatch {
+        tx: None,
+        field: "receipts",
+        expected: recorded.receipts.len().to_string(),
+        found: receipts.to_string(),
+    })
+}
+
+/// The first field where transaction `i`'s receipt differs from the
+/// recorded one.
+fn same_receipt(i: usize, want: &ReceiptJson, got: &Receipt) -> Result<(), Mismatch> {
+    // Compared as values; text only for a mismatch (a replay checks every
+    // receipt of the block as it is made).
+    let mismatch = |field, expected: String, found: String| Err(Mismatch { tx: Some(i), field, expected, found });
+    let status = status_text(&got.status);
+    if want.status != status {
+        return mismatch("status", want.status.clone(), status.into_owned());
+    }
+    let gas = U256::from(got.gas_used);
+    if want.gas_used != gas {
+        return mismatch("gasUsed", want.gas_used.to_string(), gas.to_string());
+    }
+    let digest = got.logs_digest();
+    if want.logs_digest != digest {
+        return mismatch("logsDigest", want.logs_digest.to_string(), digest.to_string());
     }
     Ok(())
+}
+
+/// Whether the state root after a run is the recorded one.
+fn same_root(recorded: &OutcomeJson, root: B256) -> Result<(), Mismatch> {
+    if root == recorded.state_root {
+        return Ok(());
+    }
+    Err(Mismatch { tx: None, field: "stateRoot", expected: recorded.state_root.to_string(), found: root.to_string() })
 }

@@ -52,6 +52,57 @@ fn a_tampered_outcome_names_the_first_differing_transaction_and_field() {
     assert!(mismatch.to_string().starts_with("transaction 3: gasUsed: expected "), "{mismatch}");
 }
 
+#[test]
+fn a_streamed_check_gives_the_verdict_of_the_collected_one() {
+    let path = temp("streamed-check");
+    recorded(60).save(&path).unwrap();
+    let pristine = LoadedFixture::load(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    type Tamper = fn(&mut LoadedFixture);
+    let tamperings: [(&str, Tamper); 8] = [
+        ("nothing", |_| {}),
+        ("two receipts", |f| {
+            let receipts = &mut f.outcome.as_mut().unwrap().receipts;
+            receipts[41].status = "revert".into();
+            receipts[7].gas_used += U256::from(1);
+        }),
+        ("the root", |f| f.outcome.as_mut().unwrap().state_root = Default::default()),
+        ("the count", |f| drop(f.outcome.as_mut().unwrap().receipts.pop())),
+        ("an expected error", |f| f.expected_error = Some("some error".into())),
+        ("no outcome", |f| f.outcome = None),
+        ("a nonce", |f| f.txs[9].nonce += 1),
+        // The block fails as the fixture says it must: a match, whatever
+        // receipts were handed over before the failure.
+        ("a nonce, the error expected", |f| {
+            f.txs[9].nonce += 1;
+            let error = SequentialExecutor::new().execute(&f.state, &f.env, &f.txs).unwrap_err();
+            f.expected_error = Some(error.to_string());
+        }),
+    ];
+    for (what, tamper) in tamperings {
+        let mut fixture = pristine.clone();
+        tamper(&mut fixture);
+        let (state, env, txs) = (&fixture.state, &fixture.env, &fixture.txs);
+        let expected = fixture.check(&SequentialExecutor::new().execute(state, env, txs));
+        assert_eq!(expected.is_ok(), what == "nothing" || what.ends_with("expected"), "tampered {what}");
+        let check = fixture.stream_check();
+        let result = SequentialExecutor::new().execute_streamed(state, env, txs, |i, r| check.receipt(i, &r));
+        assert_eq!(check.finish(&result), expected, "tampered {what}, sequential");
+        for threads in [1, 2, 4] {
+            for segment in [defivm::vm::SEGMENT_TXS, 7] {
+                let executor = ParallelExecutor::new(threads).unwrap().with_segment_txs(segment);
+                let check = fixture.stream_check();
+                let result = executor.execute_streamed(state, env, txs, |i, r| check.receipt(i, &r));
+                assert_eq!(
+                    check.finish(&result),
+                    expected,
+                    "tampered {what}, {threads} threads, segments of {segment}"
+                );
+            }
+        }
+    }
+}
+
 fn parse_error(text: &str) -> String {
     let parsed = Fixture::parse(Path::new("bad.json"), text).unwrap_err().to_string();
     // Read from a file and converted while parsed, the error is the one

@@ -3,7 +3,7 @@
 
 use clap::{Args, ValueEnum};
 use defivm::fixture::LoadedFixture;
-use defivm::vm::{BlockOutcome, ParallelExecutor, ParallelMode, SequentialExecutor};
+use defivm::vm::{ParallelExecutor, ParallelMode, Receipt, SequentialExecutor};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -68,15 +68,19 @@ impl Replay {
                     .map(|m| ParallelExecutor::new(self.threads).map(|e| e.with_mode(m)))
                     .transpose()
                     .map_err(|e| e.to_string())?;
+                // Receipts are checked as they come and not kept: a large
+                // block's receipts and logs would be most of a gigabyte.
+                let check = fixture.stream_check();
+                let receipt = |index, receipt: Receipt| check.receipt(index, &receipt);
                 let start = Instant::now();
                 let result = match &executor {
-                    Some(executor) => executor.execute(state, env, txs),
-                    None => SequentialExecutor::new().execute(state, env, txs),
+                    Some(executor) => executor.execute_streamed(state, env, txs, receipt),
+                    None => SequentialExecutor::new().execute_streamed(state, env, txs, receipt),
                 };
                 let seconds = start.elapsed().as_secs_f64();
                 drop(executor);
-                let gas = result.as_ref().map_or(0, BlockOutcome::gas_used);
-                let (matches, detail) = match fixture.check(&result) {
+                let gas = if result.is_ok() { check.gas_used() } else { 0 };
+                let (matches, detail) = match check.finish(&result) {
                     Ok(()) => (true, String::new()),
                     Err(mismatch) => (false, mismatch.to_string()),
                 };

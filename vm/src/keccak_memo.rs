@@ -35,6 +35,12 @@ thread_local! {
     static MEMO: RefCell<HashMap<[u8; 64], B256>> = RefCell::new(HashMap::new());
 }
 
+/// Frees the calling thread's memo: its table of up to [`CAPACITY`]
+/// entries goes back to the allocator.
+pub(crate) fn release() {
+    MEMO.set(HashMap::new());
+}
+
 /// Replaces KECCAK256 in `instructions` with the memoizing version, keeping
 /// its static gas.
 pub(crate) fn install<W: InterpreterTypes, H: Host>(instructions: &mut EthInstructions<W, H>) {
@@ -115,5 +121,7 @@ mod tests {
         MEMO.with_borrow(|memo| assert_eq!(memo.len(), CAPACITY));
         assert_eq!(hash(&input(CAPACITY)), keccak256(input(CAPACITY)));
         MEMO.with_borrow(|memo| assert_eq!((memo.len(), memo.capacity()), (1, buckets)));
+        release();
+        MEMO.with_borrow(|memo| assert_eq!(memo.capacity(), 0));
     }
 }

@@ -14,7 +14,12 @@
 //! the block with `defivm-scheduler` and runs it on a thread pool, either in
 //! conflict-free waves or barrier-free along the dependency graph
 //! ([`ParallelMode`]); its [`BlockOutcome`] (receipts, changes, fees, state
-//! root) is identical to the sequential one for every block.
+//! root) is identical to the sequential one for every block. Both can hand
+//! each receipt to the caller as soon as it is made instead of collecting
+//! them (`execute_streamed`, which returns the [`BlockEffects`]), and the
+//! parallel executor runs a block longer than [`SEGMENT_TXS`] one segment at
+//! a time, so that neither a block's receipts nor its working memory need
+//! grow with its length.
 //!
 //! Rules every mode applies identically:
 //! - **Access.** Reading a key that was not declared, or writing one not
@@ -62,8 +67,8 @@ pub use block::{BlockEnv, SpecId};
 pub use defivm_scheduler::{AccessSet, Limits};
 pub use error::{Result, VmError};
 pub use key::{AccessKind, StateKey};
-pub use parallel::{KEEP_BUFFERS_TXS, ParallelExecutor, ParallelMode, Phases};
-pub use receipt::{BlockOutcome, Receipt, Status};
+pub use parallel::{KEEP_BUFFERS_TXS, ParallelExecutor, ParallelMode, Phases, SEGMENT_TXS};
+pub use receipt::{BlockEffects, BlockOutcome, Receipt, Status};
 pub use revm::state::Bytecode;
 pub use sequential::SequentialExecutor;
 pub use state::{Account, AccountValue, State, StateChanges, Value};

@@ -1,15 +1,16 @@
 //! The parallel executor: waves, or barrier-free along the dependency graph.
 //!
 //! 1. **Prepare** (on the whole pool, see [`crate::prepare`]). Every
-//!    declared and implied key becomes a cell holding its value from the
-//!    base state; each declaration becomes a short list of cells.
+//!    declared and implied key becomes a cell holding its value (from the
+//!    base state, or from the changes of the block's earlier segments, see
+//!    below); each declaration becomes a short list of cells.
 //! 2. **Schedule.** The lock graph of the declarations over cell numbers
 //!    (from `defivm-scheduler`), cut into waves. If any transaction declares the
 //!    beneficiary, a pseudo-key read by every transaction and written by
 //!    those makes them wait for every earlier fee (see
 //!    [`crate::beneficiary`]).
 //! 3. **Execute.** One worker per thread of a private rayon pool, each with
-//!    one EVM reused for the whole block. In wave mode workers take the
+//!    one EVM reused for the whole segment. In wave mode workers take the
 //!    transactions of a wave from a shared counter and meet at a barrier
 //!    between waves; in DAG mode they take ready transactions from the
 //!    scheduler's `ReadySet` and report each one complete. A
@@ -17,27 +18,43 @@
 //!    nothing it may touch is touched by anyone else in its wave, and a
 //!    transaction that strays outside its declaration is rejected before it
 //!    can commit anything.
-//! 4. **Finish.** Errors are reported for the first failing transaction in
-//!    block order (as the sequential executor would); otherwise the written
-//!    cells become the block's changes.
+//! 4. **Finish.** The written cells join the block's changes. Errors are
+//!    reported for the first failing transaction in block order (as the
+//!    sequential executor would), and the block's changes are then dropped.
+//!
+//! A block longer than [`SEGMENT_TXS`] transactions goes through these
+//! steps one segment at a time ([`ParallelExecutor::with_segment_txs`]):
+//! a segment's cells take their values from the changes of the segments
+//! before it, over the base state, and its written cells are added to those
+//! changes. Fees not yet folded into the beneficiary's cell carry over from
+//! one segment to the next. A segment with a failing transaction ends the
+//! block. So a block's working memory (cells, graph, ready-set, fee slots)
+//! is bounded by a segment's, whatever the block's length.
+//!
+//! Receipts go to a sink as each transaction is done: slots the executor
+//! collects ([`ParallelExecutor::execute`]), or the caller's function
+//! ([`ParallelExecutor::execute_streamed`]), which then never holds a whole
+//! block's receipts and logs.
 //!
 //! The executor keeps its buffers (cells, declarations, the graph) from one
-//! block to the next, fresh memory costing a page fault per 4 KiB, except
-//! after a block too large to be worth it
+//! block or segment to the next, fresh memory costing a page fault per 4 KiB,
+//! except in a block too large to be worth it
 //! ([`ParallelExecutor::with_kept_buffers`]).
-//! [`ParallelExecutor::execute_timed`] reports the four phases' times.
+//! [`ParallelExecutor::execute_timed`] reports the four phases' times,
+//! summed over the segments.
 
 use crate::beneficiary;
 use crate::block::BlockEnv;
 use crate::error::{Result, UndeclaredRead, VmError};
 use crate::exec::{build_evm, execute};
 use crate::key::StateKey;
-use crate::prepare::{Decl, Prepared, Spare, lock};
-use crate::receipt::BlockOutcome;
-use crate::results::Results;
+use crate::prepare::{Decl, Prepared, Source, Spare, lock};
+use crate::receipt::{BlockEffects, BlockOutcome, Receipt};
+use crate::results::{Done, Receipts, Results};
 use crate::state::{AccountValue, State, StateChanges, Value};
 use crate::tx::{Transaction, check_declarations};
 use alloy_primitives::{Address, B256, U256};
+use core::ops::Range;
 use defivm_scheduler::{Limits, LockGraph, LockGraphBuilder, LongestRemainingPath, ReadySet, ScheduleError, TxIndex};
 use revm::database_interface::{Database, DatabaseRef};
 use revm::state::{AccountInfo, Bytecode};
@@ -47,8 +64,13 @@ use std::sync::{Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 /// By default, blocks up to this many transactions leave their buffers to
-/// the next block (see [`ParallelExecutor::with_kept_buffers`]).
+/// their next segment and to the next block (see
+/// [`ParallelExecutor::with_kept_buffers`]).
 pub const KEEP_BUFFERS_TXS: usize = 1 << 18;
+
+/// By default, blocks longer than this many transactions run in segments of
+/// this many (see [`ParallelExecutor::with_segment_txs`]).
+pub const SEGMENT_TXS: usize = 1 << 16;
 
 /// How a [`ParallelExecutor`] orders the work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -67,7 +89,8 @@ pub enum ParallelMode {
 /// Where a [`ParallelExecutor`]'s time on one block went (wall clock).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Phases {
-    /// Interning keys and loading their values from the base state.
+    /// Interning keys and loading their values (from the base state or the
+    /// earlier segments' changes).
     pub prepare: Duration,
     /// Building the lock graph and its waves, and in DAG mode the ready-set
     /// with its critical-path ranks.
@@ -94,10 +117,12 @@ pub struct ParallelExecutor {
     limits: Limits,
     mode: ParallelMode,
     builder: Mutex<LockGraphBuilder<u32, TxIndex>>,
-    /// Buffers of the last block, for the next.
+    /// Buffers of the last segment, for the next.
     spare: Mutex<Spare>,
     /// The largest block whose buffers are kept.
     keep_buffers_txs: usize,
+    /// The most transactions prepared, scheduled and run at once.
+    segment_txs: usize,
 }
 
 impl ParallelExecutor {
@@ -117,6 +142,7 @@ impl ParallelExecutor {
             builder: Mutex::new(LockGraphBuilder::new(Limits { max_keys_per_tx: usize::MAX })),
             spare: Mutex::default(),
             keep_buffers_txs: KEEP_BUFFERS_TXS,
+            segment_txs: SEGMENT_TXS,
         })
     }
 
@@ -128,14 +154,24 @@ impl ParallelExecutor {
 
     /// The same, keeping the buffers of blocks up to `txs` transactions
     /// (cells, declarations, the scheduler's working space) for the next
-    /// block, which then takes no fresh memory for them: the default is
-    /// [`KEEP_BUFFERS_TXS`]. A larger block frees each buffer as soon as it
-    /// is spent: the interning tables after preparation, the scheduler's
-    /// before execution, the cells while they become the changes. Kept, a
-    /// million-transaction block's buffers are most of a gigabyte, held
-    /// through execution and after. `0` keeps nothing.
+    /// segment or block, which then takes no fresh memory for them: the
+    /// default is [`KEEP_BUFFERS_TXS`]. Each segment of a larger block frees
+    /// each buffer as soon as it is spent: the interning tables after
+    /// preparation, the scheduler's before execution, the cells before the
+    /// changes grow. `0` keeps nothing.
     pub fn with_kept_buffers(mut self, txs: usize) -> Self {
         self.keep_buffers_txs = txs;
+        self
+    }
+
+    /// The same, running a block of more than `txs` transactions as
+    /// consecutive segments of `txs`, each prepared, scheduled and run on
+    /// the state the segments before it left: the default is
+    /// [`SEGMENT_TXS`]. Only one segment's cells, graph and ready-set are
+    /// held at a time, so a block's working memory stops growing with its
+    /// length; the price is a barrier between two segments. `0` counts as 1.
+    pub fn with_segment_txs(mut self, txs: usize) -> Self {
+        self.segment_txs = txs.max(1);
         self
     }
 
@@ -168,50 +204,133 @@ impl ParallelExecutor {
         txs: &[Transaction],
     ) -> Result<(BlockOutcome, Phases)> {
         let start = Instant::now();
+        let receipts = Receipts::new(txs.len());
+        let slots = start.elapsed();
+        let (BlockEffects { changes, fees }, mut phases) =
+            self.run(state, block, txs, &|index, receipt| receipts.put(index, receipt))?;
+        let start = Instant::now();
+        let receipts = receipts.into_vec()?;
+        phases.finish += slots + start.elapsed();
+        Ok((BlockOutcome { receipts, changes, fees }, phases))
+    }
+
+    /// [`execute`](Self::execute), handing each receipt to `receipt` with
+    /// its transaction's position as soon as the transaction is done,
+    /// instead of keeping them: a caller that checks or stores receipts one
+    /// by one never holds a whole block's. They come from the worker
+    /// threads, in no particular order, and a transaction's successors may
+    /// wait for its call to return, so it should be quick; it must not run
+    /// a block on this executor, which is busy until this call returns. If
+    /// the block fails, the receipts handed over so far are of a block that
+    /// did not happen; a panic in `receipt` fails the block with
+    /// [`VmError::Internal`].
+    pub fn execute_streamed(
+        &self,
+        state: &State,
+        block: &BlockEnv,
+        txs: &[Transaction],
+        receipt: impl Fn(usize, Receipt) + Sync,
+    ) -> Result<BlockEffects> {
+        self.run(state, block, txs, &receipt).map(|(effects, _)| effects)
+    }
+
+    /// The block, segment by segment; then the fees.
+    fn run(
+        &self,
+        state: &State,
+        env: &BlockEnv,
+        txs: &[Transaction],
+        receipt: &Sink<'_>,
+    ) -> Result<(BlockEffects, Phases)> {
+        let start = Instant::now();
         check_declarations(txs, &self.limits)?;
-        let mut guard = lock(&self.spare);
-        let spare = &mut *guard;
-        let prepared = self.pool.install(|| Prepared::new(txs, state, block.beneficiary, spare));
+        let mut spare = lock(&self.spare);
+        let block = BlockRun { base: state, env, txs, folded: Mutex::default(), receipt };
+        let mut changes = StateChanges::default();
+        let mut phases = Phases { prepare: start.elapsed(), ..Phases::default() };
         let keep = txs.len() <= self.keep_buffers_txs;
+        let segments = txs.len().div_ceil(self.segment_txs);
+        let (mut fees, mut any_ran) = (U256::ZERO, false);
+        // A segment with a failure fails the block: later ones need not run.
+        let ran: Result<()> = (0..segments).try_for_each(|n| {
+            let range = n * self.segment_txs..txs.len().min((n + 1) * self.segment_txs);
+            let (segment_fees, segment_ran) =
+                self.run_segment(&block, range, keep, &mut spare, &mut changes, &mut phases)?;
+            fees += segment_fees;
+            any_ran |= segment_ran;
+            lock(&block.folded).before = fees;
+            Ok(())
+        });
+        ran?;
+        let start = Instant::now();
+        let credited = lock(&block.folded).credited;
+        let current = match changes.get(&StateKey::Account(env.beneficiary)) {
+            Some(Value::Account(account)) => account.clone(),
+            _ => state.account(&env.beneficiary).map(|a| a.value()),
+        };
+        beneficiary::settle(&mut changes, state, env, current, fees - credited, any_ran);
+        phases.finish += start.elapsed();
+        Ok((BlockEffects { changes, fees }, phases))
+    }
+
+    /// Prepares, schedules and runs the transactions in `range` on the state
+    /// the block's earlier segments left (`changes` over the base), then
+    /// adds what they wrote to `changes`; returns their fees and whether any
+    /// ran, or the first failure. With `keep`, the buffers stay in `spare`
+    /// and the builder for the next segment or block; without, each is
+    /// freed as soon as it is spent.
+    fn run_segment(
+        &self,
+        block: &BlockRun<'_>,
+        range: Range<usize>,
+        keep: bool,
+        spare: &mut Spare,
+        changes: &mut StateChanges,
+        phases: &mut Phases,
+    ) -> Result<(U256, bool)> {
+        let start = Instant::now();
+        let results = Results::new(range.clone());
+        let (offset, txs) = (range.start, &block.txs[range]);
+        let source = Source { base: block.base, changes };
+        let prepared = self.pool.install(|| Prepared::new(txs, &source, block.env.beneficiary, spare));
         if !keep {
             // The hash tables the cells were interned with.
             *spare = Spare::default();
         }
         let prepare = start.elapsed();
-        let graph = self.schedule(&prepared, keep)?;
-        let segments = Segment::split(graph.waves());
+        let graph = self.schedule(&prepared, offset, keep)?;
+        let stretches = Stretch::split(graph.waves());
         let ready = (self.mode == ParallelMode::Dag).then(|| {
             let costs: Vec<u64> = txs.iter().map(|tx| tx.gas_limit).collect();
             ReadySet::new(&graph, &LongestRemainingPath::new(&costs), self.threads())
         });
         let schedule = start.elapsed();
-        let shared = Shared { base: state, prepared: &prepared, folded: Mutex::new(Folded::default()) };
-        let results = Results::new(txs.len());
-        let cursors: Vec<AtomicUsize> = segments.iter().map(|_| AtomicUsize::new(0)).collect();
+        let shared = Shared { base: block.base, prepared: &prepared, folded: &block.folded };
+        let cursors: Vec<AtomicUsize> = stretches.iter().map(|_| AtomicUsize::new(0)).collect();
         let barrier = Barrier::new(self.threads());
         self.pool.broadcast(|worker| {
-            let mut evm = build_evm(View { shared: &shared, decl: Decl::NOTHING }, block);
+            let mut evm = build_evm(View { shared: &shared, decl: Decl::NOTHING }, block.env);
             let mut run = |tx: TxIndex| {
-                let index = tx as usize;
-                let decl = prepared.decl(index);
+                let decl = prepared.decl(tx as usize);
+                let index = offset + tx as usize;
                 // Nothing may unwind past here: a worker that left the loop
                 // would never reach the next barrier, and the others with it.
                 let outcome = catch_unwind(AssertUnwindSafe(|| {
                     if decl.beneficiary {
-                        shared.fold_fees(&results, index);
+                        shared.fold_fees(&results, offset, index);
                     }
                     evm.ctx.journaled_state.database = View { shared: &shared, decl };
                     let may_write = |key: &StateKey| prepared.find(decl, key).is_some_and(|k| k.written());
-                    let mut result = execute(&mut evm, &txs[index], index, block, may_write);
-                    if let Ok(executed) = &mut result {
-                        shared.commit(decl, core::mem::take(&mut executed.writes));
-                    }
-                    result
+                    let executed = execute(&mut evm, &block.txs[index], index, block.env, may_write)?;
+                    shared.commit(decl, executed.writes);
+                    let done = Done { fee: executed.fee, ran: executed.receipt.ran() };
+                    (block.receipt)(index, executed.receipt);
+                    Ok(done)
                 }));
                 let result = outcome.unwrap_or_else(|panic| {
                     // The EVM may be mid-transaction: start a fresh one. The
                     // block fails, so a half-committed transaction is moot.
-                    evm = build_evm(View { shared: &shared, decl: Decl::NOTHING }, block);
+                    evm = build_evm(View { shared: &shared, decl: Decl::NOTHING }, block.env);
                     Err(VmError::Internal { index, message: panic_message(panic.as_ref()) })
                 });
                 results.set(index, result);
@@ -225,39 +344,42 @@ impl ParallelExecutor {
                 }
                 return;
             }
-            for (segment, cursor) in segments.iter().zip(&cursors) {
-                match segment {
-                    Segment::Wave(w) => {
+            for (stretch, cursor) in stretches.iter().zip(&cursors) {
+                match stretch {
+                    Stretch::Wave(w) => {
                         let wave = graph.waves().wave(*w);
                         while let Some(&tx) = wave.get(cursor.fetch_add(1, Ordering::Relaxed)) {
                             run(tx);
                         }
                     }
-                    Segment::Chain(waves) if worker.index() == 0 => {
+                    Stretch::Chain(waves) if worker.index() == 0 => {
                         waves.clone().flat_map(|w| graph.waves().wave(w)).for_each(|&tx| run(tx));
                     }
-                    Segment::Chain(_) => {}
+                    Stretch::Chain(_) => {}
                 }
                 barrier.wait();
             }
         });
-        let credited = lock(&shared.folded).credited;
         drop(ready);
         if keep {
-            // The graph's buffers serve the next block.
+            // The graph's buffers serve the next segment or block.
             lock(&self.builder).recycle(graph);
         } else {
             drop(graph);
         }
         let execute = start.elapsed();
-        let outcome = self.finish(state, block, prepared, keep.then_some(spare), credited, results)?;
+        prepared.into_changes(changes, keep.then_some(spare));
         let finish = start.elapsed();
-        let phases =
-            Phases { prepare, schedule: schedule - prepare, execute: execute - schedule, finish: finish - execute };
-        Ok((outcome, phases))
+        phases.prepare += prepare;
+        phases.schedule += schedule - prepare;
+        phases.execute += execute - schedule;
+        phases.finish += finish - execute;
+        results.finish()
     }
 
-    fn schedule(&self, prepared: &Prepared, keep: bool) -> Result<LockGraph> {
+    /// The lock graph of a segment's declarations; errors name the
+    /// transactions by their block position (`offset` is the segment's).
+    fn schedule(&self, prepared: &Prepared, offset: usize, keep: bool) -> Result<LockGraph> {
         let mut builder = lock(&self.builder);
         let sets = prepared.schedulable();
         // Declarations were checked against `self.limits`; the builder's
@@ -265,9 +387,11 @@ impl ParallelExecutor {
         let builder = &mut *builder;
         let graph = self.pool.install(|| builder.build_block(&sets)).map_err(|e| match e {
             ScheduleError::DeclarationTooLarge { index, keys, max, .. } => {
+                let index = offset + index;
                 ScheduleError::DeclarationTooLarge { tx: index, index, keys, max }
             }
             ScheduleError::BlockTooLarge { index, what, max, .. } => {
+                let index = offset + index;
                 ScheduleError::BlockTooLarge { tx: index, index, what, max }
             }
         })?;
@@ -276,32 +400,24 @@ impl ParallelExecutor {
         }
         Ok(graph)
     }
+}
 
-    fn finish(
-        &self,
-        state: &State,
-        block: &BlockEnv,
-        prepared: Prepared,
-        spare: Option<&mut Spare>,
-        credited: U256,
-        results: Results,
-    ) -> Result<BlockOutcome> {
-        let (receipts, fees, any_ran) = results.into_receipts()?;
-        let pending = fees - credited;
-        let mut changes = StateChanges::default();
-        prepared.into_changes(&mut changes, spare);
-        let current = match changes.get(&StateKey::Account(block.beneficiary)) {
-            Some(Value::Account(account)) => account.clone(),
-            _ => state.account(&block.beneficiary).map(|a| a.value()),
-        };
-        beneficiary::settle(&mut changes, state, block, current, pending, any_ran);
-        Ok(BlockOutcome { receipts, changes, fees })
-    }
+/// Where a receipt goes.
+type Sink<'r> = dyn Fn(usize, Receipt) + Sync + 'r;
+
+/// One block's run, shared by its segments and their workers.
+struct BlockRun<'a> {
+    base: &'a State,
+    env: &'a BlockEnv,
+    txs: &'a [Transaction],
+    /// Which fees are in the beneficiary's cell, across segments.
+    folded: Mutex<Folded>,
+    receipt: &'a Sink<'a>,
 }
 
 /// A stretch of the schedule between two barriers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Segment {
+enum Stretch {
     /// One wave, shared by all workers.
     Wave(usize),
     /// Consecutive waves of one transaction each: a chain that only one
@@ -309,17 +425,17 @@ enum Segment {
     Chain(core::ops::Range<usize>),
 }
 
-impl Segment {
-    fn split(waves: &defivm_scheduler::Waves) -> Vec<Segment> {
-        let mut segments = Vec::new();
+impl Stretch {
+    fn split(waves: &defivm_scheduler::Waves) -> Vec<Stretch> {
+        let mut stretches = Vec::new();
         for (w, size) in waves.sizes().enumerate() {
-            match segments.last_mut() {
-                Some(Segment::Chain(range)) if size == 1 => range.end = w + 1,
-                _ if size == 1 => segments.push(Segment::Chain(w..w + 1)),
-                _ => segments.push(Segment::Wave(w)),
+            match stretches.last_mut() {
+                Some(Stretch::Chain(range)) if size == 1 => range.end = w + 1,
+                _ if size == 1 => stretches.push(Stretch::Chain(w..w + 1)),
+                _ => stretches.push(Stretch::Wave(w)),
             }
         }
-        segments
+        stretches
     }
 }
 
@@ -330,6 +446,8 @@ struct Folded {
     upto: usize,
     /// Their sum.
     credited: U256,
+    /// The fees of every segment before the running one.
+    before: U256,
 }
 
 /// What the workers share: the cells, and the fee-folding position.
@@ -337,7 +455,7 @@ struct Folded {
 struct Shared<'a> {
     base: &'a State,
     prepared: &'a Prepared,
-    folded: Mutex<Folded>,
+    folded: &'a Mutex<Folded>,
 }
 
 impl Shared<'_> {
@@ -352,12 +470,18 @@ impl Shared<'_> {
     }
 
     /// Credits to the beneficiary's cell the fees of every transaction before
-    /// `upto` not credited yet. Called only for transactions that declare
-    /// the beneficiary, which the schedule runs after every earlier one, so
-    /// all those fees are known.
-    fn fold_fees(&self, results: &Results, upto: usize) {
-        let mut folded = lock(&self.folded);
-        let fees = results.fees(folded.upto..upto);
+    /// `upto` not credited yet, the running segment's in `results` (it
+    /// starts at `offset`). Called only for transactions that declare the
+    /// beneficiary, which the schedule runs after every earlier one of the
+    /// segment, so all those fees are known.
+    fn fold_fees(&self, results: &Results, offset: usize, upto: usize) {
+        let mut folded = lock(self.folded);
+        let fees = if folded.upto < offset {
+            // Earlier segments' fees not credited yet, then this one's.
+            folded.before - folded.credited + results.fees(offset..upto)
+        } else {
+            results.fees(folded.upto..upto)
+        };
         folded.upto = upto;
         folded.credited += fees;
         let Some(cell) = self.prepared.beneficiary.filter(|_| !fees.is_zero()) else { return };

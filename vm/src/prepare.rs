@@ -4,9 +4,10 @@
 //! Preparation runs on the executor's whole pool. Transactions are taken in
 //! chunks; each key is hashed once and interned in one of [`SHARDS`] shards
 //! (picked by the top bits of the hash, each behind its own lock, so threads
-//! rarely meet). A new cell is filled with the key's value from the base
-//! state on the spot, so the cache misses of looking it up are paid here, in
-//! parallel, rather than one by one on the execution path.
+//! rarely meet). A new cell is filled with the key's value on the spot (from
+//! the changes of the block's earlier segments, else from the base state),
+//! so the cache misses of looking it up are paid here, in parallel, rather
+//! than one by one on the execution path.
 //!
 //! After preparation nothing is hashed again: the database boundary finds a
 //! key in the transaction's own declaration (a handful of cells, each with a
@@ -92,6 +93,9 @@ pub(crate) struct Cell {
 struct Slot {
     value: Held,
     written: bool,
+    /// Whether the key's value came from an earlier segment's changes (so
+    /// the changes hold the key already).
+    changed_before: bool,
 }
 
 /// A [`Value`] as a cell holds it: an account's fields boxed, so that the
@@ -122,8 +126,12 @@ impl From<Held> for Value {
 }
 
 impl Cell {
-    fn new(key: StateKey, value: Value) -> Self {
-        Self { key, slot: Mutex::new(Slot { value: value.into(), written: false }) }
+    fn new(key: StateKey, source: &Source<'_>) -> Self {
+        let (value, changed_before) = match source.changes.get(&key) {
+            Some(value) => (value.clone(), true),
+            None => (source.base.get(&key), false),
+        };
+        Self { key, slot: Mutex::new(Slot { value: value.into(), written: false, changed_before }) }
     }
 
     /// The current value.
@@ -187,7 +195,7 @@ impl Chunk {
     }
 }
 
-/// Buffers kept from one block to the next: fresh memory costs a page fault
+/// Buffers kept from one segment or block to the next: fresh memory costs a page fault
 /// and a clear per 4 KiB, more than interning the keys on it.
 #[derive(Debug, Default)]
 pub(crate) struct Spare {
@@ -196,7 +204,15 @@ pub(crate) struct Spare {
     chunks: Vec<Chunk>,
 }
 
-/// The block's cells and every declaration over them.
+/// Where the cells take their values from: the state a block runs on, and
+/// what the block's earlier segments changed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Source<'a> {
+    pub(crate) base: &'a State,
+    pub(crate) changes: &'a StateChanges,
+}
+
+/// A segment's cells and every declaration over them.
 #[derive(Debug)]
 pub(crate) struct Prepared {
     shards: Vec<Vec<Cell>>,
@@ -214,8 +230,8 @@ struct Shard {
 
 impl Prepared {
     /// Interns every declared and implied key of `txs`, loading each from
-    /// `base`, in buffers taken from `spare`. Runs on the current rayon pool.
-    pub(crate) fn new(txs: &[Transaction], base: &State, beneficiary: Address, spare: &mut Spare) -> Self {
+    /// `source`, in buffers taken from `spare`. Runs on the current rayon pool.
+    pub(crate) fn new(txs: &[Transaction], source: &Source<'_>, beneficiary: Address, spare: &mut Spare) -> Self {
         let hasher = DefaultHashBuilder::default();
         spare.shards.resize_with(SHARDS, Shard::default);
         let shards: Vec<Mutex<Shard>> = spare.shards.drain(..).map(Mutex::new).collect();
@@ -227,7 +243,7 @@ impl Prepared {
             let entry = table.entry(hash, |&(h, at)| h == hash && cells[at as usize].key == key, |&(h, _)| h);
             let (_, at) = *entry
                 .or_insert_with(|| {
-                    cells.push(Cell::new(key, base.get(&key)));
+                    cells.push(Cell::new(key, source));
                     (hash, (cells.len() - 1) as u32)
                 })
                 .get();
@@ -306,28 +322,36 @@ impl Prepared {
             .collect()
     }
 
-    /// Moves the written cells' final values into `changes`, shard by
-    /// shard, with no copy in between. The buffers go back to `spare` for
-    /// the next block if one is given; otherwise each shard's cells are
-    /// freed as soon as they are moved, so that the cells and the changes
-    /// are not both held in full.
+    /// Moves the written cells' final values into `changes` (which hold
+    /// the block's earlier segments'). The buffers go back to `spare` for
+    /// the next block or segment if one is given, and the values move shard
+    /// by shard with no copy in between. Otherwise every buffer is freed
+    /// before the changes grow, as a growing table is held twice (the old
+    /// and the new): the written values are first copied out, each shard
+    /// freed as soon as it is.
     pub(crate) fn into_changes(self, changes: &mut StateChanges, spare: Option<&mut Spare>) {
-        let Self { mut shards, mut chunks, .. } = self;
-        let keep = spare.is_some();
-        if !keep {
-            chunks = Vec::new(); // freed before the changes grow
-        }
+        let Self { mut shards, chunks, .. } = self;
         // Sized once (with room for the beneficiary, which settling the
-        // fees may add): growing would hold the old table and the new at once.
-        let written: usize = shards.iter_mut().flatten().map(|cell| usize::from(cell.slot_mut().written)).sum();
-        changes.reserve(written + 1);
+        // fees may add), for the keys not there yet.
+        let (mut written, mut new) = (0, 0);
+        for slot in shards.iter_mut().flatten().map(Cell::slot_mut).filter(|slot| slot.written) {
+            written += 1;
+            new += usize::from(!slot.changed_before);
+        }
+        let Some(spare) = spare else {
+            drop(chunks);
+            let mut values = Vec::with_capacity(written);
+            for cells in shards {
+                values.extend(cells.into_iter().filter_map(Cell::into_change));
+            }
+            changes.reserve(new + 1);
+            changes.extend(values);
+            return;
+        };
+        changes.reserve(new + 1);
         for cells in &mut shards {
             changes.extend(cells.drain(..).filter_map(Cell::into_change));
-            if !keep {
-                *cells = Vec::new();
-            }
         }
-        let Some(spare) = spare else { return };
         let tables = spare.tables.drain(..);
         spare.shards.extend(shards.into_iter().zip(tables).map(|(cells, table)| Shard { cells, table }));
         spare.chunks = chunks;

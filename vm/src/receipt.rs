@@ -79,6 +79,27 @@ pub struct BlockOutcome {
     pub fees: U256,
 }
 
+/// A block's outcome less its receipts, which the executor handed over one
+/// by one as they were made: see
+/// [`SequentialExecutor::execute_streamed`](crate::SequentialExecutor::execute_streamed)
+/// and [`ParallelExecutor::execute_streamed`](crate::ParallelExecutor::execute_streamed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockEffects {
+    /// Every key the block changed, with its final value (the beneficiary's
+    /// account included).
+    pub changes: StateChanges,
+    /// Total fees credited to the beneficiary, in wei.
+    pub fees: U256,
+}
+
+impl BlockEffects {
+    /// The Ethereum state root after the block run on `pre`, as
+    /// [`BlockOutcome::state_root`].
+    pub fn state_root(&self, pre: &State) -> B256 {
+        pre.root_after(&self.changes)
+    }
+}
+
 impl BlockOutcome {
     /// The state after the block: `pre` (the state the block ran on) with
     /// [`changes`](Self::changes) applied.

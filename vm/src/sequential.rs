@@ -5,7 +5,8 @@ use crate::block::BlockEnv;
 use crate::error::{Result, UndeclaredRead};
 use crate::exec::{build_evm, execute};
 use crate::key::StateKey;
-use crate::receipt::BlockOutcome;
+use crate::parallel::KEEP_BUFFERS_TXS;
+use crate::receipt::{BlockEffects, BlockOutcome, Receipt};
 use crate::state::{AccountValue, State, Value};
 use crate::tx::{Transaction, check_declarations};
 use alloy_primitives::{Address, B256, U256};
@@ -22,6 +23,10 @@ use revm::state::{AccountInfo, Bytecode};
 /// reads a key it did not declare (or imply), or writes one it did not
 /// declare as a write, gets an [`crate::Status::AccessViolation`] receipt and
 /// is rejected whole: no nonce bump, no fee, no writes.
+///
+/// After a block of more than [`KEEP_BUFFERS_TXS`] transactions, the calling
+/// thread's KECCAK256 memo (up to 25 MiB) is freed: a thread that ran one
+/// such block need not hold it through whatever comes next.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SequentialExecutor {
     limits: Limits,
@@ -40,15 +45,33 @@ impl SequentialExecutor {
 
     /// Executes `txs` on top of `state` (which is left untouched).
     pub fn execute(&self, state: &State, block: &BlockEnv, txs: &[Transaction]) -> Result<BlockOutcome> {
+        let mut receipts = Vec::with_capacity(txs.len());
+        let BlockEffects { changes, fees } = self.execute_streamed(state, block, txs, |_, r| receipts.push(r))?;
+        Ok(BlockOutcome { receipts, changes, fees })
+    }
+
+    /// [`execute`](Self::execute), handing each receipt to `receipt` with
+    /// its transaction's position as soon as the transaction is done, in
+    /// block order, instead of keeping them: a caller that checks or stores
+    /// receipts one by one never holds a whole block's. If the block fails,
+    /// the receipts handed over so far are of a block that did not happen.
+    /// `receipt` runs on the calling thread: a panic in it unwinds to the
+    /// caller.
+    pub fn execute_streamed(
+        &self,
+        state: &State,
+        block: &BlockEnv,
+        txs: &[Transaction],
+        mut receipt: impl FnMut(usize, Receipt),
+    ) -> Result<BlockEffects> {
         check_declarations(txs, &self.limits)?;
         // One transaction's declaration at a time, in one reused buffer.
         let declared = RefCell::new(Declared::default());
         let overlay = RefCell::new(Overlay { base: state, changes: HashMap::new() });
         let mut evm = build_evm(View { overlay: &overlay, declared: &declared }, block);
         let beneficiary = StateKey::Account(block.beneficiary);
-        let (mut receipts, mut pending, mut fees, mut any_ran) =
-            (Vec::with_capacity(txs.len()), U256::ZERO, U256::ZERO, false);
-        for (index, tx) in txs.iter().enumerate() {
+        let (mut pending, mut fees, mut any_ran) = (U256::ZERO, U256::ZERO, false);
+        let ran: Result<()> = txs.iter().enumerate().try_for_each(|(index, tx)| {
             declared.borrow_mut().fill(tx);
             if declared.borrow().find(&beneficiary).is_some() && !pending.is_zero() {
                 let mut overlay = overlay.borrow_mut();
@@ -61,14 +84,21 @@ impl SequentialExecutor {
             pending += executed.fee;
             fees += executed.fee;
             overlay.borrow_mut().changes.extend(executed.writes);
-            receipts.push(executed.receipt);
-        }
+            receipt(index, executed.receipt);
+            Ok(())
+        });
         drop(evm);
+        if txs.len() > KEEP_BUFFERS_TXS {
+            // Whether the block ran or failed: else the memo stays until the
+            // thread ends.
+            crate::keccak_memo::release();
+        }
+        ran?;
         let overlay = overlay.into_inner();
         let current = overlay.account(&block.beneficiary);
         let mut changes = overlay.changes;
         beneficiary::settle(&mut changes, state, block, current, pending, any_ran);
-        Ok(BlockOutcome { receipts, changes, fees })
+        Ok(BlockEffects { changes, fees })
     }
 }
 

@@ -11,6 +11,7 @@ use defivm_vm::{
     SequentialExecutor, State, StateKey, Status, Transaction,
 };
 use proptest::prelude::*;
+use std::sync::Mutex;
 
 fn shape() -> impl Strategy<Value = Shape> {
     (
@@ -23,6 +24,10 @@ fn shape() -> impl Strategy<Value = Shape> {
 }
 
 const MODES: [ParallelMode; 2] = [ParallelMode::Waves, ParallelMode::Dag];
+
+/// Segment lengths: the default (more than any block here), one
+/// transaction, and a few.
+const SEGMENTS: [usize; 3] = [defivm_vm::SEGMENT_TXS, 1, 5];
 
 fn executor(threads: usize, mode: ParallelMode) -> ParallelExecutor {
     ParallelExecutor::new(threads).unwrap().with_mode(mode)
@@ -48,8 +53,10 @@ proptest! {
         let expected = SequentialExecutor::new().execute(&state, &block, &txs).unwrap();
         for threads in [1, 2, 4, 8] {
             for mode in MODES {
-                let got = parallel(threads, mode, &state, &block, &txs);
-                prop_assert_eq!(&got, &expected, "{} threads, {:?}", threads, mode);
+                for segment in SEGMENTS {
+                    let got = executor(threads, mode).with_segment_txs(segment).execute(&state, &block, &txs).unwrap();
+                    prop_assert_eq!(&got, &expected, "{} threads, {:?}, segments of {}", threads, mode, segment);
+                }
             }
         }
     }
@@ -100,14 +107,19 @@ fn an_executor_reused_across_blocks_of_every_size_matches_the_sequential_executo
     // Kept buffers: all blocks' (the default), none, or only the small
     // blocks', so that a block that freed its buffers is followed by one
     // that keeps them and the other way round.
-    for kept in [defivm_vm::KEEP_BUFFERS_TXS, 0, 1_000] {
+    // Segments of the default length, or short enough that the larger
+    // blocks run in several, kept or not.
+    let kept_all = defivm_vm::KEEP_BUFFERS_TXS;
+    for (kept, segment) in [(kept_all, defivm_vm::SEGMENT_TXS), (kept_all, 2_000), (0, 4_000), (1_000, 2_000)] {
         for mode in MODES {
             for threads in [1, 3] {
-                let executor = executor(threads, mode).with_kept_buffers(kept);
+                let executor = executor(threads, mode).with_kept_buffers(kept).with_segment_txs(segment);
                 for (state, block, txs) in &blocks {
                     let expected = SequentialExecutor::new().execute(state, block, txs).unwrap();
                     let got = executor.execute(state, block, txs).unwrap();
-                    assert_eq!(got, expected, "{} txs, {threads} threads, {mode:?}, kept {kept}", txs.len());
+                    let what =
+                        format!("{} txs, {threads} threads, {mode:?}, kept {kept}, segments of {segment}", txs.len());
+                    assert_eq!(got, expected, "{what}");
                 }
             }
         }
@@ -188,8 +200,19 @@ fn an_invalid_transaction_fails_the_block_in_every_mode_naming_the_first() {
     assert!(matches!(expected, defivm_vm::VmError::InvalidTransaction { index: 1, .. }), "{expected}");
     for threads in [1, 2, 4] {
         for mode in MODES {
-            let got = executor(threads, mode).execute(&state, &block, &txs).unwrap_err();
-            assert_eq!(got, expected);
+            for segment in SEGMENTS {
+                let executor = executor(threads, mode).with_segment_txs(segment);
+                assert_eq!(executor.execute(&state, &block, &txs).unwrap_err(), expected);
+                // The block stops with the segment that failed: in segments
+                // of one, nothing after the failing transaction runs.
+                let streamed = Mutex::new(Vec::new());
+                let got = executor.execute_streamed(&state, &block, &txs, |i, _| streamed.lock().unwrap().push(i));
+                assert_eq!(got.unwrap_err(), expected);
+                let last = streamed.into_inner().unwrap().into_iter().max();
+                if segment == 1 {
+                    assert_eq!(last, Some(0), "{threads} threads, {mode:?}");
+                }
+            }
         }
     }
 }
@@ -211,7 +234,68 @@ fn the_beneficiary_balance_is_plain_revms_and_a_reader_sees_every_earlier_fee() 
     assert_eq!(ours.state_root(&state), post.root());
     for threads in [1, 2, 4] {
         for mode in MODES {
-            assert_eq!(parallel(threads, mode, &state, &block, &txs), ours);
+            // In segments of one and two, the fees folded for the probe and
+            // the beneficiary transfer come from earlier segments.
+            for segment in [defivm_vm::SEGMENT_TXS, 1, 2] {
+                let executor = executor(threads, mode).with_segment_txs(segment);
+                assert_eq!(executor.execute(&state, &block, &txs).unwrap(), ours, "{mode:?}, segments of {segment}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_panic_in_the_receipt_sink_fails_the_block_in_every_mode() {
+    let (state, block, txs) = contended_block(40);
+    for threads in [1, 2, 4] {
+        for mode in MODES {
+            let executor = executor(threads, mode);
+            let sink = |index: usize, _| assert_ne!(index, 17, "the sink gives up");
+            let error = executor.execute_streamed(&state, &block, &txs, sink).unwrap_err();
+            assert!(matches!(&error, defivm_vm::VmError::Internal { index: 17, .. }), "{error}");
+            // The executor is still good for the next block.
+            let expected = SequentialExecutor::new().execute(&state, &block, &txs).unwrap();
+            assert_eq!(executor.execute(&state, &block, &txs).unwrap(), expected, "{threads} threads, {mode:?}");
+        }
+    }
+}
+
+#[test]
+fn streamed_receipts_are_the_collected_ones_in_every_mode() {
+    let (state, block, txs) = contended_block(3_000);
+    let expected = SequentialExecutor::new().execute(&state, &block, &txs).unwrap();
+    let effects = |outcome: &BlockOutcome| (outcome.changes.clone(), outcome.fees);
+    let mut order = Vec::new();
+    let mut receipts = Vec::new();
+    let streamed = SequentialExecutor::new()
+        .execute_streamed(&state, &block, &txs, |i, r| {
+            order.push(i);
+            receipts.push(r);
+        })
+        .unwrap();
+    assert_eq!(order, (0..txs.len()).collect::<Vec<_>>(), "in block order");
+    assert_eq!((receipts, (streamed.changes, streamed.fees)), (expected.receipts.clone(), effects(&expected)));
+    for threads in [1, 2, 4] {
+        for mode in MODES {
+            for segment in [defivm_vm::SEGMENT_TXS, 700] {
+                let slots: Vec<Mutex<Vec<Receipt>>> = txs.iter().map(|_| Mutex::default()).collect();
+                let executor = executor(threads, mode).with_segment_txs(segment);
+                let streamed =
+                    executor.execute_streamed(&state, &block, &txs, |i, r| slots[i].lock().unwrap().push(r)).unwrap();
+                let what = format!("{threads} threads, {mode:?}, segments of {segment}");
+                // Each transaction's receipt, once.
+                let receipts: Vec<Receipt> = slots
+                    .into_iter()
+                    .map(|slot| {
+                        let mut got = slot.into_inner().unwrap();
+                        assert_eq!(got.len(), 1, "{what}");
+                        got.remove(0)
+                    })
+                    .collect();
+                assert_eq!(receipts, expected.receipts, "{what}");
+                assert_eq!(streamed.state_root(&state), expected.state_root(&state), "{what}");
+                assert_eq!((streamed.changes, streamed.fees), effects(&expected), "{what}");
+            }
         }
     }
 }
