@@ -422,7 +422,7 @@ enum Stretch {
     Wave(usize),
     /// Consecutive waves of one transaction each: a chain that only one
     /// worker can run, so it runs them all with no barrier in between.
-    Chain(core::ops::Range<usize>),
+    Chain(Range<usize>),
 }
 
 impl Stretch {

@@ -1,4 +1,4 @@
-//! Preparing a block for parallel execution: every key any transaction may
+//! Preparing a block's segment for parallel execution: every key any transaction may
 //! touch becomes one [`Cell`], and every declaration a short list of cells.
 //!
 //! Preparation runs on the executor's whole pool. Transactions are taken in
@@ -82,7 +82,7 @@ fn tag(key: &StateKey) -> u32 {
     (x.wrapping_mul(0xff51_afd7_ed55_8ccd) >> 32) as u32
 }
 
-/// A key's value during the block.
+/// A key's value during the segment.
 #[derive(Debug)]
 pub(crate) struct Cell {
     pub(crate) key: StateKey,
@@ -99,8 +99,9 @@ struct Slot {
 }
 
 /// A [`Value`] as a cell holds it: an account's fields boxed, so that the
-/// storage slots, most cells by far, take 40 bytes rather than 88. A
-/// million-transaction block has millions of cells.
+/// storage slots, most cells by far, take 40 bytes rather than 56. A
+/// segment of [`crate::SEGMENT_TXS`] transactions has hundreds of thousands
+/// of cells.
 #[derive(Debug)]
 enum Held {
     Account(Option<Box<AccountValue>>),
@@ -157,7 +158,7 @@ impl Cell {
         self.slot.get_mut().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The final value, if the block wrote the key.
+    /// The final value, if the segment wrote the key.
     pub(crate) fn into_change(self) -> Option<(StateKey, Value)> {
         let slot = self.slot.into_inner().unwrap_or_else(|p| p.into_inner());
         slot.written.then(|| (self.key, slot.value.into()))
@@ -195,8 +196,8 @@ impl Chunk {
     }
 }
 
-/// Buffers kept from one segment or block to the next: fresh memory costs a page fault
-/// and a clear per 4 KiB, more than interning the keys on it.
+/// Buffers kept from one segment or block to the next: fresh memory costs a
+/// page fault and a clear per 4 KiB, more than interning the keys on it.
 #[derive(Debug, Default)]
 pub(crate) struct Spare {
     shards: Vec<Shard>,
@@ -331,8 +332,8 @@ impl Prepared {
     /// freed as soon as it is.
     pub(crate) fn into_changes(self, changes: &mut StateChanges, spare: Option<&mut Spare>) {
         let Self { mut shards, chunks, .. } = self;
-        // Sized once (with room for the beneficiary, which settling the
-        // fees may add), for the keys not there yet.
+        // Reserved once per segment (with room for the beneficiary, which
+        // settling the fees may add), for the keys not there yet.
         let (mut written, mut new) = (0, 0);
         for slot in shards.iter_mut().flatten().map(Cell::slot_mut).filter(|slot| slot.written) {
             written += 1;

@@ -10,6 +10,7 @@ use crate::error::{Result, VmError};
 use crate::prepare::lock;
 use crate::receipt::Receipt;
 use alloy_primitives::U256;
+use core::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
@@ -41,7 +42,7 @@ pub(crate) struct Done {
 
 impl Results {
     /// Empty slots for the transactions at block positions `range`.
-    pub(crate) fn new(range: core::ops::Range<usize>) -> Self {
+    pub(crate) fn new(range: Range<usize>) -> Self {
         Self {
             offset: range.start,
             fees: std::iter::repeat_with(OnceLock::new).take(range.len()).collect(),
@@ -68,9 +69,9 @@ impl Results {
         }
     }
 
-    /// The fees of the transactions in `range` (of the segment) that ran
-    /// without error.
-    pub(crate) fn fees(&self, range: core::ops::Range<usize>) -> U256 {
+    /// The fees of the transactions in `range` (block positions, within the
+    /// segment) that ran without error.
+    pub(crate) fn fees(&self, range: Range<usize>) -> U256 {
         self.fees[range.start - self.offset..range.end - self.offset]
             .iter()
             .filter_map(OnceLock::get)
