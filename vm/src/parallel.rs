@@ -251,17 +251,15 @@ impl ParallelExecutor {
         let keep = txs.len() <= self.keep_buffers_txs;
         let segments = txs.len().div_ceil(self.segment_txs);
         let (mut fees, mut any_ran) = (U256::ZERO, false);
-        // A segment with a failure fails the block: later ones need not run.
-        let ran: Result<()> = (0..segments).try_for_each(|n| {
+        for n in 0..segments {
             let range = n * self.segment_txs..txs.len().min((n + 1) * self.segment_txs);
+            // A segment with a failure fails the block: later ones need not run.
             let (segment_fees, segment_ran) =
                 self.run_segment(&block, range, keep, &mut spare, &mut changes, &mut phases)?;
             fees += segment_fees;
             any_ran |= segment_ran;
             lock(&block.folded).before = fees;
-            Ok(())
-        });
-        ran?;
+        }
         let start = Instant::now();
         let credited = lock(&block.folded).credited;
         let current = match changes.get(&StateKey::Account(env.beneficiary)) {
