@@ -82,15 +82,16 @@ pub(crate) fn tx_env(tx: &Transaction, chain_id: u64) -> TxEnv {
 
 /// A transaction that ran (or was rejected for an access violation).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Executed {
+pub(crate) struct Executed<W> {
     pub(crate) receipt: Receipt,
-    /// What it wrote, to be committed; empty for a violation.
-    pub(crate) writes: Vec<(StateKey, Value)>,
+    /// What it wrote, to be committed: each key as the executor's
+    /// `writable` named it, with its new value; empty for a violation.
+    pub(crate) writes: Vec<(W, Value)>,
     /// Its credit to the beneficiary.
     pub(crate) fee: U256,
 }
 
-impl Executed {
+impl<W> Executed<W> {
     fn violation(key: StateKey, kind: AccessKind) -> Self {
         let receipt = Receipt {
             status: Status::AccessViolation { key, kind },
@@ -103,15 +104,17 @@ impl Executed {
 }
 
 /// Runs `tx` (position `index`) on `evm`, whose database must already
-/// enforce `tx`'s reads. `may_write` says whether `tx` declared a key as
-/// written. Nothing is committed: the caller applies [`Executed::writes`].
-pub(crate) fn execute<DB>(
+/// enforce `tx`'s reads. `writable` names a key `tx` declared as written
+/// the way the executor will commit it (`None`: not declared so), so that
+/// each written key is looked up once. Nothing is committed: the caller
+/// applies [`Executed::writes`].
+pub(crate) fn execute<DB, W>(
     evm: &mut Evm<DB>,
     tx: &Transaction,
     index: usize,
     block: &BlockEnv,
-    may_write: impl Fn(&StateKey) -> bool,
-) -> Result<Executed, VmError>
+    writable: impl Fn(&StateKey) -> Option<W>,
+) -> Result<Executed<W>, VmError>
 where
     DB: Database<Error = UndeclaredRead>,
 {
@@ -123,7 +126,7 @@ where
     let result = handler.run(evm);
     // Always finalize, on errors too: it empties the journal for the next one.
     let mut state = evm.finalize();
-    let result = collect(result, &mut state, index, block, price, may_write);
+    let result = collect(result, &mut state, index, block, price, writable);
     // The emptied map goes back to the journal: the next transaction
     // reuses its allocation instead of growing a new one.
     state.clear();
@@ -132,14 +135,14 @@ where
 }
 
 /// Turns revm's result and state diff into an [`Executed`].
-fn collect(
+fn collect<W>(
     result: Result<ExecutionResult, EVMError<UndeclaredRead, InvalidTransaction>>,
     state: &mut EvmState,
     index: usize,
     block: &BlockEnv,
     price: u128,
-    may_write: impl Fn(&StateKey) -> bool,
-) -> Result<Executed, VmError> {
+    writable: impl Fn(&StateKey) -> Option<W>,
+) -> Result<Executed<W>, VmError> {
     let result = match result {
         Ok(result) => result,
         Err(EVMError::Database(UndeclaredRead(key))) => return Ok(Executed::violation(key, AccessKind::Read)),
@@ -147,8 +150,12 @@ fn collect(
         Err(EVMError::Header(e)) => return Err(VmError::InvalidBlock(e.to_string())),
         Err(e) => return Err(VmError::Internal { index, message: e.to_string() }),
     };
-    let writes = writes_of(state, block.spec);
-    if let Some(&(key, _)) = writes.iter().filter(|(k, _)| !may_write(k)).min_by_key(|(k, _)| *k) {
+    let (mut writes, mut undeclared) = (Vec::new(), None::<StateKey>);
+    writes_of(state, block.spec, |key, value| match writable(&key) {
+        Some(at) => writes.push((at, value)),
+        None => undeclared = Some(undeclared.map_or(key, |first| first.min(key))),
+    });
+    if let Some(key) = undeclared {
         return Ok(Executed::violation(key, AccessKind::Write));
     }
     let gas_used = result.tx_gas_used();
@@ -179,34 +186,33 @@ fn exact<T>(items: Vec<T>) -> Vec<T> {
     exact
 }
 
-/// The keys a transaction wrote, with their new values, from revm's state
-/// diff (which lists every key it loaded, read-only ones included).
-fn writes_of(state: &mut EvmState, spec: SpecId) -> Vec<(StateKey, Value)> {
-    let mut writes = Vec::new();
+/// Hands `write` the keys a transaction wrote, with their new values, from
+/// revm's state diff (which lists every key it loaded, read-only ones
+/// included).
+fn writes_of(state: &mut EvmState, spec: SpecId, mut write: impl FnMut(StateKey, Value)) {
     for (address, account) in state.drain() {
         if !account.is_touched() {
             continue; // only read
         }
         let key = StateKey::Account(address);
         if account.is_selfdestructed() {
-            writes.push((key, Value::Account(None)));
+            write(key, Value::Account(None));
             continue;
         }
         // EIP-161: a touched account left empty is deleted (if it existed).
         if spec.is_enabled_in(SpecId::SPURIOUS_DRAGON) && account.is_empty() {
             if !account.is_loaded_as_not_existing() {
-                writes.push((key, Value::Account(None)));
+                write(key, Value::Account(None));
             }
             continue;
         }
         if account.is_created() || account.is_changed() {
-            writes.push((key, Value::Account(Some(AccountValue::from_info(&account.info)))));
+            write(key, Value::Account(Some(AccountValue::from_info(&account.info))));
         }
         for (slot, value) in account.changed_storage_slots() {
-            writes.push((StateKey::Storage(address, *slot), Value::Storage(value.present_value)));
+            write(StateKey::Storage(address, *slot), Value::Storage(value.present_value));
         }
     }
-    writes
 }
 
 /// revm's mainnet handler minus the beneficiary's fee credit; everything on

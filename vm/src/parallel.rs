@@ -48,7 +48,7 @@ use crate::block::BlockEnv;
 use crate::error::{Result, UndeclaredRead, VmError};
 use crate::exec::{build_evm, execute};
 use crate::key::StateKey;
-use crate::prepare::{Decl, Prepared, Source, Spare, lock};
+use crate::prepare::{CellId, Decl, DeclKey, Prepared, Source, Spare, lock};
 use crate::receipt::{BlockEffects, BlockOutcome, Receipt};
 use crate::results::{Done, Receipts, Results};
 use crate::state::{AccountValue, State, StateChanges, Value};
@@ -318,9 +318,9 @@ impl ParallelExecutor {
                         shared.fold_fees(&results, offset, index);
                     }
                     evm.ctx.journaled_state.database = View { shared: &shared, decl };
-                    let may_write = |key: &StateKey| prepared.find(decl, key).is_some_and(|k| k.written());
-                    let executed = execute(&mut evm, &block.txs[index], index, block.env, may_write)?;
-                    shared.commit(decl, executed.writes);
+                    let writable = |key: &StateKey| prepared.find(decl, key).filter(|k| k.written()).map(DeclKey::cell);
+                    let executed = execute(&mut evm, &block.txs[index], index, block.env, writable)?;
+                    shared.commit(executed.writes);
                     let done = Done { fee: executed.fee, ran: executed.receipt.ran() };
                     (block.receipt)(index, executed.receipt);
                     Ok(done)
@@ -457,13 +457,10 @@ struct Shared<'a> {
 }
 
 impl Shared<'_> {
-    /// Commits a transaction's writes. It wrote only keys it declared as
-    /// written (or it was rejected), so each is found.
-    fn commit(&self, decl: Decl<'_>, writes: Vec<(StateKey, Value)>) {
-        for (key, value) in writes {
-            if let Some(k) = self.prepared.find(decl, &key) {
-                self.prepared.cell(k.cell()).write(value);
-            }
+    /// Commits a transaction's writes, to the cells its declaration named.
+    fn commit(&self, writes: Vec<(CellId, Value)>) {
+        for (cell, value) in writes {
+            self.prepared.cell(cell).write(value);
         }
     }
 

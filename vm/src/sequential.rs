@@ -79,7 +79,8 @@ impl SequentialExecutor {
                 overlay.changes.insert(beneficiary, Value::Account(beneficiary::credit(current, pending)));
                 pending = U256::ZERO;
             }
-            let executed = execute(&mut evm, tx, index, block, |key| declared.borrow().find(key) == Some(true))?;
+            let writable = |key: &StateKey| (declared.borrow().find(key) == Some(true)).then_some(*key);
+            let executed = execute(&mut evm, tx, index, block, writable)?;
             any_ran |= executed.receipt.ran();
             pending += executed.fee;
             fees += executed.fee;
