@@ -2,13 +2,16 @@
 //! declared access) and the outcome the sequential executor produced, as
 //! JSON in Ethereum's conventions: hex quantities and data, and
 //! EIP-2930-style `{address, storageKeys}` access lists split into reads and
-//! writes. The format is documented in `fixtures/README.md`.
+//! writes. A block of a real chain also carries its transactions' Ethereum
+//! fields (type, chain id, EIP-2930 access list, blobs, authorizations), the
+//! header fields it must reproduce, and may keep its code in a file it
+//! shares with other fixtures. The format is documented in
+//! `fixtures/README.md`.
 
-use crate::vm::{
-    AccessSet, Account, BlockEnv, BlockOutcome, Bytecode, Fee, Receipt, SpecId, State, StateKey, Status, Transaction,
-    VmError,
-};
-use alloy_primitives::{Address, B256, Bytes, U256};
+use crate::vm::{BlockEnv, BlockOutcome, Receipt, SpecId, State, Status, Transaction, VmError, Withdrawal};
+use alloy_eips::eip2930::AccessList;
+use alloy_eips::eip7702::SignedAuthorization;
+use alloy_primitives::{Address, B256, Bloom, Bytes, U256};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -16,13 +19,24 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
+mod check;
+mod codes;
+mod convert;
 mod load;
 mod stream;
+use check::HeaderCheck;
+pub use check::Mismatch;
+pub use codes::{CodeFile, Codes};
 pub use load::LoadedFixture;
 pub use stream::StreamCheck;
 
-/// The fixture format this build reads and writes.
-pub const VERSION: u64 = 1;
+/// The fixture format this build writes. Version 2 adds what a block of a
+/// real chain needs (all optional): a version-1 file is a version-2 file
+/// without them, and reads as one.
+pub const VERSION: u64 = 2;
+
+/// The oldest version this build reads.
+pub const OLDEST_VERSION: u64 = 1;
 
 /// Why a fixture could not be read, written or used. Each variant names the
 /// file, and where it applies the transaction and the field.
@@ -49,7 +63,7 @@ pub enum FixtureError {
         message: String,
     },
     /// A version this build does not know.
-    #[error("{path}: fixture version {found} is not supported (this build reads version {VERSION})")]
+    #[error("{path}: fixture version {found} is not supported (this build reads versions {OLDEST_VERSION} to {VERSION})")]
     Version {
         /// The file.
         path: PathBuf,
@@ -79,10 +93,19 @@ pub struct Fixture {
     pub name: String,
     /// The block environment.
     pub env: EnvJson,
+    /// A file of code by hash (see [`CodeFile`]), named relative to this
+    /// fixture's folder, that genesis accounts with a `codeHash` take their
+    /// code from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codes: Option<String>,
     /// Every account before the block.
     pub genesis: BTreeMap<Address, AccountJson>,
     /// The transactions, in block order.
     pub transactions: Vec<TxJson>,
+    /// For a block of a real chain: what its header commits to about its
+    /// receipts, which every replay must reproduce.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<HeaderJson>,
     /// What the sequential executor produced, if recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<OutcomeJson>,
@@ -113,6 +136,74 @@ pub struct EnvJson {
     /// `PREVRANDAO`.
     #[serde(default)]
     pub prev_randao: B256,
+    /// `DIFFICULTY`, before the Merge.
+    #[serde(default, skip_serializing_if = "U256::is_zero")]
+    pub difficulty: U256,
+    /// The excess blob gas (Cancun on).
+    #[serde(default, skip_serializing_if = "U256::is_zero")]
+    pub excess_blob_gas: U256,
+    /// The blob base fee's update fraction, where it is not the hardfork's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blob_base_fee_update_fraction: Option<U256>,
+    /// The parent block's hash (EIP-2935's system call, Prague on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_hash: Option<B256>,
+    /// The parent beacon block root (EIP-4788's system call, Cancun on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_beacon_block_root: Option<B256>,
+    /// Validator withdrawals (Shanghai on), as the JSON-RPC writes them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub withdrawals: Vec<Withdrawal>,
+    /// The block's ommers (uncles).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ommers: Vec<OmmerJson>,
+    /// The hashes `BLOCKHASH` answers with, by block number; any other
+    /// block's reads as zero.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub block_hashes: BTreeMap<U256, B256>,
+}
+
+/// An ommer: its hash, and its miner and number where known (its reward
+/// needs them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OmmerJson {
+    /// The ommer's hash.
+    pub hash: B256,
+    /// Who mined it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beneficiary: Option<Address>,
+    /// Its block number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<U256>,
+}
+
+/// What a block's header commits to about its receipts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HeaderJson {
+    /// The block's number, for reports.
+    pub number: U256,
+    /// `gasUsed`.
+    pub gas_used: U256,
+    /// `logsBloom`.
+    pub logs_bloom: Bloom,
+    /// `receiptsRoot`, from Byzantium on (before, receipts hold
+    /// intermediate state roots).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipts_root: Option<B256>,
+}
+
+impl HeaderJson {
+    /// The header fields of block `number` that `commitments` give.
+    pub fn new(number: u64, commitments: &crate::ethereum::ReceiptCommitments) -> Self {
+        Self {
+            number: U256::from(number),
+            gas_used: U256::from(commitments.gas_used),
+            logs_bloom: commitments.logs_bloom,
+            receipts_root: commitments.receipts_root,
+        }
+    }
 }
 
 /// One account before the block.
@@ -127,6 +218,10 @@ pub struct AccountJson {
     /// Code (empty for an externally owned account).
     #[serde(default, skip_serializing_if = "<[u8]>::is_empty")]
     pub code: Bytes,
+    /// Instead of `code`: the hash of the code, which the fixture's code
+    /// file holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_hash: Option<B256>,
     /// Storage slots.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub storage: BTreeMap<U256, U256>,
@@ -171,6 +266,28 @@ pub struct TxJson {
     pub max_priority_fee_per_gas: Option<U256>,
     /// Sender nonce.
     pub nonce: U256,
+    /// The Ethereum transaction type (EIP-2718), for a transaction of a
+    /// real chain; without it, the type follows from the fee fields and the
+    /// chain id from the block.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub tx_type: Option<U256>,
+    /// The chain id it was signed for (with `type`; absent for a legacy
+    /// transaction signed before EIP-155).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_id: Option<U256>,
+    /// The EIP-2930 access list (types 1 to 4): warms keys, changes gas. It
+    /// is not the declared access.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_list: Option<AccessList>,
+    /// Most wei per blob gas (type 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_fee_per_blob_gas: Option<U256>,
+    /// The blobs' versioned hashes (type 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blob_versioned_hashes: Option<Vec<B256>>,
+    /// Signed code delegations (type 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_list: Option<Vec<SignedAuthorization>>,
     /// Declared reads.
     #[serde(default)]
     pub reads: Vec<AccessJson>,
@@ -202,7 +319,7 @@ pub struct ReceiptJson {
 }
 
 impl ReceiptJson {
-    fn of(receipt: &Receipt) -> Self {
+    pub(crate) fn of(receipt: &Receipt) -> Self {
         let status = status_text(&receipt.status).into_owned();
         Self { status, gas_used: U256::from(receipt.gas_used), logs_digest: receipt.logs_digest() }
     }
@@ -218,77 +335,47 @@ fn status_text(status: &Status) -> Cow<'static, str> {
     }
 }
 
-/// Where a replay first disagrees with the recorded outcome.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mismatch {
-    /// The transaction, or `None` for block-level fields.
-    pub tx: Option<usize>,
-    /// The field.
-    pub field: &'static str,
-    /// What the fixture recorded.
-    pub expected: String,
-    /// What the replay produced.
-    pub found: String,
-}
-
-impl std::fmt::Display for Mismatch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.tx {
-            Some(tx) => write!(f, "transaction {tx}: {}: expected {}, found {}", self.field, self.expected, self.found),
-            None => write!(f, "{}: expected {}, found {}", self.field, self.expected, self.found),
-        }
-    }
-}
-
 fn is_gzip(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "gz")
 }
 
-fn keys_to_json(keys: &[StateKey]) -> Vec<AccessJson> {
-    let mut by_address: BTreeMap<Address, AccessJson> = BTreeMap::new();
-    for key in keys {
-        let entry = by_address.entry(key.address()).or_insert_with(|| AccessJson {
-            address: key.address(),
-            account: false,
-            storage_keys: Vec::new(),
-        });
-        match key {
-            StateKey::Account(_) => entry.account = true,
-            StateKey::Storage(_, slot) => entry.storage_keys.push(*slot),
-        }
-    }
-    by_address.into_values().collect()
+/// Opens a file to read, through gzip if its name ends in `.gz`.
+fn open(path: &Path) -> Result<Box<dyn Read>, FixtureError> {
+    let file = File::open(path).map_err(|e| FixtureError::Io { path: path.into(), message: e.to_string() })?;
+    let file = BufReader::with_capacity(1 << 16, file);
+    Ok(if is_gzip(path) { Box::new(BufReader::new(flate2::read::GzDecoder::new(file))) } else { Box::new(file) })
 }
 
-fn keys_from_json(entries: &[AccessJson]) -> Vec<StateKey> {
-    // Sized exactly: a large block holds millions of these.
-    let count = entries.iter().map(|e| usize::from(e.account) + e.storage_keys.len()).sum();
-    let mut keys = Vec::with_capacity(count);
-    for entry in entries {
-        if entry.account {
-            keys.push(StateKey::Account(entry.address));
-        }
-        keys.extend(entry.storage_keys.iter().map(|slot| StateKey::Storage(entry.address, *slot)));
+/// Writes `text` to a file, gzip-compressed if its name ends in `.gz`.
+fn write(path: &Path, text: &str) -> Result<(), FixtureError> {
+    let io = |e: std::io::Error| FixtureError::Io { path: path.into(), message: e.to_string() };
+    if is_gzip(path) {
+        let file = File::create(path).map_err(io)?;
+        let mut encoder = flate2::write::GzEncoder::new(file, flate2::Compression::best());
+        std::io::Write::write_all(&mut encoder, text.as_bytes()).map_err(io)?;
+        encoder.finish().map_err(io)?;
+        Ok(())
+    } else {
+        std::fs::write(path, text).map_err(io)
     }
-    keys
+}
+
+/// Whether this build reads fixtures of `version`.
+fn supported(version: u64) -> bool {
+    (OLDEST_VERSION..=VERSION).contains(&version)
 }
 
 /// Reads a fixture file as `T`, whose format version `version` gives.
 fn read<T: serde::de::DeserializeOwned>(path: &Path, version: impl Fn(&T) -> u64) -> Result<T, FixtureError> {
     // Streamed: a million-transaction fixture is gigabytes of JSON text,
     // which is never held in memory at once.
-    let open = || -> Result<Box<dyn Read>, FixtureError> {
-        let file = File::open(path).map_err(|e| FixtureError::Io { path: path.into(), message: e.to_string() })?;
-        let file = BufReader::with_capacity(1 << 16, file);
-        Ok(if is_gzip(path) { Box::new(BufReader::new(flate2::read::GzDecoder::new(file))) } else { Box::new(file) })
-    };
-    match serde_json::from_reader::<_, T>(open()?) {
-        Ok(read) if version(&read) == VERSION => Ok(read),
+    match serde_json::from_reader::<_, T>(open(path)?) {
+        Ok(read) if supported(version(&read)) => Ok(read),
         Ok(read) => Err(FixtureError::Version { path: path.into(), found: version(&read) }),
         // A future format should say so rather than fail on some field it
         // added: look for the version alone.
-        Err(e) => Err(match serde_json::from_reader::<_, Versioned>(open()?) {
-            Ok(v) if v.version != VERSION => FixtureError::Version { path: path.into(), found: v.version },
+        Err(e) => Err(match serde_json::from_reader::<_, Versioned>(open(path)?) {
+            Ok(v) if !supported(v.version) => FixtureError::Version { path: path.into(), found: v.version },
             _ => json_error(path, e),
         }),
     }
@@ -318,128 +405,42 @@ impl Invalid {
     }
 }
 
-fn small(value: U256, location: impl FnOnce() -> String) -> Result<u64, Invalid> {
-    u64::try_from(value).map_err(|_| Invalid { location: location(), message: format!("{value} does not fit 64 bits") })
-}
-
-fn fee(value: U256, location: impl FnOnce() -> String) -> Result<u128, Invalid> {
-    u128::try_from(value)
-        .map_err(|_| Invalid { location: location(), message: format!("{value} does not fit 128 bits") })
-}
-
-fn env_from_json(env: &EnvJson) -> Result<BlockEnv, Invalid> {
-    let spec: SpecId = env.hardfork.parse().map_err(|_| Invalid {
-        location: "env.hardfork".into(),
-        message: format!("unknown hardfork {:?} (expected e.g. Cancun)", env.hardfork),
-    })?;
-    Ok(BlockEnv {
-        number: small(env.number, || "env.number".into())?,
-        timestamp: small(env.timestamp, || "env.timestamp".into())?,
-        beneficiary: env.beneficiary,
-        basefee: small(env.base_fee, || "env.baseFee".into())?,
-        gas_limit: small(env.gas_limit, || "env.gasLimit".into())?,
-        chain_id: small(env.chain_id, || "env.chainId".into())?,
-        spec,
-        prevrandao: env.prev_randao,
-    })
-}
-
-/// A genesis account without its storage.
-fn account_from_json(address: Address, balance: U256, nonce: U256, code: Bytes) -> Result<Account, Invalid> {
-    let nonce = small(nonce, || format!("genesis[{address}].nonce"))?;
-    let code = (!code.is_empty())
-        .then(|| Bytecode::new_raw_checked(code))
-        .transpose()
-        .map_err(|e| Invalid { location: format!("genesis[{address}].code"), message: format!("{e:?}") })?;
-    Ok(Account { balance, nonce, code, ..Account::default() })
-}
-
-/// Transaction `i`.
-fn tx_from_json(i: usize, tx: TxJson) -> Result<Transaction, Invalid> {
-    let at = |field: &str| format!("transactions[{i}].{field}");
-    let fee = match (tx.gas_price, tx.max_fee_per_gas, tx.max_priority_fee_per_gas) {
-        (Some(price), None, None) => Fee::Legacy { gas_price: fee(price, || at("gasPrice"))? },
-        (None, Some(max), Some(priority)) => Fee::Dynamic {
-            max_fee_per_gas: fee(max, || at("maxFeePerGas"))?,
-            max_priority_fee_per_gas: fee(priority, || at("maxPriorityFeePerGas"))?,
-        },
-        _ => {
-            return Err(Invalid {
-                location: at("gasPrice"),
-                message: "give either gasPrice, or both maxFeePerGas and maxPriorityFeePerGas".into(),
-            });
-        }
-    };
-    Ok(Transaction {
-        from: tx.from,
-        to: tx.to,
-        value: tx.value,
-        gas_limit: small(tx.gas, || at("gas"))?,
-        fee,
-        nonce: small(tx.nonce, || at("nonce"))?,
-        access: AccessSet::new(keys_from_json(&tx.reads), keys_from_json(&tx.writes)),
-        input: tx.input,
-    })
-}
-
 impl Fixture {
     /// A fixture of a block on `state`, with `outcome` recorded if given.
+    /// Code is written into each account; [`share_codes`](Self::share_codes)
+    /// moves it to a file of its own.
     pub fn new(name: &str, state: &State, env: &BlockEnv, txs: &[Transaction], outcome: Option<&BlockOutcome>) -> Self {
-        let genesis = state
-            .accounts()
-            .map(|(address, account)| {
-                let code = account.code.as_ref().map(|c| c.original_bytes()).unwrap_or_default();
-                let storage = account.storage.iter().map(|(k, v)| (*k, *v)).collect();
-                (*address, AccountJson { balance: account.balance, nonce: U256::from(account.nonce), code, storage })
-            })
-            .collect();
-        let transactions = txs
-            .iter()
-            .map(|tx| {
-                let (gas_price, max_fee_per_gas, max_priority_fee_per_gas) = match tx.fee {
-                    Fee::Legacy { gas_price } => (Some(U256::from(gas_price)), None, None),
-                    Fee::Dynamic { max_fee_per_gas, max_priority_fee_per_gas } => {
-                        (None, Some(U256::from(max_fee_per_gas)), Some(U256::from(max_priority_fee_per_gas)))
-                    }
-                };
-                TxJson {
-                    from: tx.from,
-                    to: tx.to,
-                    value: tx.value,
-                    input: tx.input.clone(),
-                    gas: U256::from(tx.gas_limit),
-                    gas_price,
-                    max_fee_per_gas,
-                    max_priority_fee_per_gas,
-                    nonce: U256::from(tx.nonce),
-                    reads: keys_to_json(tx.access.reads()),
-                    writes: keys_to_json(tx.access.writes()),
-                }
-            })
-            .collect();
-        let env_json = EnvJson {
-            number: U256::from(env.number),
-            timestamp: U256::from(env.timestamp),
-            beneficiary: env.beneficiary,
-            base_fee: U256::from(env.basefee),
-            gas_limit: U256::from(env.gas_limit),
-            chain_id: U256::from(env.chain_id),
-            hardfork: <&'static str>::from(env.spec).to_string(),
-            prev_randao: env.prevrandao,
-        };
-        let outcome = outcome.map(|o| OutcomeJson {
-            receipts: o.receipts.iter().map(ReceiptJson::of).collect(),
-            state_root: o.state_root(state),
-        });
         Self {
             version: VERSION,
             name: name.to_string(),
-            env: env_json,
-            genesis,
-            transactions,
-            outcome,
+            env: convert::env_to_json(env, state),
+            codes: None,
+            genesis: convert::genesis_to_json(state),
+            transactions: txs.iter().map(convert::tx_to_json).collect(),
+            header: None,
+            outcome: outcome.map(|o| OutcomeJson {
+                receipts: o.receipts.iter().map(ReceiptJson::of).collect(),
+                state_root: o.state_root(state),
+            }),
             expected_error: None,
         }
+    }
+
+    /// Moves every account's code into `shared` (by hash), leaving its hash
+    /// in the account, and names `file` (relative to the fixture's folder)
+    /// as the code file to read it from: several fixtures can then share
+    /// one file of code ([`CodeFile::save`]).
+    pub fn share_codes(&mut self, file: &str, shared: &mut BTreeMap<B256, Bytes>) {
+        for account in self.genesis.values_mut() {
+            if account.code.is_empty() {
+                continue;
+            }
+            let code = core::mem::take(&mut account.code);
+            let hash = alloy_primitives::keccak256(&code);
+            shared.entry(hash).or_insert(code);
+            account.code_hash = Some(hash);
+        }
+        self.codes = Some(file.to_string());
     }
 
     /// Reads a fixture file (gzip-compressed if its name ends in `.gz`).
@@ -454,7 +455,7 @@ impl Fixture {
         // Check the version first, so a future format says so rather than
         // failing on some field it added.
         let versioned: Versioned = serde_json::from_str(text).map_err(|e| json_error(path, e))?;
-        if versioned.version != VERSION {
+        if !supported(versioned.version) {
             return Err(FixtureError::Version { path: path.into(), found: versioned.version });
         }
         serde_json::from_str(text).map_err(|e| json_error(path, e))
@@ -463,44 +464,33 @@ impl Fixture {
     /// Writes the fixture as pretty JSON, gzip-compressed if the name ends
     /// in `.gz`.
     pub fn save(&self, path: &Path) -> Result<(), FixtureError> {
-        let io = |e: std::io::Error| FixtureError::Io { path: path.into(), message: e.to_string() };
-        let text = serde_json::to_string_pretty(self).map_err(|e| io(std::io::Error::other(e)))? + "\n";
-        if is_gzip(path) {
-            let file = std::fs::File::create(path).map_err(io)?;
-            let mut encoder = flate2::write::GzEncoder::new(file, flate2::Compression::best());
-            std::io::Write::write_all(&mut encoder, text.as_bytes()).map_err(io)?;
-            encoder.finish().map_err(io)?;
-            Ok(())
-        } else {
-            std::fs::write(path, text).map_err(io)
-        }
+        let text = serde_json::to_string_pretty(self)
+            .map_err(|e| FixtureError::Io { path: path.into(), message: e.to_string() })?;
+        write(path, &(text + "\n"))
     }
 
     /// The block this fixture describes: genesis state, environment and
-    /// transactions. `path` names the fixture in errors.
+    /// transactions. `path` names the fixture in errors, and its folder is
+    /// where the code file is.
     pub fn block(&self, path: &Path) -> Result<(State, BlockEnv, Vec<Transaction>), FixtureError> {
-        self.convert(path, self.genesis.clone(), self.transactions.clone())
-    }
-
-    fn convert(
-        &self,
-        path: &Path,
-        genesis: BTreeMap<Address, AccountJson>,
-        transactions: Vec<TxJson>,
-    ) -> Result<(State, BlockEnv, Vec<Transaction>), FixtureError> {
-        let env = env_from_json(&self.env).map_err(|e| e.at(path))?;
+        let codes = self.codes.as_deref().map(|file| CodeFile::load(&codes::beside(path, file))).transpose()?;
+        let env = convert::env_from_json(&self.env).map_err(|e| e.at(path))?;
         let mut state = State::new();
-        // Consumed as converted: what is converted is freed.
-        for (address, account) in genesis {
-            let mut built =
-                account_from_json(address, account.balance, account.nonce, account.code).map_err(|e| e.at(path))?;
-            built.storage.extend(account.storage);
-            state.insert_account(address, built);
+        for (address, account) in &self.genesis {
+            let mut built = convert::account_from_json(*address, account).map_err(|e| e.at(path))?;
+            if let Some(hash) = account.code_hash {
+                built.code = Some(convert::shared_code(*address, &hash, codes.as_ref()).map_err(|e| e.at(path))?);
+            }
+            built.storage.extend(account.storage.iter().map(|(k, v)| (*k, *v)));
+            state.insert_account(*address, built);
         }
-        let txs = transactions
-            .into_iter()
+        convert::block_hashes_into(&self.env, &mut state);
+        let txs = self
+            .transactions
+            .iter()
+            .cloned()
             .enumerate()
-            .map(|(i, tx)| tx_from_json(i, tx).map_err(|e| e.at(path)))
+            .map(|(i, tx)| convert::tx_from_json(i, tx).map_err(|e| e.at(path)))
             .collect::<Result<Vec<_>, _>>()?;
         Ok((state, env, txs))
     }
@@ -508,107 +498,22 @@ impl Fixture {
     /// Checks an executor's result on this fixture's block: the recorded
     /// outcome ([`compare`](Self::compare)), or the expected error.
     pub fn check(&self, result: &Result<BlockOutcome, VmError>, state: &State) -> Result<(), Mismatch> {
-        verdict(self.outcome.as_ref(), self.expected_error.as_deref(), result.as_ref(), state)
+        let header = self.header_check();
+        check::verdict(self.outcome.as_ref(), self.expected_error.as_deref(), header.as_ref(), result.as_ref(), state)
     }
 
     /// Compares `outcome` (of this fixture's block on `state`) with the
-    /// recorded one: the first differing transaction and field, if any.
+    /// recorded one: the first differing transaction and field, if any; and
+    /// for a block of a real chain, its header's.
     pub fn compare(&self, outcome: &BlockOutcome, state: &State) -> Result<(), Mismatch> {
-        verdict(self.outcome.as_ref(), None, Ok(outcome), state)
+        let header = self.header_check();
+        check::verdict(self.outcome.as_ref(), None, header.as_ref(), Ok(outcome), state)
     }
-}
 
-/// Checks an executor's collected outcome (of the block on `state`), or its
-/// error, against a recorded outcome or expected error.
-fn verdict(
-    recorded: Option<&OutcomeJson>,
-    expected_error: Option<&str>,
-    result: Result<&BlockOutcome, &VmError>,
-    state: &State,
-) -> Result<(), Mismatch> {
-    check(recorded, expected_error, result, |recorded, outcome| compare(recorded, outcome, state))
-}
-
-/// Checks an executor's result against a recorded outcome (with
-/// `compare`) or expected error.
-fn check<T>(
-    recorded: Option<&OutcomeJson>,
-    expected_error: Option<&str>,
-    result: Result<&T, &VmError>,
-    compare: impl FnOnce(&OutcomeJson, &T) -> Result<(), Mismatch>,
-) -> Result<(), Mismatch> {
-    match (expected_error, result) {
-        (Some(expected), Err(e)) if expected == e.to_string() => Ok(()),
-        (Some(expected), Err(e)) => {
-            Err(Mismatch { tx: None, field: "error", expected: expected.into(), found: e.to_string() })
-        }
-        (Some(expected), Ok(_)) => {
-            Err(Mismatch { tx: None, field: "error", expected: expected.into(), found: "no error".into() })
-        }
-        (None, Ok(outcome)) => {
-            let Some(recorded) = recorded else {
-                return Err(Mismatch {
-                    tx: None,
-                    field: "outcome",
-                    expected: "a recorded outcome".into(),
-                    found: "none".into(),
-                });
-            };
-            compare(recorded, outcome)
-        }
-        (None, Err(e)) => {
-            Err(Mismatch { tx: None, field: "outcome", expected: "an outcome".into(), found: e.to_string() })
-        }
+    /// What checking against the header takes, if there is one.
+    fn header_check(&self) -> Option<HeaderCheck> {
+        let spec = self.env.hardfork.parse().unwrap_or(SpecId::CANCUN);
+        let types = self.transactions.iter().map(convert::tx_type_of).collect();
+        self.header.as_ref().map(|header| HeaderCheck::new(header, spec, types))
     }
-}
-
-/// The first transaction and field where `outcome` differs from `recorded`.
-fn compare(recorded: &OutcomeJson, outcome: &BlockOutcome, state: &State) -> Result<(), Mismatch> {
-    same_count(recorded, outcome.receipts.len())?;
-    for (i, (want, got)) in recorded.receipts.iter().zip(&outcome.receipts).enumerate() {
-        same_receipt(i, want, got)?;
-    }
-    same_root(recorded, outcome.state_root(state))
-}
-
-/// Whether a run made as many receipts as `recorded` holds.
-fn same_count(recorded: &OutcomeJson, receipts: usize) -> Result<(), Mismatch> {
-    if recorded.receipts.len() == receipts {
-        return Ok(());
-    }
-    Err(Mismatch {
-        tx: None,
-        field: "receipts",
-        expected: recorded.receipts.len().to_string(),
-        found: receipts.to_string(),
-    })
-}
-
-/// The first field where transaction `i`'s receipt differs from the
-/// recorded one.
-fn same_receipt(i: usize, want: &ReceiptJson, got: &Receipt) -> Result<(), Mismatch> {
-    // Compared as values; text only for a mismatch (a replay checks every
-    // receipt of the block as it is made).
-    let mismatch = |field, expected: String, found: String| Err(Mismatch { tx: Some(i), field, expected, found });
-    let status = status_text(&got.status);
-    if want.status != status {
-        return mismatch("status", want.status.clone(), status.into_owned());
-    }
-    let gas = U256::from(got.gas_used);
-    if want.gas_used != gas {
-        return mismatch("gasUsed", want.gas_used.to_string(), gas.to_string());
-    }
-    let digest = got.logs_digest();
-    if want.logs_digest != digest {
-        return mismatch("logsDigest", want.logs_digest.to_string(), digest.to_string());
-    }
-    Ok(())
-}
-
-/// Whether the state root after a run is the recorded one.
-fn same_root(recorded: &OutcomeJson, root: B256) -> Result<(), Mismatch> {
-    if root == recorded.state_root {
-        return Ok(());
-    }
-    Err(Mismatch { tx: None, field: "stateRoot", expected: recorded.state_root.to_string(), found: root.to_string() })
 }

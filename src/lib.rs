@@ -8,6 +8,7 @@
 #![doc = include_str!("../README.md")]
 
 pub use defivm_contracts as contracts;
+pub use defivm_ethereum as ethereum;
 pub use defivm_scheduler as scheduler;
 pub use defivm_vm as vm;
 

@@ -26,6 +26,8 @@ struct Cli {
 enum Command {
     /// Generate a DeFi workload and record it, with its sequential outcome, as a fixture.
     Generate(cli::generate::Generate),
+    /// Import recorded mainnet blocks as fixtures, each verified against its header.
+    Import(cli::import::Import),
     /// Replay fixtures in one or every mode and check them against their recorded outcome.
     Replay(cli::replay::Replay),
     /// Show a fixture's waves, critical path, speedup bound and conflict hot spots.
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
     });
     let result = match command {
         Command::Generate(cmd) => cmd.execute(),
+        Command::Import(cmd) => cmd.execute(),
         Command::Replay(cmd) => cmd.execute(),
         Command::Schedule(cmd) => cmd.execute(),
         Command::Bench(cmd) => cmd.execute(),

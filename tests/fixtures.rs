@@ -2,7 +2,7 @@
 //! a tampered outcome names the first differing transaction and field, and
 //! malformed files are typed errors naming the file and the field.
 
-use defivm::fixture::{Fixture, FixtureError, LoadedFixture, VERSION};
+use defivm::fixture::{Fixture, FixtureError, LoadedFixture, OLDEST_VERSION, VERSION};
 use defivm::vm::{ParallelExecutor, SequentialExecutor, U256};
 use defivm::workload::{Workload, WorkloadSpec, generate};
 use std::path::{Path, PathBuf};
@@ -145,7 +145,10 @@ fn malformed_fixtures_are_errors_that_name_the_file_and_the_field() {
     v["version"] = (VERSION + 1).into();
     assert_eq!(
         parse_error(&v.to_string()),
-        format!("bad.json: fixture version {} is not supported (this build reads version {VERSION})", VERSION + 1)
+        format!(
+            "bad.json: fixture version {} is not supported (this build reads versions {OLDEST_VERSION} to {VERSION})",
+            VERSION + 1
+        )
     );
 
     let mut v = good.clone();

@@ -29,6 +29,7 @@ impl Call {
             fee,
             nonce,
             access: self.access,
+            envelope: None,
         }
     }
 }

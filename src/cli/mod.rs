@@ -2,6 +2,7 @@
 
 pub(crate) mod bench;
 pub(crate) mod generate;
+pub(crate) mod import;
 pub(crate) mod memory;
 pub(crate) mod plot;
 pub(crate) mod replay;

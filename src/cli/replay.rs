@@ -2,7 +2,7 @@
 //! outcome.
 
 use clap::{Args, ValueEnum};
-use defivm::fixture::LoadedFixture;
+use defivm::fixture::{Codes, LoadedFixture};
 use defivm::vm::{ParallelExecutor, ParallelMode, Receipt, SequentialExecutor};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,8 +46,10 @@ impl Replay {
         };
         let mut results = Vec::new();
         let mut failed = false;
+        // Fixtures of one chain share a code file: read once.
+        let codes = Codes::new();
         for file in &self.files {
-            let fixture = LoadedFixture::load(file).map_err(|e| e.to_string())?;
+            let fixture = LoadedFixture::load_with(file, &codes).map_err(|e| e.to_string())?;
             let (state, env, txs) = (&fixture.state, &fixture.env, &fixture.txs);
             for &mode in &modes {
                 let name = match mode {
@@ -80,6 +82,7 @@ impl Replay {
                 let seconds = start.elapsed().as_secs_f64();
                 drop(executor);
                 let gas = if result.is_ok() { check.gas_used() } else { 0 };
+                let header = result.is_ok().then(|| check.computed_header()).flatten();
                 let (matches, detail) = match check.finish(&result) {
                     Ok(()) => (true, String::new()),
                     Err(mismatch) => (false, mismatch.to_string()),
@@ -96,7 +99,7 @@ impl Replay {
                         txs.len()
                     );
                 }
-                results.push(serde_json::json!({
+                let mut row = serde_json::json!({
                     "file": file.display().to_string(),
                     "mode": name,
                     "threads": if mode == Mode::Sequential { 1 } else { self.threads },
@@ -106,7 +109,17 @@ impl Replay {
                     "seconds": seconds,
                     "tps": tps,
                     "mgas_per_s": mgas,
-                }));
+                });
+                // A block of a real chain: what defivm computed for its header.
+                if let Some(header) = header {
+                    row["block"] = serde_json::json!({
+                        "number": env.number,
+                        "gasUsed": format!("{:#x}", header.gas_used),
+                        "logsBloom": header.logs_bloom.to_string(),
+                        "receiptsRoot": header.receipts_root.map(|r| r.to_string()),
+                    });
+                }
+                results.push(row);
             }
         }
         if self.json {

@@ -59,6 +59,7 @@ fn main() {
                 fee: Fee::Dynamic { max_fee_per_gas: 100, max_priority_fee_per_gas: 3 },
                 nonce: 0,
                 access: AccessSet::default(),
+                envelope: None,
             })
             .collect();
         let (plain, revm, _) =

@@ -29,28 +29,24 @@ pub(crate) fn credit(account: Option<AccountValue>, fees: U256) -> Option<Accoun
     Some(account)
 }
 
-/// Writes the beneficiary's final account into `changes`: `current` (its
-/// value after the last transaction) plus the credits not yet folded, then
-/// EIP-161. The entry is left out when the account ends as it began.
-pub(crate) fn settle(
-    changes: &mut StateChanges,
-    base: &State,
-    block: &BlockEnv,
-    current: Option<AccountValue>,
-    pending: U256,
-    any_ran: bool,
-) {
-    let mut account = credit(current, pending);
+/// Writes the beneficiary's final account into `changes` (which hold its
+/// value after the last transaction, if the block wrote it): plus the
+/// credits not yet folded, then EIP-161. The entry is left out when the
+/// account ends as it began.
+pub(crate) fn settle(changes: &mut StateChanges, base: &State, block: &BlockEnv, pending: U256, any_ran: bool) {
+    let key = StateKey::Account(block.beneficiary);
+    let (current, _) = Value::after(changes, base, &key);
+    let mut account = credit(current.account().cloned(), pending);
     if any_ran
         && block.spec.is_enabled_in(SpecId::SPURIOUS_DRAGON)
         && account.as_ref().is_some_and(AccountValue::is_empty)
     {
         account = None;
     }
-    let key = StateKey::Account(block.beneficiary);
-    if account == base.account(&block.beneficiary).map(|a| a.value()) {
+    let value = Value::overwrite(changes.get(&key), Value::Account(account));
+    if value == Value::Account(base.account(&block.beneficiary).map(|a| a.value())) {
         changes.remove(&key);
     } else {
-        changes.insert(key, Value::Account(account));
+        changes.insert(key, value);
     }
 }

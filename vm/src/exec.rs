@@ -17,6 +17,7 @@ use core::marker::PhantomData;
 use revm::context::result::{EVMError, ExecutionResult, HaltReason, InvalidTransaction, Output};
 use revm::context::{Context, ContextSetters, ContextTr, JournalTr, TxEnv};
 use revm::context_interface::Transaction as _;
+use revm::context_interface::either::Either;
 use revm::database_interface::Database;
 use revm::handler::{EthFrame, EvmTr, EvmTrError, FrameResult, FrameTr, Handler, MainnetContext, MainnetEvm};
 use revm::interpreter::interpreter::EthInterpreter;
@@ -42,7 +43,12 @@ pub(crate) fn build_plain_evm<DB: Database>(db: DB, block: &BlockEnv) -> Evm<DB>
             b.beneficiary = block.beneficiary;
             b.basefee = block.basefee;
             b.gas_limit = block.gas_limit;
+            b.difficulty = block.difficulty;
             b.prevrandao = Some(block.prevrandao);
+            b.blob_excess_gas_and_price = None;
+            if block.spec.is_enabled_in(SpecId::CANCUN) {
+                b.set_blob_excess_gas_and_price(block.excess_blob_gas, blob_update_fraction(block));
+            }
         })
         .with_db(db)
         .build_mainnet()
@@ -57,16 +63,24 @@ pub(crate) fn build_evm<DB: Database>(db: DB, block: &BlockEnv) -> Evm<DB> {
     evm
 }
 
+/// The blob base fee's update fraction in `block`.
+fn blob_update_fraction(block: &BlockEnv) -> u64 {
+    use revm::primitives::eip4844::{BLOB_BASE_FEE_UPDATE_FRACTION_CANCUN, BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE};
+    block.blob_base_fee_update_fraction.unwrap_or(if block.spec.is_enabled_in(SpecId::PRAGUE) {
+        BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE
+    } else {
+        BLOB_BASE_FEE_UPDATE_FRACTION_CANCUN
+    })
+}
+
 /// revm's view of a transaction.
 pub(crate) fn tx_env(tx: &Transaction, chain_id: u64) -> TxEnv {
-    let (tx_type, gas_price, gas_priority_fee) = match tx.fee {
-        Fee::Legacy { gas_price } => (0, gas_price, None),
-        Fee::Dynamic { max_fee_per_gas, max_priority_fee_per_gas } => {
-            (2, max_fee_per_gas, Some(max_priority_fee_per_gas))
-        }
+    let (gas_price, gas_priority_fee) = match tx.fee {
+        Fee::Legacy { gas_price } => (gas_price, None),
+        Fee::Dynamic { max_fee_per_gas, max_priority_fee_per_gas } => (max_fee_per_gas, Some(max_priority_fee_per_gas)),
     };
-    TxEnv {
-        tx_type,
+    let mut env = TxEnv {
+        tx_type: tx.tx_type().number(),
         caller: tx.from,
         kind: tx.to.map_or(TxKind::Create, TxKind::Call),
         value: tx.value,
@@ -77,7 +91,15 @@ pub(crate) fn tx_env(tx: &Transaction, chain_id: u64) -> TxEnv {
         nonce: tx.nonce,
         chain_id: Some(chain_id),
         ..Default::default()
+    };
+    if let Some(envelope) = &tx.envelope {
+        env.chain_id = envelope.chain_id;
+        env.access_list = envelope.access_list.clone();
+        env.blob_hashes = envelope.blob_hashes.clone();
+        env.max_fee_per_blob_gas = envelope.max_fee_per_blob_gas;
+        env.authorization_list = envelope.authorization_list.iter().cloned().map(Either::Left).collect();
     }
+    env
 }
 
 /// A transaction that ran (or was rejected for an access violation).
@@ -206,7 +228,11 @@ fn writes_of(state: &mut EvmState, spec: SpecId, mut write: impl FnMut(StateKey,
             }
             continue;
         }
-        if account.is_created() || account.is_changed() {
+        // A created account starts with no storage (revm reads none for it
+        // from the database), and so it stays for later transactions.
+        if account.is_created() {
+            write(key, Value::Created(AccountValue::from_info(&account.info)));
+        } else if account.is_changed() {
             write(key, Value::Account(Some(AccountValue::from_info(&account.info))));
         }
         for (slot, value) in account.changed_storage_slots() {

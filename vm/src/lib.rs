@@ -26,20 +26,34 @@
 //!   declared as written, ends the transaction with an
 //!   [`Status::AccessViolation`] receipt naming the key. It is rejected whole:
 //!   no nonce bump, no fee, no gas, none of its writes.
+//!   [`SequentialExecutor::record`] runs a block without the rule and
+//!   reports what each transaction really touched: a declaration that is
+//!   exact for that block.
 //! - **Fees.** The beneficiary's credit is kept aside and added up, so it
 //!   never orders two transactions; a transaction that declares the
-//!   beneficiary sees every earlier credit (`beneficiary.rs`).
+//!   beneficiary sees every earlier credit (`beneficiary.rs`). Before London
+//!   the whole gas price is the beneficiary's.
+//! - **Storage that ends.** An account deleted (`SELFDESTRUCT` before
+//!   Cancun, or of a contract created in the same transaction after it; an
+//!   EIP-161 deletion) or created has no storage from before for every
+//!   later transaction of the block; a contract deployed again at the same
+//!   address (`CREATE2`) starts empty ([`Value`]).
+//! - **The block's own rules** (`system.rs`): the system calls before the
+//!   first transaction (EIP-4788 beacon root, EIP-2935 block hash), then
+//!   after the last the block and ommer rewards (before the Merge) and the
+//!   withdrawals (Shanghai on). Their changes are part of the block's.
 //! - **Invalid transactions** (nonce mismatch, balance below the gas cost,
 //!   gas limit over the block's) fail the whole block with
 //!   [`VmError::InvalidTransaction`] for the first one in block order;
 //!   nothing is applied.
 //!
-//! Known limit: a pre-Cancun `SELFDESTRUCT` of a contract that existed before
-//! the block deletes the account, but later transactions of the same block
-//! still read its old storage slots.
+//! A [`Transaction`] of a real chain carries its Ethereum [`Envelope`]
+//! (type, chain id, EIP-2930 access list, blobs, authorizations), which goes
+//! to revm as signed; its EIP-2930 access list is not its declared access.
 //!
 //! Files: `key.rs`, `tx.rs`, `block.rs`, `state.rs` (state, changes, state
 //! root), `receipt.rs`, `exec.rs` (one transaction through revm),
+//! `system.rs` (the block's rules outside its transactions),
 //! `keccak_memo.rs` (KECCAK256 remembering 64-byte inputs),
 //! `beneficiary.rs`, `sequential.rs`, `prepare.rs` (cells and declarations
 //! for the parallel executor), `parallel.rs`, `results.rs` (what its workers
@@ -59,17 +73,20 @@ mod receipt;
 mod results;
 mod sequential;
 mod state;
+mod system;
 mod tx;
 
 pub use alloy_primitives::{Address, B256, Bytes, Log, U256};
 pub use baseline::PlainRevm;
-pub use block::{BlockEnv, SpecId};
+pub use block::{BlockEnv, Ommer, OmmerHeader, SpecId, Withdrawal};
 pub use defivm_scheduler::{AccessSet, Limits};
 pub use error::{Result, VmError};
 pub use key::{AccessKind, StateKey};
 pub use parallel::{KEEP_BUFFERS_TXS, ParallelExecutor, ParallelMode, Phases, SEGMENT_TXS};
 pub use receipt::{BlockEffects, BlockOutcome, Receipt, Status};
+pub use revm::primitives::KECCAK_EMPTY;
 pub use revm::state::Bytecode;
 pub use sequential::SequentialExecutor;
 pub use state::{Account, AccountValue, State, StateChanges, Value};
-pub use tx::{Fee, Transaction};
+pub use system::balance_increments;
+pub use tx::{Envelope, Fee, Transaction, TxType};

@@ -52,6 +52,7 @@ use crate::prepare::{CellId, Decl, DeclKey, Prepared, Source, Spare, lock};
 use crate::receipt::{BlockEffects, BlockOutcome, Receipt};
 use crate::results::{Done, Receipts, Results};
 use crate::state::{AccountValue, State, StateChanges, Value};
+use crate::system;
 use crate::tx::{Transaction, check_declarations};
 use alloy_primitives::{Address, B256, U256};
 use core::ops::Range;
@@ -246,7 +247,8 @@ impl ParallelExecutor {
         check_declarations(txs, &self.limits)?;
         let mut spare = lock(&self.spare);
         let block = BlockRun { base: state, env, txs, folded: Mutex::default(), receipt };
-        let mut changes = StateChanges::default();
+        // The first segment runs on the state the system calls leave.
+        let mut changes = system::pre_execution(state, env)?;
         let mut phases = Phases { prepare: start.elapsed(), ..Phases::default() };
         let keep = txs.len() <= self.keep_buffers_txs;
         let segments = txs.len().div_ceil(self.segment_txs);
@@ -262,11 +264,8 @@ impl ParallelExecutor {
         }
         let start = Instant::now();
         let credited = lock(&block.folded).credited;
-        let current = match changes.get(&StateKey::Account(env.beneficiary)) {
-            Some(Value::Account(account)) => account.clone(),
-            _ => state.account(&env.beneficiary).map(|a| a.value()),
-        };
-        beneficiary::settle(&mut changes, state, env, current, fees - credited, any_ran);
+        beneficiary::settle(&mut changes, state, env, fees - credited, any_ran);
+        system::post_execution(&mut changes, state, env);
         phases.finish += start.elapsed();
         Ok((BlockEffects { changes, fees }, phases))
     }
@@ -458,9 +457,17 @@ struct Shared<'a> {
 
 impl Shared<'_> {
     /// Commits a transaction's writes, to the cells its declaration named.
+    /// An account write that clears the account's storage first clears its
+    /// slot cells (the transaction's own slot writes come after it).
     fn commit(&self, writes: Vec<(CellId, Value)>) {
         for (cell, value) in writes {
-            self.prepared.cell(cell).write(value);
+            let cell = self.prepared.cell(cell);
+            if let StateKey::Account(address) = cell.key
+                && value.clears_storage()
+            {
+                self.prepared.clear_storage(&address);
+            }
+            cell.write(value);
         }
     }
 
@@ -481,10 +488,7 @@ impl Shared<'_> {
         folded.credited += fees;
         let Some(cell) = self.prepared.beneficiary.filter(|_| !fees.is_zero()) else { return };
         let cell = self.prepared.cell(cell);
-        let current = match cell.read() {
-            Value::Account(account) => account,
-            Value::Storage(_) => None,
-        };
+        let current = cell.read().account().cloned();
         cell.write(Value::Account(beneficiary::credit(current, fees)));
     }
 }
@@ -518,10 +522,7 @@ impl Database for View<'_, '_> {
     type Error = UndeclaredRead;
 
     fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, Self::Error> {
-        match self.read(StateKey::Account(address))? {
-            Value::Account(account) => Ok(account.map(|a: AccountValue| a.info())),
-            Value::Storage(_) => Ok(None),
-        }
+        Ok(self.read(StateKey::Account(address))?.account().map(AccountValue::info))
     }
 
     fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, Self::Error> {
@@ -531,7 +532,7 @@ impl Database for View<'_, '_> {
     fn storage(&mut self, address: Address, index: U256) -> Result<U256, Self::Error> {
         match self.read(StateKey::Storage(address, index))? {
             Value::Storage(value) => Ok(value),
-            Value::Account(_) => Ok(U256::ZERO),
+            _ => Ok(U256::ZERO),
         }
     }
 

@@ -23,9 +23,9 @@ use crate::tx::Transaction;
 use alloy_primitives::{Address, U256};
 use core::hash::BuildHasher;
 use defivm_scheduler::Declaration;
-use hashbrown::{DefaultHashBuilder, HashTable};
+use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use rayon::prelude::*;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 /// How many shards the cells are interned in; a power of two.
 const SHARDS: usize = 64;
@@ -105,6 +105,7 @@ struct Slot {
 #[derive(Debug)]
 enum Held {
     Account(Option<Box<AccountValue>>),
+    Created(Box<AccountValue>),
     Storage(U256),
 }
 
@@ -112,6 +113,7 @@ impl From<Value> for Held {
     fn from(value: Value) -> Self {
         match value {
             Value::Account(account) => Held::Account(account.map(Box::new)),
+            Value::Created(account) => Held::Created(Box::new(account)),
             Value::Storage(value) => Held::Storage(value),
         }
     }
@@ -121,6 +123,7 @@ impl From<Held> for Value {
     fn from(held: Held) -> Self {
         match held {
             Held::Account(account) => Value::Account(account.map(|a| *a)),
+            Held::Created(account) => Value::Created(*account),
             Held::Storage(value) => Value::Storage(value),
         }
     }
@@ -128,10 +131,7 @@ impl From<Held> for Value {
 
 impl Cell {
     fn new(key: StateKey, source: &Source<'_>) -> Self {
-        let (value, changed_before) = match source.changes.get(&key) {
-            Some(value) => (value.clone(), true),
-            None => (source.base.get(&key), false),
-        };
+        let (value, changed_before) = Value::after(source.changes, source.base, &key);
         Self { key, slot: Mutex::new(Slot { value: value.into(), written: false, changed_before }) }
     }
 
@@ -139,19 +139,34 @@ impl Cell {
     pub(crate) fn read(&self) -> Value {
         match &lock(&self.slot).value {
             Held::Account(account) => Value::Account(account.as_deref().cloned()),
+            Held::Created(account) => Value::Created((**account).clone()),
             Held::Storage(value) => Value::Storage(*value),
         }
     }
 
-    /// Sets the value.
+    /// Sets the value, as [`Value::overwrite`] has it: an account whose
+    /// storage the block cleared stays cleared.
     pub(crate) fn write(&self, value: Value) {
         let mut slot = lock(&self.slot);
+        let cleared =
+            (slot.written || slot.changed_before) && matches!(slot.value, Held::Account(None) | Held::Created(_));
         match (&mut slot.value, value) {
             // An account written again reuses its box.
             (Held::Account(Some(held)), Value::Account(Some(account))) => **held = account,
+            (Held::Created(held), Value::Account(Some(account)) | Value::Created(account)) => **held = account,
+            (held, Value::Account(Some(account))) if cleared => *held = Held::Created(Box::new(account)),
             (held, value) => *held = value.into(),
         }
         slot.written = true;
+    }
+
+    /// Sets a slot to zero, its account's storage being cleared. A slot the
+    /// changes held from an earlier segment counts as written, so that the
+    /// zero replaces it there.
+    fn clear(&self) {
+        let mut slot = lock(&self.slot);
+        slot.value = Held::Storage(U256::ZERO);
+        slot.written |= slot.changed_before;
     }
 
     fn slot_mut(&mut self) -> &mut Slot {
@@ -220,6 +235,9 @@ pub(crate) struct Prepared {
     chunks: Vec<Chunk>,
     /// The beneficiary's cell, if any transaction declares it.
     pub(crate) beneficiary: Option<CellId>,
+    /// The slot cells of each address, made when a transaction first
+    /// clears an account's storage: most segments never need it.
+    slots: OnceLock<HashMap<Address, Vec<CellId>>>,
 }
 
 /// A shard while interning: its cells and a table from key hash to cell.
@@ -283,7 +301,7 @@ impl Prepared {
             s.table.clear();
             s.table
         }));
-        Self { shards: cells, chunks, beneficiary }
+        Self { shards: cells, chunks, beneficiary, slots: OnceLock::new() }
     }
 
     /// Number of transactions.
@@ -301,6 +319,28 @@ impl Prepared {
     /// The cell numbered `id`.
     pub(crate) fn cell(&self, id: CellId) -> &Cell {
         &self.shards[(id & (SHARDS as u32 - 1)) as usize][(id >> SHARD_BITS) as usize]
+    }
+
+    /// Sets every slot cell of `address` to zero: a committed transaction
+    /// cleared its account's storage. Safe while other transactions run:
+    /// a transaction that touches a slot of an account runs code in it, so
+    /// it reads the account too, and it is ordered with the one that wrote
+    /// it.
+    pub(crate) fn clear_storage(&self, address: &Address) {
+        let slots = self.slots.get_or_init(|| {
+            let mut slots: HashMap<Address, Vec<CellId>> = HashMap::new();
+            for (shard, cells) in self.shards.iter().enumerate() {
+                for (at, cell) in cells.iter().enumerate() {
+                    if let StateKey::Storage(a, _) = cell.key {
+                        slots.entry(a).or_default().push(((at as u32) << SHARD_BITS) | shard as u32);
+                    }
+                }
+            }
+            slots
+        });
+        for &id in slots.get(address).into_iter().flatten() {
+            self.cell(id).clear();
+        }
     }
 
     /// How `decl` declares `key`, if it does: a scan of a few tags, and one

@@ -7,12 +7,12 @@ use crate::exec::{build_evm, execute};
 use crate::key::StateKey;
 use crate::parallel::KEEP_BUFFERS_TXS;
 use crate::receipt::{BlockEffects, BlockOutcome, Receipt};
-use crate::state::{AccountValue, State, Value};
+use crate::state::{AccountValue, State, StateChanges, Value};
+use crate::system;
 use crate::tx::{Transaction, check_declarations};
 use alloy_primitives::{Address, B256, U256};
 use core::cell::RefCell;
-use defivm_scheduler::Limits;
-use hashbrown::HashMap;
+use defivm_scheduler::{AccessSet, Limits};
 use revm::database_interface::{Database, DatabaseRef};
 use revm::state::{AccountInfo, Bytecode};
 
@@ -23,6 +23,8 @@ use revm::state::{AccountInfo, Bytecode};
 /// reads a key it did not declare (or imply), or writes one it did not
 /// declare as a write, gets an [`crate::Status::AccessViolation`] receipt and
 /// is rejected whole: no nonce bump, no fee, no writes.
+/// [`record`](Self::record) runs a block without that rule and reports what
+/// each transaction really touched instead.
 ///
 /// After a block of more than [`KEEP_BUFFERS_TXS`] transactions, the calling
 /// thread's KECCAK256 memo (up to 25 MiB) is freed: a thread that ran one
@@ -62,111 +64,233 @@ impl SequentialExecutor {
         state: &State,
         block: &BlockEnv,
         txs: &[Transaction],
-        mut receipt: impl FnMut(usize, Receipt),
+        receipt: impl FnMut(usize, Receipt),
     ) -> Result<BlockEffects> {
         check_declarations(txs, &self.limits)?;
-        // One transaction's declaration at a time, in one reused buffer.
-        let declared = RefCell::new(Declared::default());
-        let overlay = RefCell::new(Overlay { base: state, changes: HashMap::new() });
-        let mut evm = build_evm(View { overlay: &overlay, declared: &declared }, block);
-        let beneficiary = StateKey::Account(block.beneficiary);
-        let (mut pending, mut fees, mut any_ran) = (U256::ZERO, U256::ZERO, false);
-        let ran: Result<()> = txs.iter().enumerate().try_for_each(|(index, tx)| {
-            declared.borrow_mut().fill(tx);
-            if declared.borrow().find(&beneficiary).is_some() && !pending.is_zero() {
-                let mut overlay = overlay.borrow_mut();
-                let current = overlay.account(&block.beneficiary);
-                overlay.changes.insert(beneficiary, Value::Account(beneficiary::credit(current, pending)));
-                pending = U256::ZERO;
-            }
-            let writable = |key: &StateKey| (declared.borrow().find(key) == Some(true)).then_some(*key);
-            let executed = execute(&mut evm, tx, index, block, writable)?;
-            any_ran |= executed.receipt.ran();
-            pending += executed.fee;
-            fees += executed.fee;
-            overlay.borrow_mut().changes.extend(executed.writes);
-            receipt(index, executed.receipt);
-            Ok(())
-        });
-        drop(evm);
-        if txs.len() > KEEP_BUFFERS_TXS {
-            // Whether the block ran or failed: else the memo stays until the
-            // thread ends.
-            crate::keccak_memo::release();
-        }
-        ran?;
-        let overlay = overlay.into_inner();
-        let current = overlay.account(&block.beneficiary);
-        let mut changes = overlay.changes;
-        beneficiary::settle(&mut changes, state, block, current, pending, any_ran);
-        Ok(BlockEffects { changes, fees })
+        run(state, block, txs, &Enforce::default(), receipt)
+    }
+
+    /// Runs the block with no declarations enforced and records, for each
+    /// transaction, every key it really read and wrote: the declaration that
+    /// lets it replay in every mode. A key written is listed as a write
+    /// only (a write may be read); keys the transaction implies (its sender,
+    /// its callee, a created contract; see [`Transaction::implied_access`])
+    /// are left out where the implied access already covers them, and so
+    /// are the declarations `txs` carry. The outcome is what
+    /// [`execute`](Self::execute) gives on the transactions with the
+    /// recorded declarations.
+    pub fn record(
+        &self,
+        state: &State,
+        block: &BlockEnv,
+        txs: &[Transaction],
+    ) -> Result<(BlockOutcome, Vec<AccessSet<StateKey>>)> {
+        let recorder = Record::default();
+        let mut receipts = Vec::with_capacity(txs.len());
+        let BlockEffects { changes, fees } = run(state, block, txs, &recorder, |_, r| receipts.push(r))?;
+        Ok((BlockOutcome { receipts, changes, fees }, recorder.declarations.into_inner()))
     }
 }
 
-/// A transaction's full declaration: keys sorted, each once, writes winning
-/// over reads, so a lookup is a binary search in one small allocation.
+/// How the sequential loop treats what a transaction touches.
+trait Policy {
+    /// Called before transaction `tx` runs.
+    fn start(&self, tx: &Transaction);
+    /// Whether the running transaction may read `key` (recording it, if
+    /// this policy records).
+    fn may_read(&self, key: &StateKey) -> bool;
+    /// Whether it may write `key`.
+    fn may_write(&self, key: &StateKey) -> bool;
+    /// Whether every earlier fee must be in the beneficiary's account
+    /// before the running transaction: it may look at it.
+    fn sees_beneficiary(&self, beneficiary: &StateKey) -> bool;
+    /// Called after the running transaction's writes were committed.
+    fn finish(&self, tx: &Transaction);
+}
+
+/// The access rule: the running transaction's full declaration, keys
+/// sorted, each once, writes winning over reads, so a lookup is a binary
+/// search in one small allocation reused for every transaction.
 #[derive(Debug, Default)]
-struct Declared {
-    keys: Vec<(StateKey, bool)>,
+struct Enforce {
+    keys: RefCell<Vec<(StateKey, bool)>>,
 }
 
-impl Declared {
-    /// Becomes `tx`'s declaration.
-    fn fill(&mut self, tx: &Transaction) {
-        tx.declared_keys(&mut self.keys);
-    }
-
+impl Enforce {
     /// `None` if `key` is not declared, else whether it may be written.
     fn find(&self, key: &StateKey) -> Option<bool> {
-        self.keys.binary_search_by(|k| k.0.cmp(key)).ok().map(|at| self.keys[at].1)
+        let keys = self.keys.borrow();
+        keys.binary_search_by(|k| k.0.cmp(key)).ok().map(|at| keys[at].1)
     }
+}
+
+impl Policy for Enforce {
+    fn start(&self, tx: &Transaction) {
+        tx.declared_keys(&mut self.keys.borrow_mut());
+    }
+
+    fn may_read(&self, key: &StateKey) -> bool {
+        self.find(key).is_some()
+    }
+
+    fn may_write(&self, key: &StateKey) -> bool {
+        self.find(key) == Some(true)
+    }
+
+    fn sees_beneficiary(&self, beneficiary: &StateKey) -> bool {
+        self.find(beneficiary).is_some()
+    }
+
+    fn finish(&self, _tx: &Transaction) {}
+}
+
+/// No rule: every key is allowed and recorded.
+#[derive(Debug, Default)]
+struct Record {
+    /// The running transaction's reads and writes, in the order made.
+    reads: RefCell<Vec<StateKey>>,
+    writes: RefCell<Vec<StateKey>>,
+    declarations: RefCell<Vec<AccessSet<StateKey>>>,
+}
+
+impl Policy for Record {
+    fn start(&self, _tx: &Transaction) {
+        self.reads.borrow_mut().clear();
+        self.writes.borrow_mut().clear();
+    }
+
+    fn may_read(&self, key: &StateKey) -> bool {
+        self.reads.borrow_mut().push(*key);
+        true
+    }
+
+    fn may_write(&self, key: &StateKey) -> bool {
+        self.writes.borrow_mut().push(*key);
+        true
+    }
+
+    // Any transaction may look: every fee is folded before each one.
+    fn sees_beneficiary(&self, _beneficiary: &StateKey) -> bool {
+        true
+    }
+
+    fn finish(&self, tx: &Transaction) {
+        let implied = tx.implied_access();
+        let mut writes = core::mem::take(&mut *self.writes.borrow_mut());
+        writes.sort_unstable();
+        writes.dedup();
+        let mut reads = core::mem::take(&mut *self.reads.borrow_mut());
+        reads.sort_unstable();
+        reads.dedup();
+        reads.retain(|k| writes.binary_search(k).is_err() && !implied.declares(k));
+        writes.retain(|k| !implied.writes_key(k));
+        self.declarations.borrow_mut().push(AccessSet::new(reads, writes));
+    }
+}
+
+/// The block, one transaction at a time under `policy`.
+fn run(
+    state: &State,
+    block: &BlockEnv,
+    txs: &[Transaction],
+    policy: &impl Policy,
+    mut receipt: impl FnMut(usize, Receipt),
+) -> Result<BlockEffects> {
+    let overlay = RefCell::new(Overlay { base: state, changes: system::pre_execution(state, block)? });
+    let mut evm = build_evm(View { overlay: &overlay, policy }, block);
+    let beneficiary = StateKey::Account(block.beneficiary);
+    let (mut pending, mut fees, mut any_ran) = (U256::ZERO, U256::ZERO, false);
+    let ran: Result<()> = txs.iter().enumerate().try_for_each(|(index, tx)| {
+        policy.start(tx);
+        if !pending.is_zero() && policy.sees_beneficiary(&beneficiary) {
+            let mut overlay = overlay.borrow_mut();
+            let current = overlay.account(&block.beneficiary);
+            overlay.commit(beneficiary, Value::Account(beneficiary::credit(current, pending)));
+            pending = U256::ZERO;
+        }
+        let writable = |key: &StateKey| policy.may_write(key).then_some(*key);
+        let executed = execute(&mut evm, tx, index, block, writable)?;
+        any_ran |= executed.receipt.ran();
+        pending += executed.fee;
+        fees += executed.fee;
+        let mut overlay = overlay.borrow_mut();
+        for (key, value) in executed.writes {
+            overlay.commit(key, value);
+        }
+        drop(overlay);
+        policy.finish(tx);
+        receipt(index, executed.receipt);
+        Ok(())
+    });
+    drop(evm);
+    if txs.len() > KEEP_BUFFERS_TXS {
+        // Whether the block ran or failed: else the memo stays until the
+        // thread ends.
+        crate::keccak_memo::release();
+    }
+    ran?;
+    let mut changes = overlay.into_inner().changes;
+    beneficiary::settle(&mut changes, state, block, pending, any_ran);
+    system::post_execution(&mut changes, state, block);
+    Ok(BlockEffects { changes, fees })
 }
 
 /// The state as of the last committed transaction.
 #[derive(Debug)]
 struct Overlay<'a> {
     base: &'a State,
-    changes: HashMap<StateKey, Value>,
+    changes: StateChanges,
 }
 
 impl Overlay<'_> {
     fn get(&self, key: &StateKey) -> Value {
-        self.changes.get(key).cloned().unwrap_or_else(|| self.base.get(key))
+        Value::after(&self.changes, self.base, key).0
     }
 
     fn account(&self, address: &Address) -> Option<AccountValue> {
-        match self.get(&StateKey::Account(*address)) {
-            Value::Account(account) => account,
-            Value::Storage(_) => None,
+        self.get(&StateKey::Account(*address)).account().cloned()
+    }
+
+    /// Writes a committed transaction's new value of `key`. A write that
+    /// clears an account's storage sets every slot of it the block wrote
+    /// before to zero; slots it did not write read as zero from then on
+    /// ([`Value::after`]).
+    fn commit(&mut self, key: StateKey, value: Value) {
+        if let StateKey::Account(address) = key
+            && value.clears_storage()
+        {
+            for (key, slot) in self.changes.iter_mut() {
+                if matches!(key, StateKey::Storage(a, _) if *a == address) {
+                    *slot = Value::Storage(U256::ZERO);
+                }
+            }
         }
+        let value = Value::overwrite(self.changes.get(&key), value);
+        self.changes.insert(key, value);
     }
 }
 
-/// What one transaction sees: the overlay, through its declaration.
+/// What one transaction sees: the overlay, through the policy.
 #[derive(Debug)]
-struct View<'o, 'a> {
+struct View<'o, 'a, P> {
     overlay: &'o RefCell<Overlay<'a>>,
-    /// The running transaction's declaration.
-    declared: &'o RefCell<Declared>,
+    policy: &'o P,
 }
 
-impl View<'_, '_> {
+impl<P: Policy> View<'_, '_, P> {
     fn read(&self, key: StateKey) -> Result<Value, UndeclaredRead> {
-        if self.declared.borrow().find(&key).is_none() {
+        if !self.policy.may_read(&key) {
             return Err(UndeclaredRead(key));
         }
         Ok(self.overlay.borrow().get(&key))
     }
 }
 
-impl Database for View<'_, '_> {
+impl<P: Policy> Database for View<'_, '_, P> {
     type Error = UndeclaredRead;
 
     fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, Self::Error> {
-        match self.read(StateKey::Account(address))? {
-            Value::Account(account) => Ok(account.map(|a| a.info())),
-            Value::Storage(_) => Ok(None),
-        }
+        Ok(self.read(StateKey::Account(address))?.account().map(AccountValue::info))
     }
 
     fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, Self::Error> {
@@ -177,7 +301,7 @@ impl Database for View<'_, '_> {
     fn storage(&mut self, address: Address, index: U256) -> Result<U256, Self::Error> {
         match self.read(StateKey::Storage(address, index))? {
             Value::Storage(value) => Ok(value),
-            Value::Account(_) => Ok(U256::ZERO),
+            _ => Ok(U256::ZERO),
         }
     }
 

@@ -71,14 +71,71 @@ impl AccountValue {
 }
 
 /// The new value of a key after a block.
+///
+/// An account's storage from before the block survives unless the block
+/// deleted or created the account ([`Value::clears_storage`]): after a
+/// `SELFDESTRUCT` (before Cancun; of a contract created in the same
+/// transaction after it), an EIP-161 deletion or a creation, every slot
+/// reads as zero until it is written again. The executors keep that rule
+/// for every later transaction of the block, and a block's changes record
+/// it: once cleared in a block, an account stays [`Value::Created`] however
+/// it is changed after.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
-    /// An account's new fields, or `None` if it was deleted (self-destructed,
-    /// or emptied and touched under EIP-161). A deleted account loses its
-    /// storage too.
+    /// An account's new fields, over the storage it had; or `None` if it was
+    /// deleted (self-destructed, or emptied and touched under EIP-161),
+    /// storage and all.
     Account(Option<AccountValue>),
+    /// An account's new fields over storage that started again from nothing
+    /// in the block: it was created (deployed, or destroyed and deployed
+    /// again at the same address), or destroyed and then given value. None
+    /// of its slots from before the block remain; those the block wrote
+    /// are their own keys.
+    Created(AccountValue),
     /// A storage slot's new value.
     Storage(U256),
+}
+
+impl Value {
+    /// Whether this account change ends the account's storage from before
+    /// the block.
+    pub fn clears_storage(&self) -> bool {
+        matches!(self, Value::Account(None) | Value::Created(_))
+    }
+
+    /// The account's fields, if this is an account that exists.
+    pub fn account(&self) -> Option<&AccountValue> {
+        match self {
+            Value::Account(account) => account.as_ref(),
+            Value::Created(account) => Some(account),
+            Value::Storage(_) => None,
+        }
+    }
+
+    /// `new` written over a key whose value, if the block already wrote it,
+    /// is `earlier`: an account whose storage the block cleared stays
+    /// cleared when it is written again.
+    pub(crate) fn overwrite(earlier: Option<&Value>, new: Value) -> Value {
+        match new {
+            Value::Account(Some(account)) if earlier.is_some_and(Value::clears_storage) => Value::Created(account),
+            new => new,
+        }
+    }
+
+    /// `key`'s value after `changes` (what a block wrote so far) on `base`,
+    /// and whether `changes` hold it: a slot the block did not write reads
+    /// as zero once the block cleared its account's storage.
+    pub(crate) fn after(changes: &StateChanges, base: &State, key: &StateKey) -> (Value, bool) {
+        if let Some(value) = changes.get(key) {
+            return (value.clone(), true);
+        }
+        if let StateKey::Storage(address, _) = key
+            && changes.get(&StateKey::Account(*address)).is_some_and(Value::clears_storage)
+        {
+            return (Value::Storage(U256::ZERO), false);
+        }
+        (base.get(key), false)
+    }
 }
 
 /// Every key a block wrote, with its final value. Unordered: sort the keys
@@ -107,6 +164,11 @@ impl State {
     /// Records the hash of block `number`, for `BLOCKHASH`.
     pub fn insert_block_hash(&mut self, number: u64, hash: B256) {
         self.block_hashes.insert(number, hash);
+    }
+
+    /// The block hashes `BLOCKHASH` answers with, in no particular order.
+    pub fn block_hashes(&self) -> impl Iterator<Item = (u64, B256)> + '_ {
+        self.block_hashes.iter().map(|(n, h)| (*n, *h))
     }
 
     /// The account at `address`, if it exists.
@@ -138,8 +200,9 @@ impl State {
     }
 
     /// Applies a block's changes. Accounts are applied before slots, so a
-    /// deleted account takes its storage with it; zero slots are removed,
-    /// and so is a changed account left with nothing.
+    /// deleted account takes its storage with it and a created one starts
+    /// with none; zero slots are removed, and so is a changed account left
+    /// with nothing.
     pub fn apply(&mut self, changes: &StateChanges) {
         let accounts_first = changes.iter().filter(|(k, _)| matches!(k, StateKey::Account(_)));
         let slots = changes.iter().filter(|(k, _)| matches!(k, StateKey::Storage(..)));
@@ -148,11 +211,14 @@ impl State {
                 (StateKey::Account(a), Value::Account(None)) => {
                     self.accounts.remove(a);
                 }
-                (StateKey::Account(a), Value::Account(Some(v))) => {
+                (StateKey::Account(a), Value::Account(Some(v)) | Value::Created(v)) => {
                     let account = self.accounts.entry(*a).or_default();
                     account.balance = v.balance;
                     account.nonce = v.nonce;
                     account.code = v.code.clone();
+                    if matches!(value, Value::Created(_)) {
+                        account.storage.clear();
+                    }
                 }
                 (StateKey::Storage(a, slot), Value::Storage(v)) => {
                     let deleted = matches!(changes.get(&StateKey::Account(*a)), Some(Value::Account(None)));
@@ -193,11 +259,13 @@ impl State {
     pub fn root_after(&self, changes: &StateChanges) -> B256 {
         // Per address: its account change, if any, and its slot changes.
         // Borrowed from `changes`: a large block's changes are not copied.
-        type Touched<'c> = (Option<&'c Option<AccountValue>>, HashMap<&'c U256, &'c U256>);
+        type Touched<'c> = (Option<&'c Value>, HashMap<&'c U256, &'c U256>);
         let mut touched: HashMap<Address, Touched<'_>> = HashMap::new();
         for (key, value) in changes {
             match (key, value) {
-                (StateKey::Account(a), Value::Account(v)) => touched.entry(*a).or_default().0 = Some(v),
+                (StateKey::Account(a), Value::Account(_) | Value::Created(_)) => {
+                    touched.entry(*a).or_default().0 = Some(value)
+                }
                 (StateKey::Storage(a, slot), Value::Storage(v)) => {
                     touched.entry(*a).or_default().1.insert(slot, v);
                 }
@@ -210,11 +278,16 @@ impl State {
         let after = touched.iter().map(|(address, (account_change, slots))| {
             let pre = self.accounts.get(address);
             let value = match account_change {
-                Some(None) => return None, // deleted, storage and all
-                Some(Some(value)) => value.clone(),
+                Some(Value::Account(None)) => return None, // deleted, storage and all
+                Some(change) => change.account().cloned().unwrap_or_default(),
                 None => pre.map(Account::value).unwrap_or_default(),
             };
-            let kept = pre.into_iter().flat_map(|a| a.storage.iter()).filter(|(k, _)| !slots.contains_key(k));
+            let cleared = account_change.is_some_and(|change| change.clears_storage());
+            let kept = pre
+                .filter(|_| !cleared)
+                .into_iter()
+                .flat_map(|a| a.storage.iter())
+                .filter(|(k, _)| !slots.contains_key(k));
             let written = slots.iter().map(|(k, v)| (*k, *v)).filter(|(_, v)| !v.is_zero());
             let storage = kept.chain(written).map(|(k, v)| (*k, *v));
             // A changed account left with nothing is gone.

@@ -1,9 +1,17 @@
 //! Transactions and what they declare.
+//!
+//! Two lists of keys travel with an Ethereum transaction, and they must not
+//! be confused. Its **declared access** ([`Transaction::access`]) is what
+//! defivm schedules and enforces: the keys it may read and write. Its
+//! **EIP-2930 access list** ([`Envelope::access_list`]) is part of the
+//! signed transaction: it pre-warms keys, which changes the gas it pays,
+//! and revm gets it exactly as signed. Neither is derived from the other.
 
 use crate::error::VmError;
 use crate::key::StateKey;
-use alloy_primitives::{Address, Bytes, U256};
+use alloy_primitives::{Address, B256, Bytes, U256};
 use defivm_scheduler::{AccessSet, Limits, ScheduleError};
+use revm::context_interface::transaction::{AccessList, SignedAuthorization};
 
 /// What a transaction pays per unit of gas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +28,69 @@ pub enum Fee {
         /// The most wei per gas above the base fee, paid to the beneficiary.
         max_priority_fee_per_gas: u128,
     },
+}
+
+/// Ethereum's transaction types (EIP-2718).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum TxType {
+    /// Type 0: a gas price, signed with or without a chain id (EIP-155).
+    #[default]
+    Legacy,
+    /// Type 1: a gas price and an access list (EIP-2930).
+    Eip2930,
+    /// Type 2: fee caps (EIP-1559) and an access list.
+    Eip1559,
+    /// Type 3: as type 2, with blobs (EIP-4844).
+    Eip4844,
+    /// Type 4: as type 2, with code delegations (EIP-7702).
+    Eip7702,
+}
+
+impl TxType {
+    /// The type's number, the first byte of a typed envelope.
+    pub fn number(self) -> u8 {
+        match self {
+            TxType::Legacy => 0,
+            TxType::Eip2930 => 1,
+            TxType::Eip1559 => 2,
+            TxType::Eip4844 => 3,
+            TxType::Eip7702 => 4,
+        }
+    }
+
+    /// The type numbered `number`, if there is one.
+    pub fn from_number(number: u8) -> Option<Self> {
+        Some(match number {
+            0 => TxType::Legacy,
+            1 => TxType::Eip2930,
+            2 => TxType::Eip1559,
+            3 => TxType::Eip4844,
+            4 => TxType::Eip7702,
+            _ => return None,
+        })
+    }
+}
+
+/// What an Ethereum transaction carries beyond the fields every
+/// transaction has: its type and the fields that only some types have.
+/// None of it is declared access.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Envelope {
+    /// The transaction type; it must agree with the [`Fee`] (a gas price for
+    /// types 0 and 1, fee caps for the others).
+    pub tx_type: TxType,
+    /// The chain id it was signed for; `None` only for a legacy transaction
+    /// signed before EIP-155.
+    pub chain_id: Option<u64>,
+    /// The EIP-2930 access list (types 1 to 4): keys warmed before
+    /// execution. It changes gas, never what may be touched.
+    pub access_list: AccessList,
+    /// The blobs' versioned hashes (type 3).
+    pub blob_hashes: Vec<B256>,
+    /// The most wei per blob gas (type 3).
+    pub max_fee_per_blob_gas: u128,
+    /// Signed code delegations (type 4), whose authorities revm recovers.
+    pub authorization_list: Vec<SignedAuthorization>,
 }
 
 /// A transaction and its declared access.
@@ -46,9 +117,23 @@ pub struct Transaction {
     pub nonce: u64,
     /// The keys the transaction reads and writes, beyond the implied ones.
     pub access: AccessSet<StateKey>,
+    /// Ethereum's type-specific fields, for a transaction from a real
+    /// chain. `None` for a transaction of defivm's own making: type 0 or 2
+    /// by its fee, signed for the block's chain, with no access list. Boxed,
+    /// as a large block holds millions of transactions that need none.
+    pub envelope: Option<Box<Envelope>>,
 }
 
 impl Transaction {
+    /// The transaction's Ethereum type.
+    pub fn tx_type(&self) -> TxType {
+        match (&self.envelope, self.fee) {
+            (Some(envelope), _) => envelope.tx_type,
+            (None, Fee::Legacy { .. }) => TxType::Legacy,
+            (None, Fee::Dynamic { .. }) => TxType::Eip1559,
+        }
+    }
+
     /// The address a creation deploys to.
     pub fn created_address(&self) -> Option<Address> {
         self.to.is_none().then(|| self.from.create(self.nonce))

@@ -81,7 +81,8 @@ fn contended_block(txs: usize) -> (State, BlockEnv, Vec<Transaction>) {
     let picks = (0..txs as u64).map(|i| ((i * 7 % 8) as u8, i * 31 + 5, i * 17 + 3, i * 13 + 1)).collect();
     let shape = Shape { users: 16, slots: 2, receivers: 1, picks };
     let block = block();
-    (genesis(shape.users), block, generate(&shape, &block))
+    let txs = generate(&shape, &block);
+    (genesis(shape.users), block, txs)
 }
 
 #[test]

@@ -55,6 +55,7 @@ fn hash_call(nonce: u64, offset: U256, length: U256, data: [U256; 2], gas_limit:
         fee: fee(),
         nonce,
         access: AccessSet::new(vec![], vec![StateKey::Storage(HASHER_ADDRESS, U256::ZERO)]),
+        envelope: None,
     }
 }
 

@@ -76,6 +76,7 @@ pub(crate) fn probe_call(from: Address, nonce: u64, beneficiary: Address) -> Tra
             vec![StateKey::Account(beneficiary)],
             vec![StateKey::Storage(PROBE_ADDRESS, U256::ZERO)],
         ),
+        envelope: None,
     }
 }
 
@@ -102,6 +103,7 @@ pub(crate) fn bank_call(from: Address, nonce: u64, slot: u64, amount: u64, other
         fee: fee(),
         nonce,
         access,
+        envelope: None,
     }
 }
 
@@ -115,6 +117,7 @@ pub(crate) fn transfer(from: Address, nonce: u64, to: Address, value: u64) -> Tr
         fee: fee(),
         nonce,
         access: AccessSet::default(),
+        envelope: None,
     }
 }
 

@@ -1,0 +1,130 @@
+//! What a block does outside its transactions, as the protocol has it.
+//!
+//! - **Before the first transaction**, system calls store header fields in
+//!   system contracts: the parent beacon block root (EIP-4788, Cancun on)
+//!   and the parent block hash (EIP-2935, Prague on). Each is a call from
+//!   the system address that pays no gas and bumps no nonce, skipped when
+//!   the contract has no code.
+//! - **After the last transaction** (and the beneficiary's fees), balances
+//!   grow: the block reward and the ommer rewards before the Merge, the
+//!   validator withdrawals from Shanghai on.
+//!
+//! Every executor applies both alike: the system calls' changes are the
+//! state the block's first transaction runs on, and they and the increments
+//! are part of the block's changes.
+
+use crate::block::{BlockEnv, SpecId};
+use crate::error::{Result, VmError};
+use crate::exec::build_plain_evm;
+use crate::key::StateKey;
+use crate::state::{State, StateChanges, Value};
+use alloy_eips::eip2935::HISTORY_STORAGE_ADDRESS;
+use alloy_eips::eip4788::BEACON_ROOTS_ADDRESS;
+use alloy_primitives::{Address, B256, Bytes, U256};
+use revm::context::result::ExecutionResult;
+use revm::database_interface::WrapDatabaseRef;
+use revm::ExecuteEvm;
+use revm::handler::SystemCallEvm;
+
+/// Wei in an ether.
+const ETHER: u128 = 1_000_000_000_000_000_000;
+
+/// The changes of the system calls that run before `block`'s first
+/// transaction, on `base`.
+pub(crate) fn pre_execution(base: &State, block: &BlockEnv) -> Result<StateChanges> {
+    let mut changes = StateChanges::default();
+    if block.spec.is_enabled_in(SpecId::PRAGUE)
+        && let Some(parent) = block.parent_hash
+        && block.number > 0
+    {
+        system_call(base, block, "EIP-2935 block hash", HISTORY_STORAGE_ADDRESS, parent, &mut changes)?;
+    }
+    if block.spec.is_enabled_in(SpecId::CANCUN)
+        && let Some(root) = block.parent_beacon_block_root
+        && block.number > 0
+    {
+        system_call(base, block, "EIP-4788 beacon root", BEACON_ROOTS_ADDRESS, root, &mut changes)?;
+    }
+    Ok(changes)
+}
+
+/// Calls the system contract at `address` with `data`, adding the slots it
+/// changed to `changes`.
+fn system_call(
+    base: &State,
+    block: &BlockEnv,
+    what: &str,
+    address: Address,
+    data: B256,
+    changes: &mut StateChanges,
+) -> Result<()> {
+    if base.account(&address).is_none_or(|a| a.code.as_ref().is_none_or(|c| c.is_empty())) {
+        return Ok(());
+    }
+    let mut evm = build_plain_evm(WrapDatabaseRef(base), block);
+    let result = evm.system_call_one(address, Bytes::copy_from_slice(data.as_slice()));
+    let state = evm.finalize();
+    match result {
+        Ok(ExecutionResult::Success { .. }) => {}
+        Ok(failed) => return Err(VmError::InvalidBlock(format!("the {what} system call failed: {failed:?}"))),
+        Err(e) => return Err(VmError::InvalidBlock(format!("the {what} system call failed: {e}"))),
+    }
+    // Only the contract's storage: the system address is not an account
+    // the call may change.
+    if let Some(account) = state.get(&address) {
+        for (slot, value) in account.changed_storage_slots() {
+            changes.insert(StateKey::Storage(address, *slot), Value::Storage(value.present_value));
+        }
+    }
+    Ok(())
+}
+
+/// The balance increments after `block`'s transactions, in the order they
+/// are credited: the ommer rewards (of the ommers whose header is known)
+/// and the block reward (before the Merge), then the withdrawals (Shanghai
+/// on). Zero amounts are left out.
+pub fn balance_increments(block: &BlockEnv) -> Vec<(Address, U256)> {
+    let mut increments = Vec::new();
+    if let Some(reward) = base_block_reward(block.spec) {
+        for ommer in block.ommers.iter().filter_map(|o| o.header) {
+            // (8 + ommer number - block number) / 8 of the reward: 7/8 for
+            // the block's parent's sibling, down to 2/8 six blocks back.
+            let depth = block.number.saturating_sub(ommer.number).min(8) as u128;
+            increments.push((ommer.beneficiary, U256::from(reward * (8 - depth) / 8)));
+        }
+        let inclusion = reward / 32 * block.ommers.len() as u128;
+        increments.push((block.beneficiary, U256::from(reward + inclusion)));
+    }
+    if block.spec.is_enabled_in(SpecId::SHANGHAI) {
+        increments.extend(block.withdrawals.iter().map(|w| (w.address, w.amount_wei())));
+    }
+    increments.retain(|(_, amount)| !amount.is_zero());
+    increments
+}
+
+/// The block reward before the Merge (Yellow Paper 11.3; EIP-649 at
+/// Byzantium, EIP-1234 at Constantinople, which revm names Petersburg); none after.
+fn base_block_reward(spec: SpecId) -> Option<u128> {
+    if spec.is_enabled_in(SpecId::MERGE) {
+        None
+    } else if spec.is_enabled_in(SpecId::PETERSBURG) {
+        Some(2 * ETHER)
+    } else if spec.is_enabled_in(SpecId::BYZANTIUM) {
+        Some(3 * ETHER)
+    } else {
+        Some(5 * ETHER)
+    }
+}
+
+/// Credits `block`'s balance increments on top of `changes` (the block's
+/// changes so far, over `base`).
+pub(crate) fn post_execution(changes: &mut StateChanges, base: &State, block: &BlockEnv) {
+    for (address, amount) in balance_increments(block) {
+        let key = StateKey::Account(address);
+        let (current, _) = Value::after(changes, base, &key);
+        let mut account = current.account().cloned().unwrap_or_default();
+        account.balance = account.balance.saturating_add(amount);
+        let value = Value::overwrite(changes.get(&key), Value::Account(Some(account)));
+        changes.insert(key, value);
+    }
+}
