@@ -63,7 +63,9 @@ pub enum FixtureError {
         message: String,
     },
     /// A version this build does not know.
-    #[error("{path}: fixture version {found} is not supported (this build reads versions {OLDEST_VERSION} to {VERSION})")]
+    #[error(
+        "{path}: fixture version {found} is not supported (this build reads versions {OLDEST_VERSION} to {VERSION})"
+    )]
     Version {
         /// The file.
         path: PathBuf,

@@ -17,7 +17,10 @@ fn every_committed_fixture_replays_to_a_match_in_every_mode() {
     assert!(files.len() >= 5, "one fixture per workload at least: {files:?}");
     let executors: Vec<_> = [1, 2, 4]
         .into_iter()
-        .flat_map(|t| [ParallelMode::Waves, ParallelMode::Dag].map(|m| ParallelExecutor::new(t).unwrap().with_mode(m)))
+        .flat_map(|t| {
+            [ParallelMode::Waves, ParallelMode::Dag]
+                .map(|m| ParallelExecutor::new(t).unwrap().with_mode(m).with_fallback(false))
+        })
         .collect();
     for file in files {
         let fixture = Fixture::load(&file).unwrap();

@@ -11,7 +11,10 @@ use defivm::workload::{Workload, WorkloadError, WorkloadSpec, generate};
 fn sequential_equals_plain_revm_and_parallel_equals_sequential_for_every_workload_and_hotness() {
     let executors: Vec<_> = [2, 4]
         .into_iter()
-        .flat_map(|t| [ParallelMode::Waves, ParallelMode::Dag].map(|m| ParallelExecutor::new(t).unwrap().with_mode(m)))
+        .flat_map(|t| {
+            [ParallelMode::Waves, ParallelMode::Dag]
+                .map(|m| ParallelExecutor::new(t).unwrap().with_mode(m).with_fallback(false))
+        })
         .collect();
     for workload in Workload::ALL {
         for hot in [0.0, 0.3, 0.7, 1.0] {

@@ -25,7 +25,8 @@ pub fn import(mut block: SourceBlock) -> Result<ImportedBlock, ImportError> {
     let failed = |source| ImportError::Execution { block: number, source };
     let executor = SequentialExecutor::new();
     let (outcome, declarations) = executor.record(&block.state, &block.env, &block.txs).map_err(failed)?;
-    let computed = ReceiptCommitments::compute(block.env.spec, block.txs.iter().map(|tx| tx.tx_type()), &outcome.receipts);
+    let computed =
+        ReceiptCommitments::compute(block.env.spec, block.txs.iter().map(|tx| tx.tx_type()), &outcome.receipts);
     block.header.verify(&computed).map_err(|mismatch| ImportError::Header { block: number, mismatch })?;
     for (tx, access) in block.txs.iter_mut().zip(declarations) {
         tx.access = access;

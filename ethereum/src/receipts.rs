@@ -45,9 +45,8 @@ impl ReceiptCommitments {
         let envelopes = receipt_envelopes(tx_types, receipts);
         let gas_used = envelopes.last().map_or(0, |r| r.cumulative_gas_used());
         let logs_bloom = envelopes.iter().fold(Bloom::ZERO, |bloom, r| bloom | r.logs_bloom());
-        let receipts_root = spec
-            .is_enabled_in(SpecId::BYZANTIUM)
-            .then(|| alloy_consensus::proofs::calculate_receipt_root(&envelopes));
+        let receipts_root =
+            spec.is_enabled_in(SpecId::BYZANTIUM).then(|| alloy_consensus::proofs::calculate_receipt_root(&envelopes));
         Self { gas_used, logs_bloom, receipts_root }
     }
 
@@ -58,7 +57,11 @@ impl ReceiptCommitments {
             Err(HeaderMismatch { field, expected: expected.to_string(), computed: computed.to_string() })
         };
         if self.gas_used != computed.gas_used {
-            return mismatch("gasUsed", &format_args!("{:#x}", self.gas_used), &format_args!("{:#x}", computed.gas_used));
+            return mismatch(
+                "gasUsed",
+                &format_args!("{:#x}", self.gas_used),
+                &format_args!("{:#x}", computed.gas_used),
+            );
         }
         if self.logs_bloom != computed.logs_bloom {
             return mismatch("logsBloom", &self.logs_bloom, &computed.logs_bloom);

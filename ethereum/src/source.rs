@@ -189,7 +189,10 @@ impl MainnetSource {
 /// mainnet before those forks and no storage. What their system calls
 /// write does not depend on what they held.
 fn add_system_contracts(state: &mut State, spec: SpecId) {
-    let contracts = [(SpecId::CANCUN, BEACON_ROOTS_ADDRESS, &BEACON_ROOTS_CODE), (SpecId::PRAGUE, HISTORY_STORAGE_ADDRESS, &HISTORY_STORAGE_CODE)];
+    let contracts = [
+        (SpecId::CANCUN, BEACON_ROOTS_ADDRESS, &BEACON_ROOTS_CODE),
+        (SpecId::PRAGUE, HISTORY_STORAGE_ADDRESS, &HISTORY_STORAGE_CODE),
+    ];
     for (fork, address, code) in contracts {
         if spec.is_enabled_in(fork) && state.account(&address).is_none() {
             let code = Some(Bytecode::new_raw(code.clone()));

@@ -9,9 +9,11 @@
 use super::plot::{self, Point};
 use super::shape::Shape;
 use clap::{Args, ValueEnum};
-use defivm::fixture::LoadedFixture;
+use defivm::fixture::{Codes, LoadedFixture};
 use defivm::scheduler::{Limits, LockGraph, ScheduleStats};
-use defivm::vm::{BlockEnv, ParallelExecutor, ParallelMode, Phases, PlainRevm, SequentialExecutor, State, Transaction};
+use defivm::vm::{
+    BlockEnv, ParallelExecutor, ParallelMode, Phases, PlainRevm, Plan, SequentialExecutor, State, Transaction,
+};
 use defivm::workload::{REALISTIC_HOT, Workload, bench_users, generate};
 use indicatif::ProgressBar;
 use serde_json::json;
@@ -47,9 +49,9 @@ pub(crate) struct Bench {
     hot: Vec<f64>,
     #[command(flatten)]
     shape: Shape,
-    /// Measure a recorded fixture instead of a generated block.
-    #[arg(long)]
-    fixture: Option<PathBuf>,
+    /// Measure recorded fixtures instead of a generated block: each block's figures, then each mode's total.
+    #[arg(long, num_args = 1..)]
+    fixture: Vec<PathBuf>,
     /// Worker threads of the parallel modes.
     #[arg(long, default_value_t = std::thread::available_parallelism().map_or(1, usize::from))]
     threads: usize,
@@ -83,6 +85,8 @@ struct Measured {
     txs: usize,
     gas: u64,
     bound: f64,
+    /// The path the executors take on this block.
+    plan: Plan,
     plain: Duration,
     modes: Vec<ModeRun>,
 }
@@ -128,18 +132,27 @@ impl Bench {
             .map(|&(name, mode)| Ok((name, ParallelExecutor::new(self.threads)?.with_mode(mode))))
             .collect::<Result<Vec<_>, defivm::vm::VmError>>()
             .map_err(|e| e.to_string())?;
-        let blocks: Vec<Source<'_>> = match &self.fixture {
-            Some(path) => vec![Source::Fixture(path)],
-            None => self.hot.iter().map(|&hot| Source::Generated { hot }).collect(),
+        let blocks: Vec<Source<'_>> = match self.fixture.as_slice() {
+            [] => self.hot.iter().map(|&hot| Source::Generated { hot }).collect(),
+            paths => paths.iter().map(|path| Source::Fixture(path)).collect(),
         };
+        let many = blocks.len() > 1 && !self.fixture.is_empty();
+        let codes = Codes::new();
         let mut measured = Vec::new();
         for source in blocks {
-            let (label, state, env, txs) = self.block(source)?;
+            let (label, state, env, txs) = self.block(source, &codes)?;
             let m = self.measure(label, source.hot(), &state, &env, &txs, &executors)?;
             if !self.json {
-                print_table(&m, self.threads, self.repeat);
+                if many {
+                    print_row(&m, measured.is_empty());
+                } else {
+                    print_table(&m, self.threads, self.repeat);
+                }
             }
             measured.push(m);
+        }
+        if many && !self.json {
+            print_totals(&measured, self.threads, self.repeat);
         }
         if self.json {
             println!("{}", self.to_json(&measured));
@@ -213,12 +226,14 @@ impl Bench {
         let sets: Vec<_> = txs.iter().map(Transaction::full_access).collect();
         let graph = LockGraph::from_access_sets(&sets, Limits::default()).map_err(|e| e.to_string())?;
         let bound = ScheduleStats::new(&graph, &gas).speedup_bound(self.threads);
+        let plan = executors.first().map_or(Plan::Parallel, |(_, e)| e.plan(txs));
         Ok(Measured {
             label,
             hot,
             txs: txs.len(),
             gas: gas.iter().sum(),
             bound,
+            plan,
             plain,
             modes: best.into_iter().flatten().collect(),
         })
@@ -250,22 +265,35 @@ impl Bench {
                 };
                 let mut modes = vec![row("sequential", m.plain, None)];
                 modes.extend(m.modes.iter().map(|r| row(r.name, r.time, Some(&r.phases))));
-                json!({ "hot": m.hot, "txs": m.txs, "gas": m.gas, "bound": m.bound, "modes": modes })
+                json!({
+                    "label": m.label,
+                    "hot": m.hot,
+                    "txs": m.txs,
+                    "gas": m.gas,
+                    "bound": m.bound,
+                    "plan": m.plan.to_string(),
+                    "modes": modes,
+                })
             })
+            .collect();
+        let totals: Vec<_> = totals(measured)
+            .iter()
+            .map(|t| json!({ "mode": t.name, "seconds": t.seconds, "speedup": t.speedup }))
             .collect();
         json!({
             "workload": measured.first().map(|m| m.label.clone()),
             "threads": self.threads,
             "rounds": self.repeat.max(1),
             "blocks": blocks,
+            "totals": totals,
         })
     }
 
     /// The block to measure and a name for it.
-    fn block(&self, source: Source<'_>) -> Result<(String, State, BlockEnv, Vec<Transaction>), String> {
+    fn block(&self, source: Source<'_>, codes: &Codes) -> Result<(String, State, BlockEnv, Vec<Transaction>), String> {
         match source {
             Source::Fixture(path) => {
-                let fixture = LoadedFixture::load(path).map_err(|e| e.to_string())?;
+                let fixture = LoadedFixture::load_with(path, codes).map_err(|e| e.to_string())?;
                 Ok((path.display().to_string(), fixture.state, fixture.env, fixture.txs))
             }
             Source::Generated { hot } => {
@@ -337,4 +365,73 @@ fn print_table(m: &Measured, threads: usize, rounds: usize) {
     let shares: Vec<String> =
         m.modes.iter().map(|r| format!("{} {:.1}%", r.name, 100.0 * m.schedule_share(&r.phases))).collect();
     println!("  scheduling, as a share of plain revm's time: {}", shares.join(", "));
+    println!("  path: {}", m.plan);
+}
+
+/// A contender's time over every measured block.
+#[derive(Debug)]
+struct Total {
+    name: &'static str,
+    seconds: f64,
+    /// Plain revm's total time over this one's.
+    speedup: f64,
+}
+
+/// Plain revm's total, then each mode's: the sums of the blocks' best runs.
+fn totals(measured: &[Measured]) -> Vec<Total> {
+    let plain: f64 = measured.iter().map(|m| m.plain.as_secs_f64()).sum();
+    let mut totals = vec![Total { name: "sequential", seconds: plain, speedup: 1.0 }];
+    for (i, run) in measured.first().map(|m| m.modes.as_slice()).unwrap_or_default().iter().enumerate() {
+        let seconds: f64 = measured.iter().map(|m| m.modes[i].time.as_secs_f64()).sum();
+        totals.push(Total { name: run.name, seconds, speedup: plain / seconds });
+    }
+    totals
+}
+
+/// The bound of the blocks together: their sequential cost over the sum of
+/// each block's least possible time, gas-weighted like each block's bound.
+fn total_bound(measured: &[Measured]) -> f64 {
+    let gas: f64 = measured.iter().map(|m| m.gas as f64).sum();
+    let least: f64 = measured.iter().map(|m| m.gas as f64 / m.bound).sum();
+    if least == 0.0 { 1.0 } else { gas / least }
+}
+
+/// One block's line in a many-block table.
+fn print_row(m: &Measured, first: bool) {
+    if first {
+        let names: Vec<String> = m.modes.iter().map(|r| format!("{:>8}", r.name)).collect();
+        let header = format!("{:<40} {:>6} {:>11} {:>10} {}", "block", "txs", "gas", "plain ms", names.join(" "));
+        println!("{header} {:>6}  path", "bound");
+    }
+    let speedups: Vec<String> = m.modes.iter().map(|r| format!("{:>7.2}x", m.figures(r.time).speedup)).collect();
+    let plain = m.plain.as_secs_f64() * 1e3;
+    let path = match m.plan {
+        Plan::Parallel => "parallel",
+        Plan::Sequential(_) => "sequential",
+    };
+    let row = format!("{:<40} {:>6} {:>11} {:>10.3} {}", m.label, m.txs, m.gas, plain, speedups.join(" "));
+    println!("{row} {:>5.2}x  {path}", m.bound);
+}
+
+/// Each mode's total over many blocks, and the lowest block.
+fn print_totals(measured: &[Measured], threads: usize, rounds: usize) {
+    println!(
+        "total over {} blocks, {threads} threads, best of {} per block; bound {:.2}x (gas-weighted)",
+        measured.len(),
+        rounds.max(1),
+        total_bound(measured)
+    );
+    for (i, total) in totals(measured).iter().enumerate() {
+        let worst = (i > 0)
+            .then(|| {
+                measured
+                    .iter()
+                    .map(|m| (m.figures(m.modes[i - 1].time).speedup, &m.label))
+                    .min_by(|a, b| a.0.total_cmp(&b.0))
+            })
+            .flatten()
+            .map(|(s, label)| format!("; lowest block {s:.2}x ({label})"))
+            .unwrap_or_default();
+        println!("  {:<24} {:>9.3} s {:>7.2}x{worst}", total.name, total.seconds, total.speedup);
+    }
 }

@@ -2,9 +2,10 @@
 //!
 //! One reused mainnet EVM over revm's own `CacheDB`, committing after each
 //! transaction: no declarations, no enforcement, no scheduling, the
-//! beneficiary credited by revm itself. With correct declarations the
+//! beneficiary credited by revm itself; the block's system calls first, as
+//! revm makes them. With correct declarations the
 //! [`crate::SequentialExecutor`] must produce the same receipts and
-//! post-state.
+//! post-state (the post-block rewards and withdrawals aside).
 
 use crate::block::BlockEnv;
 use crate::error::{Result, VmError};
@@ -12,9 +13,15 @@ use crate::exec::tx_env;
 use crate::receipt::{Receipt, Status};
 use crate::state::{Account, AccountValue, State};
 use crate::tx::Transaction;
+use alloy_primitives::{Address, B256, Bytes, U256};
+use core::convert::Infallible;
+use hashbrown::HashMap;
 use revm::ExecuteCommitEvm;
 use revm::context::result::{EVMError, ExecutionResult, Output};
-use revm::database::{AccountState, CacheDB, EmptyDB};
+use revm::database::{AccountState, CacheDB};
+use revm::database_interface::DatabaseRef;
+use revm::handler::SystemCallCommitEvm;
+use revm::state::{AccountInfo, Bytecode};
 
 /// Plain revm over its own in-memory database.
 ///
@@ -23,13 +30,38 @@ use revm::database::{AccountState, CacheDB, EmptyDB};
 /// each transaction; [`PlainRevm::post_state`] reads the result back.
 #[derive(Debug, Clone)]
 pub struct PlainRevm {
-    db: CacheDB<EmptyDB>,
+    db: CacheDB<BlockHashes>,
+}
+
+/// What revm's cache falls back to: no accounts (the cache holds them all)
+/// and the state's block hashes, zero for any other block.
+#[derive(Debug, Clone, Default)]
+struct BlockHashes(HashMap<u64, B256>);
+
+impl DatabaseRef for BlockHashes {
+    type Error = Infallible;
+
+    fn basic_ref(&self, _address: Address) -> Result<Option<AccountInfo>, Self::Error> {
+        Ok(None)
+    }
+
+    fn code_by_hash_ref(&self, _code_hash: B256) -> Result<Bytecode, Self::Error> {
+        Ok(Bytecode::default())
+    }
+
+    fn storage_ref(&self, _address: Address, _index: U256) -> Result<U256, Self::Error> {
+        Ok(U256::ZERO)
+    }
+
+    fn block_hash_ref(&self, number: u64) -> Result<B256, Self::Error> {
+        Ok(self.0.get(&number).copied().unwrap_or_default())
+    }
 }
 
 impl PlainRevm {
     /// revm's database holding `state`.
     pub fn new(state: &State) -> Self {
-        let mut db = CacheDB::new(EmptyDB::default());
+        let mut db = CacheDB::new(BlockHashes(state.block_hashes().collect()));
         for (address, account) in state.accounts() {
             db.insert_account_info(*address, account.value().info());
             for (slot, value) in &account.storage {
@@ -43,6 +75,20 @@ impl PlainRevm {
     /// receipts. The database keeps the result.
     pub fn execute(&mut self, block: &BlockEnv, txs: &[Transaction]) -> Result<Vec<Receipt>> {
         let mut evm = crate::exec::build_plain_evm(&mut self.db, block);
+        for (what, address, data) in crate::system::calls(block) {
+            let has_code = evm
+                .ctx
+                .journaled_state
+                .database
+                .cache
+                .accounts
+                .get(&address)
+                .is_some_and(|a| a.info.code.as_ref().is_some_and(|c| !c.is_empty()));
+            if has_code {
+                evm.system_call_commit(address, Bytes::copy_from_slice(data.as_slice()))
+                    .map_err(|e| VmError::InvalidBlock(format!("the {what} system call failed: {e}")))?;
+            }
+        }
         let mut receipts = Vec::with_capacity(txs.len());
         for (index, tx) in txs.iter().enumerate() {
             let result = evm.transact_commit(tx_env(tx, block.chain_id)).map_err(|e| match e {

@@ -1,7 +1,7 @@
 //! The block a transaction runs in.
 
-use alloy_primitives::{Address, B256, U256};
 pub use alloy_eips::eip4895::Withdrawal;
+use alloy_primitives::{Address, B256, U256};
 pub use revm::primitives::hardfork::SpecId;
 
 /// The block environment: every header field a transaction can observe,

@@ -79,6 +79,8 @@ pub(crate) fn tx_env(tx: &Transaction, chain_id: u64) -> TxEnv {
         Fee::Legacy { gas_price } => (gas_price, None),
         Fee::Dynamic { max_fee_per_gas, max_priority_fee_per_gas } => (max_fee_per_gas, Some(max_priority_fee_per_gas)),
     };
+    // Every field named: `..Default::default()` would build (and drop) a
+    // whole default transaction through revm's builder each time.
     let mut env = TxEnv {
         tx_type: tx.tx_type().number(),
         caller: tx.from,
@@ -90,7 +92,10 @@ pub(crate) fn tx_env(tx: &Transaction, chain_id: u64) -> TxEnv {
         gas_priority_fee,
         nonce: tx.nonce,
         chain_id: Some(chain_id),
-        ..Default::default()
+        access_list: Default::default(),
+        blob_hashes: Vec::new(),
+        max_fee_per_blob_gas: 0,
+        authorization_list: Vec::new(),
     };
     if let Some(envelope) = &tx.envelope {
         env.chain_id = envelope.chain_id;
@@ -104,16 +109,13 @@ pub(crate) fn tx_env(tx: &Transaction, chain_id: u64) -> TxEnv {
 
 /// A transaction that ran (or was rejected for an access violation).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Executed<W> {
+pub(crate) struct Executed {
     pub(crate) receipt: Receipt,
-    /// What it wrote, to be committed: each key as the executor's
-    /// `writable` named it, with its new value; empty for a violation.
-    pub(crate) writes: Vec<(W, Value)>,
     /// Its credit to the beneficiary.
     pub(crate) fee: U256,
 }
 
-impl<W> Executed<W> {
+impl Executed {
     fn violation(key: StateKey, kind: AccessKind) -> Self {
         let receipt = Receipt {
             status: Status::AccessViolation { key, kind },
@@ -121,22 +123,26 @@ impl<W> Executed<W> {
             logs: Vec::new(),
             output: Default::default(),
         };
-        Self { receipt, writes: Vec::new(), fee: U256::ZERO }
+        Self { receipt, fee: U256::ZERO }
     }
 }
 
 /// Runs `tx` (position `index`) on `evm`, whose database must already
 /// enforce `tx`'s reads. `writable` names a key `tx` declared as written
 /// the way the executor will commit it (`None`: not declared so), so that
-/// each written key is looked up once. Nothing is committed: the caller
-/// applies [`Executed::writes`].
+/// each written key is looked up once. Nothing is committed: what it wrote
+/// is left in `writes` (cleared first, and left empty for a violation), each
+/// key as `writable` named it with its new value, for the caller to apply.
+/// The caller keeps `writes` from one transaction to the next, so that it
+/// is allocated once.
 pub(crate) fn execute<DB, W>(
     evm: &mut Evm<DB>,
     tx: &Transaction,
     index: usize,
     block: &BlockEnv,
     writable: impl Fn(&StateKey) -> Option<W>,
-) -> Result<Executed<W>, VmError>
+    writes: &mut Vec<(W, Value)>,
+) -> Result<Executed, VmError>
 where
     DB: Database<Error = UndeclaredRead>,
 {
@@ -148,7 +154,8 @@ where
     let result = handler.run(evm);
     // Always finalize, on errors too: it empties the journal for the next one.
     let mut state = evm.finalize();
-    let result = collect(result, &mut state, index, block, price, writable);
+    writes.clear();
+    let result = collect(result, &mut state, index, block, price, writable, writes);
     // The emptied map goes back to the journal: the next transaction
     // reuses its allocation instead of growing a new one.
     state.clear();
@@ -156,7 +163,7 @@ where
     result
 }
 
-/// Turns revm's result and state diff into an [`Executed`].
+/// Turns revm's result and state diff into an [`Executed`] and its writes.
 fn collect<W>(
     result: Result<ExecutionResult, EVMError<UndeclaredRead, InvalidTransaction>>,
     state: &mut EvmState,
@@ -164,7 +171,8 @@ fn collect<W>(
     block: &BlockEnv,
     price: u128,
     writable: impl Fn(&StateKey) -> Option<W>,
-) -> Result<Executed<W>, VmError> {
+    writes: &mut Vec<(W, Value)>,
+) -> Result<Executed, VmError> {
     let result = match result {
         Ok(result) => result,
         Err(EVMError::Database(UndeclaredRead(key))) => return Ok(Executed::violation(key, AccessKind::Read)),
@@ -172,12 +180,13 @@ fn collect<W>(
         Err(EVMError::Header(e)) => return Err(VmError::InvalidBlock(e.to_string())),
         Err(e) => return Err(VmError::Internal { index, message: e.to_string() }),
     };
-    let (mut writes, mut undeclared) = (Vec::new(), None::<StateKey>);
+    let mut undeclared = None::<StateKey>;
     writes_of(state, block.spec, |key, value| match writable(&key) {
         Some(at) => writes.push((at, value)),
         None => undeclared = Some(undeclared.map_or(key, |first| first.min(key))),
     });
     if let Some(key) = undeclared {
+        writes.clear();
         return Ok(Executed::violation(key, AccessKind::Write));
     }
     let gas_used = result.tx_gas_used();
@@ -198,7 +207,7 @@ fn collect<W>(
         ExecutionResult::Revert { output, .. } => (Status::Revert, Vec::new(), output),
         ExecutionResult::Halt { reason, .. } => (Status::Halt(reason), Vec::new(), Default::default()),
     };
-    Ok(Executed { receipt: Receipt { status, gas_used, logs, output }, writes, fee })
+    Ok(Executed { receipt: Receipt { status, gas_used, logs, output }, fee })
 }
 
 /// `items` in a list of exactly their number.

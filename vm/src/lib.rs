@@ -56,10 +56,11 @@
 //! `system.rs` (the block's rules outside its transactions),
 //! `keccak_memo.rs` (KECCAK256 remembering 64-byte inputs),
 //! `beneficiary.rs`, `sequential.rs`, `prepare.rs` (cells and declarations
-//! for the parallel executor), `parallel.rs`, `results.rs` (what its workers
+//! for the parallel executor), `parallel.rs`, `barrier.rs` (between waves), `results.rs` (what its workers
 //! leave per transaction), `baseline.rs` (plain revm, for
 //! comparison), `error.rs`.
 
+mod barrier;
 mod baseline;
 mod beneficiary;
 mod block;
@@ -68,6 +69,7 @@ mod exec;
 mod keccak_memo;
 mod key;
 mod parallel;
+mod plan;
 mod prepare;
 mod receipt;
 mod results;
@@ -83,6 +85,7 @@ pub use defivm_scheduler::{AccessSet, Limits};
 pub use error::{Result, VmError};
 pub use key::{AccessKind, StateKey};
 pub use parallel::{KEEP_BUFFERS_TXS, ParallelExecutor, ParallelMode, Phases, SEGMENT_TXS};
+pub use plan::{MIN_PARALLEL_GAIN, MIN_PARALLEL_KEYS, Plan, Why};
 pub use receipt::{BlockEffects, BlockOutcome, Receipt, Status};
 pub use revm::primitives::KECCAK_EMPTY;
 pub use revm::state::Bytecode;

@@ -5,10 +5,10 @@
 //!    base state, or from the changes of the block's earlier segments, see
 //!    below); each declaration becomes a short list of cells.
 //! 2. **Schedule.** The lock graph of the declarations over cell numbers
-//!    (from `defivm-scheduler`), cut into waves. If any transaction declares the
-//!    beneficiary, a pseudo-key read by every transaction and written by
-//!    those makes them wait for every earlier fee (see
-//!    [`crate::beneficiary`]).
+//!    (from `defivm-scheduler`), cut into waves. A transaction that declares
+//!    the beneficiary waits for every earlier one, whose fees it folds, and
+//!    nothing waits for it on that account (pseudo-keys, see
+//!    `prepare::Schedulable` and [`crate::beneficiary`]).
 //! 3. **Execute.** One worker per thread of a private rayon pool, each with
 //!    one EVM reused for the whole segment. In wave mode workers take the
 //!    transactions of a wave from a shared counter and meet at a barrier
@@ -43,14 +43,17 @@
 //! [`ParallelExecutor::execute_timed`] reports the four phases' times,
 //! summed over the segments.
 
+use crate::barrier::SpinBarrier;
 use crate::beneficiary;
 use crate::block::BlockEnv;
 use crate::error::{Result, UndeclaredRead, VmError};
 use crate::exec::{build_evm, execute};
 use crate::key::StateKey;
+use crate::plan::Plan;
 use crate::prepare::{CellId, Decl, DeclKey, Prepared, Source, Spare, lock};
 use crate::receipt::{BlockEffects, BlockOutcome, Receipt};
 use crate::results::{Done, Receipts, Results};
+use crate::sequential::SequentialExecutor;
 use crate::state::{AccountValue, State, StateChanges, Value};
 use crate::system;
 use crate::tx::{Transaction, check_declarations};
@@ -60,8 +63,8 @@ use defivm_scheduler::{Limits, LockGraph, LockGraphBuilder, LongestRemainingPath
 use revm::database_interface::{Database, DatabaseRef};
 use revm::state::{AccountInfo, Bytecode};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 /// By default, blocks up to this many transactions leave their buffers to
@@ -88,8 +91,11 @@ pub enum ParallelMode {
 }
 
 /// Where a [`ParallelExecutor`]'s time on one block went (wall clock).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Phases {
+    /// The path the block took: on the sequential path, its whole time is
+    /// `execute`.
+    pub plan: Plan,
     /// Interning keys and loading their values (from the base state or the
     /// earlier segments' changes).
     pub prepare: Duration,
@@ -124,6 +130,8 @@ pub struct ParallelExecutor {
     keep_buffers_txs: usize,
     /// The most transactions prepared, scheduled and run at once.
     segment_txs: usize,
+    /// Whether a block that cannot gain takes the sequential path.
+    fallback: bool,
 }
 
 impl ParallelExecutor {
@@ -144,6 +152,7 @@ impl ParallelExecutor {
             spare: Mutex::default(),
             keep_buffers_txs: KEEP_BUFFERS_TXS,
             segment_txs: SEGMENT_TXS,
+            fallback: true,
         })
     }
 
@@ -174,6 +183,20 @@ impl ParallelExecutor {
     pub fn with_segment_txs(mut self, txs: usize) -> Self {
         self.segment_txs = txs.max(1);
         self
+    }
+
+    /// The same, running every block on the parallel path when `fallback`
+    /// is false: by default a block that cannot gain from threads (see
+    /// [`Plan`]) runs on the sequential path. Tests and measurements of the
+    /// parallel machinery itself turn it off.
+    pub fn with_fallback(mut self, fallback: bool) -> Self {
+        self.fallback = fallback;
+        self
+    }
+
+    /// The path `txs` would take on this executor.
+    pub fn plan(&self, txs: &[Transaction]) -> Plan {
+        if self.fallback { Plan::for_block(txs, self.threads()) } else { Plan::Parallel }
     }
 
     /// The same, ordering work by `mode`.
@@ -243,6 +266,49 @@ impl ParallelExecutor {
         txs: &[Transaction],
         receipt: &Sink<'_>,
     ) -> Result<(BlockEffects, Phases)> {
+        let plan = self.plan(txs);
+        if let Plan::Sequential(_) = plan {
+            return self.run_sequentially(state, env, txs, receipt, plan);
+        }
+        // The whole block on the pool: a pool's threads take tens of
+        // microseconds to wake, so the block hands over to it once, not once
+        // per phase (the phases' own `install`s then run in place).
+        self.pool.install(|| self.run_on_pool(state, env, txs, receipt))
+    }
+
+    /// The block on the sequential path, on the calling thread. A panic in
+    /// the sink fails the block as it does on the parallel path.
+    fn run_sequentially(
+        &self,
+        state: &State,
+        env: &BlockEnv,
+        txs: &[Transaction],
+        receipt: &Sink<'_>,
+        plan: Plan,
+    ) -> Result<(BlockEffects, Phases)> {
+        let start = Instant::now();
+        let sequential = SequentialExecutor::with_limits(self.limits);
+        let delivering = AtomicUsize::new(0);
+        let run = catch_unwind(AssertUnwindSafe(|| {
+            sequential.execute_streamed(state, env, txs, |index, r| {
+                delivering.store(index, Ordering::Relaxed);
+                receipt(index, r)
+            })
+        }));
+        let effects = run.unwrap_or_else(|panic| {
+            Err(VmError::Internal { index: delivering.into_inner(), message: panic_message(panic.as_ref()) })
+        })?;
+        Ok((effects, Phases { plan, execute: start.elapsed(), ..Phases::default() }))
+    }
+
+    /// [`run`](Self::run), on one of the pool's threads.
+    fn run_on_pool(
+        &self,
+        state: &State,
+        env: &BlockEnv,
+        txs: &[Transaction],
+        receipt: &Sink<'_>,
+    ) -> Result<(BlockEffects, Phases)> {
         let start = Instant::now();
         check_declarations(txs, &self.limits)?;
         let mut spare = lock(&self.spare);
@@ -304,9 +370,10 @@ impl ParallelExecutor {
         let schedule = start.elapsed();
         let shared = Shared { base: block.base, prepared: &prepared, folded: &block.folded };
         let cursors: Vec<AtomicUsize> = stretches.iter().map(|_| AtomicUsize::new(0)).collect();
-        let barrier = Barrier::new(self.threads());
+        let barrier = SpinBarrier::new(self.threads());
         self.pool.broadcast(|worker| {
             let mut evm = build_evm(View { shared: &shared, decl: Decl::NOTHING }, block.env);
+            let mut writes = Vec::new();
             let mut run = |tx: TxIndex| {
                 let decl = prepared.decl(tx as usize);
                 let index = offset + tx as usize;
@@ -318,8 +385,8 @@ impl ParallelExecutor {
                     }
                     evm.ctx.journaled_state.database = View { shared: &shared, decl };
                     let writable = |key: &StateKey| prepared.find(decl, key).filter(|k| k.written()).map(DeclKey::cell);
-                    let executed = execute(&mut evm, &block.txs[index], index, block.env, writable)?;
-                    shared.commit(executed.writes);
+                    let executed = execute(&mut evm, &block.txs[index], index, block.env, writable, &mut writes)?;
+                    shared.commit(writes.drain(..));
                     let done = Done { fee: executed.fee, ran: executed.receipt.ran() };
                     (block.receipt)(index, executed.receipt);
                     Ok(done)
@@ -459,7 +526,7 @@ impl Shared<'_> {
     /// Commits a transaction's writes, to the cells its declaration named.
     /// An account write that clears the account's storage first clears its
     /// slot cells (the transaction's own slot writes come after it).
-    fn commit(&self, writes: Vec<(CellId, Value)>) {
+    fn commit(&self, writes: impl Iterator<Item = (CellId, Value)>) {
         for (cell, value) in writes {
             let cell = self.prepared.cell(cell);
             if let StateKey::Account(address) = cell.key

@@ -30,12 +30,17 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 /// How many shards the cells are interned in; a power of two.
 const SHARDS: usize = 64;
 const SHARD_BITS: u32 = SHARDS.trailing_zeros();
-/// Transactions prepared by one task.
+/// The most transactions prepared by one task; a smaller block is cut in
+/// smaller chunks, a few per thread, so that every thread takes part.
 const CHUNK: usize = 2048;
-/// The scheduler key of the pseudo-key that orders fee folding (see
-/// [`crate::beneficiary`]). Cell numbers stay below it as long as no shard
-/// holds 2^25 cells: two billion keys in all, hundreds of gigabytes of cells.
-const FEE_KEY: u32 = DeclKey::WRITE - 1;
+/// The fewest, below which one more task costs more than it shares.
+const MIN_CHUNK: usize = 32;
+/// The scheduler key that orders the transactions declaring the
+/// beneficiary (each folds fees into its cell), and below it one key per
+/// stretch of fees each of them folds (see [`Schedulable`]). Cell numbers
+/// stay below 2^31 (the top bit of a [`DeclKey`] is its write flag) and a
+/// segment holds fewer than 2^31 transactions, so none of them meet.
+const FOLDS: u32 = u32::MAX;
 
 /// A cell's number: its shard in the low bits, its place in the shard above.
 pub(crate) type CellId = u32;
@@ -52,7 +57,7 @@ impl DeclKey {
     const WRITE: u32 = 1 << 31;
 
     fn new(cell: CellId, written: bool, key: &StateKey) -> Self {
-        Self { cell: cell | if written { Self::WRITE } else { 0 }, tag: tag(key) }
+        Self { cell: cell | if written { Self::WRITE } else { 0 }, tag: key.tag() }
     }
 
     pub(crate) fn cell(self) -> CellId {
@@ -62,24 +67,6 @@ impl DeclKey {
     pub(crate) fn written(self) -> bool {
         self.cell & Self::WRITE != 0
     }
-}
-
-/// A cheap 32-bit mix of a key (a few multiplies, no full hash): equal keys
-/// have equal tags; unequal ones rarely do.
-fn tag(key: &StateKey) -> u32 {
-    let (address, slot) = match key {
-        StateKey::Account(a) => (a, None),
-        StateKey::Storage(a, slot) => (a, Some(slot)),
-    };
-    let mut bytes = [0u8; 8];
-    bytes.copy_from_slice(&address[12..]);
-    let mut x = u64::from_le_bytes(bytes);
-    if let Some(slot) = slot {
-        let [a, b, c, d] = *slot.as_limbs();
-        x ^= (a ^ b.rotate_left(16) ^ c.rotate_left(32) ^ d.rotate_left(48) ^ 0x5bd1_e995)
-            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-    (x.wrapping_mul(0xff51_afd7_ed55_8ccd) >> 32) as u32
 }
 
 /// A key's value during the segment.
@@ -233,6 +220,8 @@ pub(crate) struct Source<'a> {
 pub(crate) struct Prepared {
     shards: Vec<Vec<Cell>>,
     chunks: Vec<Chunk>,
+    /// Each chunk holds `1 << chunk_bits` transactions (the last fewer).
+    chunk_bits: u32,
     /// The beneficiary's cell, if any transaction declares it.
     pub(crate) beneficiary: Option<CellId>,
     /// The slot cells of each address, made when a transaction first
@@ -269,10 +258,12 @@ impl Prepared {
             (at << SHARD_BITS) | shard_index as u32
         };
         let beneficiary_key = StateKey::Account(beneficiary);
-        spare.chunks.resize_with(txs.len().div_ceil(CHUNK), Chunk::default);
+        let chunk_bits = chunk_bits(txs.len(), rayon::current_num_threads());
+        let chunk_len = 1 << chunk_bits;
+        spare.chunks.resize_with(txs.len().div_ceil(chunk_len), Chunk::default);
         let mut chunks = core::mem::take(&mut spare.chunks);
-        chunks.truncate(txs.len().div_ceil(CHUNK));
-        chunks.par_iter_mut().zip(txs.par_chunks(CHUNK)).for_each(|(chunk, txs)| {
+        chunks.truncate(txs.len().div_ceil(chunk_len));
+        chunks.par_iter_mut().zip(txs.par_chunks(chunk_len)).for_each(|(chunk, txs)| {
             chunk.clear();
             // At most every declared key and two implied ones per
             // transaction: grown by doubling, the list would hold up to
@@ -301,7 +292,7 @@ impl Prepared {
             s.table.clear();
             s.table
         }));
-        Self { shards: cells, chunks, beneficiary, slots: OnceLock::new() }
+        Self { shards: cells, chunks, chunk_bits, beneficiary, slots: OnceLock::new() }
     }
 
     /// Number of transactions.
@@ -311,7 +302,7 @@ impl Prepared {
 
     /// Transaction `index`'s declaration.
     pub(crate) fn decl(&self, index: usize) -> Decl<'_> {
-        let (chunk, at) = (&self.chunks[index / CHUNK], index % CHUNK);
+        let (chunk, at) = (&self.chunks[index >> self.chunk_bits], index & ((1 << self.chunk_bits) - 1));
         let start = if at == 0 { 0 } else { chunk.ends[at - 1] as usize };
         Decl { keys: &chunk.keys[start..chunk.ends[at] as usize], beneficiary: chunk.beneficiary[at] }
     }
@@ -346,19 +337,28 @@ impl Prepared {
     /// How `decl` declares `key`, if it does: a scan of a few tags, and one
     /// look at the cell that matches.
     pub(crate) fn find(&self, decl: Decl<'_>, key: &StateKey) -> Option<DeclKey> {
-        let tag = tag(key);
+        let tag = key.tag();
         decl.keys.iter().copied().find(|k| k.tag == tag && self.cell(k.cell()).key == *key)
     }
 
     /// Every declaration as the scheduler takes it. If any transaction
-    /// declares the beneficiary, every transaction also reads a fee
-    /// pseudo-key that those write, so they wait for every earlier fee.
+    /// declares the beneficiary, the fees are ordered too (see
+    /// [`Schedulable`]).
     pub(crate) fn schedulable(&self) -> Vec<Schedulable<'_>> {
         let fees = self.beneficiary.is_some();
+        let mut folders = 0;
         (0..self.len())
             .map(|i| {
                 let decl = self.decl(i);
-                Schedulable { keys: decl.keys, fee: fees.then_some(decl.beneficiary) }
+                let fee = fees.then(|| {
+                    if decl.beneficiary {
+                        folders += 1;
+                        Fee::Folds(folders - 1)
+                    } else {
+                        Fee::Owes(folders)
+                    }
+                });
+                Schedulable { keys: decl.keys, fee }
             })
             .collect()
     }
@@ -399,26 +399,60 @@ impl Prepared {
     }
 }
 
+/// The chunk length, as a power of two, for `txs` transactions on
+/// `threads`: four chunks a thread, within [`MIN_CHUNK`] and [`CHUNK`].
+fn chunk_bits(txs: usize, threads: usize) -> u32 {
+    let wanted = txs.div_ceil(4 * threads.max(1)).clamp(MIN_CHUNK, CHUNK);
+    wanted.next_power_of_two().trailing_zeros()
+}
+
 /// A declaration as the lock-graph builder reads it.
+///
+/// A transaction that declares the beneficiary folds every earlier fee into
+/// its cell before it runs (`crate::beneficiary`), so it must wait for every
+/// earlier transaction; no transaction needs to wait for it on account of
+/// fees, as a later fee is folded later. With folders numbered in block
+/// order, folder `k` writes the key `FOLDS - 1 - k`, which every transaction
+/// between folder `k - 1` and folder `k` reads: it waits for exactly those,
+/// and through the key `FOLDS`, which every folder writes, for the folder
+/// before it and so for everything earlier.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Schedulable<'p> {
     keys: &'p [DeclKey],
-    /// `Some(written)` when fees are ordered: whether this one writes the
-    /// fee pseudo-key.
-    fee: Option<bool>,
+    /// How it takes part in fee folding, when fees are ordered.
+    fee: Option<Fee>,
+}
+
+/// A transaction's part in fee folding, by the number of folders before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fee {
+    /// It owes its fee to folder `k`, the next one.
+    Owes(u32),
+    /// It is folder `k`.
+    Folds(u32),
 }
 
 impl Declaration<u32> for Schedulable<'_> {
     fn access_count(&self) -> usize {
-        self.keys.len() + usize::from(self.fee.is_some())
+        self.keys.len()
+            + match self.fee {
+                None => 0,
+                Some(Fee::Owes(_)) => 1,
+                Some(Fee::Folds(_)) => 2,
+            }
     }
 
     fn for_each_access(&self, mut access: impl FnMut(u32, bool)) {
         // Each key is listed once, so the order between reads and writes
-        // is free except for the pseudo-key, which is not among them.
+        // is free except for the pseudo-keys, which are not among them.
         self.keys.iter().for_each(|k| access(k.cell(), k.written()));
-        if let Some(written) = self.fee {
-            access(FEE_KEY, written);
+        match self.fee {
+            None => {}
+            Some(Fee::Owes(k)) => access(FOLDS - 1 - k, false),
+            Some(Fee::Folds(k)) => {
+                access(FOLDS - 1 - k, true);
+                access(FOLDS, true);
+            }
         }
     }
 }

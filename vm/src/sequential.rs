@@ -7,12 +7,13 @@ use crate::exec::{build_evm, execute};
 use crate::key::StateKey;
 use crate::parallel::KEEP_BUFFERS_TXS;
 use crate::receipt::{BlockEffects, BlockOutcome, Receipt};
-use crate::state::{AccountValue, State, StateChanges, Value};
+use crate::state::{Account, AccountValue, State, StateChanges, Value};
 use crate::system;
 use crate::tx::{Transaction, check_declarations};
 use alloy_primitives::{Address, B256, U256};
 use core::cell::RefCell;
 use defivm_scheduler::{AccessSet, Limits};
+use hashbrown::hash_map::Entry;
 use revm::database_interface::{Database, DatabaseRef};
 use revm::state::{AccountInfo, Bytecode};
 
@@ -109,24 +110,41 @@ trait Policy {
 }
 
 /// The access rule: the running transaction's full declaration, keys
-/// sorted, each once, writes winning over reads, so a lookup is a binary
-/// search in one small allocation reused for every transaction.
+/// sorted, each once, writes winning over reads ([`Transaction::declared_keys`]),
+/// with a tag of each key ([`StateKey::tag`]), in buffers reused for every
+/// transaction. A short declaration, the usual kind, is scanned by tag; a
+/// long one is searched.
 #[derive(Debug, Default)]
 struct Enforce {
     keys: RefCell<Vec<(StateKey, bool)>>,
+    tags: RefCell<Vec<u32>>,
 }
+
+/// Declarations up to this long are scanned.
+const SCAN: usize = 16;
 
 impl Enforce {
     /// `None` if `key` is not declared, else whether it may be written.
     fn find(&self, key: &StateKey) -> Option<bool> {
         let keys = self.keys.borrow();
+        if keys.len() <= SCAN {
+            let tag = key.tag();
+            let tags = self.tags.borrow();
+            return tags.iter().zip(keys.iter()).find(|(t, k)| **t == tag && k.0 == *key).map(|(_, k)| k.1);
+        }
         keys.binary_search_by(|k| k.0.cmp(key)).ok().map(|at| keys[at].1)
     }
 }
 
 impl Policy for Enforce {
     fn start(&self, tx: &Transaction) {
-        tx.declared_keys(&mut self.keys.borrow_mut());
+        let mut keys = self.keys.borrow_mut();
+        tx.declared_keys(&mut keys);
+        let mut tags = self.tags.borrow_mut();
+        tags.clear();
+        if keys.len() <= SCAN {
+            tags.extend(keys.iter().map(|(k, _)| k.tag()));
+        }
     }
 
     fn may_read(&self, key: &StateKey) -> bool {
@@ -196,10 +214,14 @@ fn run(
     policy: &impl Policy,
     mut receipt: impl FnMut(usize, Receipt),
 ) -> Result<BlockEffects> {
-    let overlay = RefCell::new(Overlay { base: state, changes: system::pre_execution(state, block)? });
+    let mut changes = system::pre_execution(state, block)?;
+    // Most transactions write their sender and one or two more keys.
+    changes.reserve(txs.len().saturating_mul(2).min(1 << 20));
+    let overlay = RefCell::new(Overlay { base: state, changes, cleared: false });
     let mut evm = build_evm(View { overlay: &overlay, policy }, block);
     let beneficiary = StateKey::Account(block.beneficiary);
     let (mut pending, mut fees, mut any_ran) = (U256::ZERO, U256::ZERO, false);
+    let mut writes = Vec::new();
     let ran: Result<()> = txs.iter().enumerate().try_for_each(|(index, tx)| {
         policy.start(tx);
         if !pending.is_zero() && policy.sees_beneficiary(&beneficiary) {
@@ -209,12 +231,12 @@ fn run(
             pending = U256::ZERO;
         }
         let writable = |key: &StateKey| policy.may_write(key).then_some(*key);
-        let executed = execute(&mut evm, tx, index, block, writable)?;
+        let executed = execute(&mut evm, tx, index, block, writable, &mut writes)?;
         any_ran |= executed.receipt.ran();
         pending += executed.fee;
         fees += executed.fee;
         let mut overlay = overlay.borrow_mut();
-        for (key, value) in executed.writes {
+        for (key, value) in writes.drain(..) {
             overlay.commit(key, value);
         }
         drop(overlay);
@@ -240,6 +262,9 @@ fn run(
 struct Overlay<'a> {
     base: &'a State,
     changes: StateChanges,
+    /// Whether a committed write cleared an account's storage: until one
+    /// does, a slot the block did not write is read from the base alone.
+    cleared: bool,
 }
 
 impl Overlay<'_> {
@@ -251,6 +276,29 @@ impl Overlay<'_> {
         self.get(&StateKey::Account(*address)).account().cloned()
     }
 
+    /// The account at `address` as revm takes it, made from the value in
+    /// place (the read path of every transaction).
+    fn info(&self, address: Address) -> Option<AccountInfo> {
+        match self.changes.get(&StateKey::Account(address)) {
+            Some(value) => value.account().map(AccountValue::info),
+            None => self.base.account(&address).map(Account::info),
+        }
+    }
+
+    /// A slot's value ([`Value::after`], with the account looked at only
+    /// once the block has cleared some storage).
+    fn slot(&self, address: Address, slot: U256) -> U256 {
+        match self.changes.get(&StateKey::Storage(address, slot)) {
+            Some(Value::Storage(value)) => *value,
+            Some(_) => U256::ZERO,
+            None if self.cleared => match Value::after(&self.changes, self.base, &StateKey::Storage(address, slot)).0 {
+                Value::Storage(value) => value,
+                _ => U256::ZERO,
+            },
+            None => self.base.storage(&address, &slot),
+        }
+    }
+
     /// Writes a committed transaction's new value of `key`. A write that
     /// clears an account's storage sets every slot of it the block wrote
     /// before to zero; slots it did not write read as zero from then on
@@ -259,14 +307,22 @@ impl Overlay<'_> {
         if let StateKey::Account(address) = key
             && value.clears_storage()
         {
+            self.cleared = true;
             for (key, slot) in self.changes.iter_mut() {
                 if matches!(key, StateKey::Storage(a, _) if *a == address) {
                     *slot = Value::Storage(U256::ZERO);
                 }
             }
         }
-        let value = Value::overwrite(self.changes.get(&key), value);
-        self.changes.insert(key, value);
+        match self.changes.entry(key) {
+            Entry::Occupied(mut earlier) => {
+                let value = Value::overwrite(Some(earlier.get()), value);
+                earlier.insert(value);
+            }
+            Entry::Vacant(new) => {
+                new.insert(value);
+            }
+        }
     }
 }
 
@@ -278,11 +334,8 @@ struct View<'o, 'a, P> {
 }
 
 impl<P: Policy> View<'_, '_, P> {
-    fn read(&self, key: StateKey) -> Result<Value, UndeclaredRead> {
-        if !self.policy.may_read(&key) {
-            return Err(UndeclaredRead(key));
-        }
-        Ok(self.overlay.borrow().get(&key))
+    fn check(&self, key: StateKey) -> Result<(), UndeclaredRead> {
+        if self.policy.may_read(&key) { Ok(()) } else { Err(UndeclaredRead(key)) }
     }
 }
 
@@ -290,7 +343,8 @@ impl<P: Policy> Database for View<'_, '_, P> {
     type Error = UndeclaredRead;
 
     fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, Self::Error> {
-        Ok(self.read(StateKey::Account(address))?.account().map(AccountValue::info))
+        self.check(StateKey::Account(address))?;
+        Ok(self.overlay.borrow().info(address))
     }
 
     fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, Self::Error> {
@@ -299,10 +353,8 @@ impl<P: Policy> Database for View<'_, '_, P> {
     }
 
     fn storage(&mut self, address: Address, index: U256) -> Result<U256, Self::Error> {
-        match self.read(StateKey::Storage(address, index))? {
-            Value::Storage(value) => Ok(value),
-            _ => Ok(U256::ZERO),
-        }
+        self.check(StateKey::Storage(address, index))?;
+        Ok(self.overlay.borrow().slot(address, index))
     }
 
     fn block_hash(&mut self, number: u64) -> Result<B256, Self::Error> {

@@ -34,6 +34,11 @@ impl Account {
     pub fn value(&self) -> AccountValue {
         AccountValue { balance: self.balance, nonce: self.nonce, code: self.code.clone() }
     }
+
+    /// The account as revm takes it (one clone of its code).
+    pub(crate) fn info(&self) -> AccountInfo {
+        info(self.balance, self.nonce, self.code.as_ref())
+    }
 }
 
 /// An account's balance, nonce and code: the value of a
@@ -60,14 +65,21 @@ impl AccountValue {
     }
 
     pub(crate) fn info(&self) -> AccountInfo {
-        let code = self.code.clone().unwrap_or_default();
-        AccountInfo::new(self.balance, self.nonce, self.code_hash(), code)
+        info(self.balance, self.nonce, self.code.as_ref())
     }
 
     pub(crate) fn from_info(info: &AccountInfo) -> Self {
         let code = info.code.clone().filter(|c| !c.is_empty());
         Self { balance: info.balance, nonce: info.nonce, code }
     }
+}
+
+/// revm's view of an account's fields. The code is always given (revm
+/// would otherwise look it up by hash).
+fn info(balance: U256, nonce: u64, code: Option<&Bytecode>) -> AccountInfo {
+    let code = code.filter(|c| !c.is_empty());
+    let hash = code.map_or(KECCAK_EMPTY, Bytecode::hash_slow);
+    AccountInfo::new(balance, nonce, hash, code.cloned().unwrap_or_default())
 }
 
 /// The new value of a key after a block.

@@ -21,29 +21,41 @@ use crate::state::{State, StateChanges, Value};
 use alloy_eips::eip2935::HISTORY_STORAGE_ADDRESS;
 use alloy_eips::eip4788::BEACON_ROOTS_ADDRESS;
 use alloy_primitives::{Address, B256, Bytes, U256};
+use revm::ExecuteEvm;
 use revm::context::result::ExecutionResult;
 use revm::database_interface::WrapDatabaseRef;
-use revm::ExecuteEvm;
 use revm::handler::SystemCallEvm;
 
 /// Wei in an ether.
 const ETHER: u128 = 1_000_000_000_000_000_000;
 
+/// The system calls that run before `block`'s first transaction, in
+/// order: what each is, the contract called, and the data it is called
+/// with.
+pub(crate) fn calls(block: &BlockEnv) -> Vec<(&'static str, Address, B256)> {
+    let mut calls = Vec::new();
+    if block.number == 0 {
+        return calls;
+    }
+    if block.spec.is_enabled_in(SpecId::PRAGUE)
+        && let Some(parent) = block.parent_hash
+    {
+        calls.push(("EIP-2935 block hash", HISTORY_STORAGE_ADDRESS, parent));
+    }
+    if block.spec.is_enabled_in(SpecId::CANCUN)
+        && let Some(root) = block.parent_beacon_block_root
+    {
+        calls.push(("EIP-4788 beacon root", BEACON_ROOTS_ADDRESS, root));
+    }
+    calls
+}
+
 /// The changes of the system calls that run before `block`'s first
 /// transaction, on `base`.
 pub(crate) fn pre_execution(base: &State, block: &BlockEnv) -> Result<StateChanges> {
     let mut changes = StateChanges::default();
-    if block.spec.is_enabled_in(SpecId::PRAGUE)
-        && let Some(parent) = block.parent_hash
-        && block.number > 0
-    {
-        system_call(base, block, "EIP-2935 block hash", HISTORY_STORAGE_ADDRESS, parent, &mut changes)?;
-    }
-    if block.spec.is_enabled_in(SpecId::CANCUN)
-        && let Some(root) = block.parent_beacon_block_root
-        && block.number > 0
-    {
-        system_call(base, block, "EIP-4788 beacon root", BEACON_ROOTS_ADDRESS, root, &mut changes)?;
+    for (what, address, data) in calls(block) {
+        system_call(base, block, what, address, data, &mut changes)?;
     }
     Ok(changes)
 }

@@ -29,8 +29,9 @@ const MODES: [ParallelMode; 2] = [ParallelMode::Waves, ParallelMode::Dag];
 /// transaction, and a few.
 const SEGMENTS: [usize; 3] = [defivm_vm::SEGMENT_TXS, 1, 5];
 
+/// The parallel machinery itself: no block takes the sequential path.
 fn executor(threads: usize, mode: ParallelMode) -> ParallelExecutor {
-    ParallelExecutor::new(threads).unwrap().with_mode(mode)
+    ParallelExecutor::new(threads).unwrap().with_mode(mode).with_fallback(false)
 }
 
 fn parallel(threads: usize, mode: ParallelMode, state: &State, block: &BlockEnv, txs: &[Transaction]) -> BlockOutcome {
@@ -57,6 +58,10 @@ proptest! {
                     let got = executor(threads, mode).with_segment_txs(segment).execute(&state, &block, &txs).unwrap();
                     prop_assert_eq!(&got, &expected, "{} threads, {:?}, segments of {}", threads, mode, segment);
                 }
+                // As users get it: a block that cannot gain takes the
+                // sequential path.
+                let default = ParallelExecutor::new(threads).unwrap().with_mode(mode);
+                prop_assert_eq!(&default.execute(&state, &block, &txs).unwrap(), &expected, "{} threads, {:?}, fallback", threads, mode);
             }
         }
     }
