@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub(crate) mod ethereum;
+
 use alloy_primitives::{Address, Bytes, U256};
 use defivm_vm::{AccessSet, Account, BlockEnv, Bytecode, Fee, State, StateKey, Transaction};
 
