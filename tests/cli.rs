@@ -169,3 +169,60 @@ fn bench_reports_every_mode_with_phases_and_the_bound_as_json_and_plots_them() {
     assert!(blocks[0]["hot"].is_null() && blocks[0]["txs"].as_u64() == Some(1000), "{}", blocks[0]);
     assert_eq!(json["workload"].as_str(), Some(fixture));
 }
+
+#[test]
+fn replay_reports_what_it_computed_for_an_ethereum_blocks_header() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/mainnet");
+    let (cancun, frontier) = (format!("{dir}/19923400.json.gz"), format!("{dir}/46147.json.gz"));
+    let out = defivm(&["replay", &cancun, &frontier, "--threads", "2", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let results = json["results"].as_array().unwrap();
+    assert_eq!(results.len(), 6, "two blocks, three modes");
+    for result in &results[..3] {
+        assert_eq!(result["matches"].as_bool(), Some(true));
+        let block = &result["block"];
+        assert_eq!(block["number"].as_u64(), Some(19_923_400));
+        assert_eq!(block["gasUsed"].as_str(), Some("0x18c7f1"));
+        assert!(block["receiptsRoot"].as_str().is_some_and(|r| r.len() == 66), "{block}");
+        assert!(block["logsBloom"].as_str().is_some_and(|b| b.len() == 2 + 512), "{block}");
+    }
+    // Before Byzantium there is no receipts root to give.
+    assert_eq!(results[3]["block"]["number"].as_u64(), Some(46_147));
+    assert!(results[3]["block"]["receiptsRoot"].is_null());
+    // A generated block has no header: no `block` object.
+    let generated = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/erc20.json.gz");
+    let out = defivm(&["replay", generated, "--mode", "sequential", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(json["results"][0].get("block").is_none());
+}
+
+#[test]
+fn bench_measures_many_fixtures_with_each_modes_total_and_the_path_each_block_takes() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/mainnet");
+    let files = [format!("{dir}/19923400.json.gz"), format!("{dir}/13287210.json.gz")];
+    let mut args = vec!["bench", "--threads", "2", "--repeat", "1", "--json", "--fixture"];
+    args.extend(files.iter().map(String::as_str));
+    let out = defivm(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let blocks = json["blocks"].as_array().unwrap();
+    assert_eq!(blocks.len(), 2);
+    for block in blocks {
+        let modes: Vec<&str> = block["modes"].as_array().unwrap().iter().map(|m| m["mode"].as_str().unwrap()).collect();
+        assert_eq!(modes, ["sequential", "waves", "dag"]);
+        assert!(block["modes"].as_array().unwrap().iter().all(|m| m["seconds"].as_f64().unwrap() > 0.0));
+    }
+    // One exchange wallet's payouts: a chain the executor runs sequentially.
+    assert!(blocks[1]["plan"].as_str().unwrap().starts_with("sequential (one sender's chain"), "{}", blocks[1]);
+    let totals: Vec<&str> = json["totals"].as_array().unwrap().iter().map(|t| t["mode"].as_str().unwrap()).collect();
+    assert_eq!(totals, ["sequential", "waves", "dag"]);
+    let sum: f64 = blocks.iter().map(|b| b["modes"][2]["seconds"].as_f64().unwrap()).sum();
+    assert!((json["totals"][2]["seconds"].as_f64().unwrap() - sum).abs() < 1e-9);
+
+    let mut args = vec!["bench", "--threads", "2", "--repeat", "1", "--fixture"];
+    args.extend(files.iter().map(String::as_str));
+    let out = defivm(&args);
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("total over 2 blocks") && stdout.contains("lowest block"), "{stdout}");
+}

@@ -3,6 +3,7 @@
 use clap::Args;
 use defivm::fixture::LoadedFixture;
 use defivm::schedule::report;
+use defivm::vm::Plan;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -34,6 +35,8 @@ impl Schedule {
         let report = report(state, txs, &costs, self.top).map_err(|e| format!("{}: {e}", self.file.display()))?;
         let stats = &report.stats;
         let bound = stats.speedup_bound(self.threads);
+        // The path the parallel executor takes on this block at these threads.
+        let plan = Plan::for_block(txs, self.threads);
         if self.json {
             let hot: Vec<_> = report
                 .hot_spots
@@ -51,6 +54,7 @@ impl Schedule {
                 "total_cost": stats.total_cost,
                 "threads": self.threads,
                 "bound": bound,
+                "plan": plan.to_string(),
                 "hot_spots": hot,
             });
             println!("{json}");
@@ -71,6 +75,7 @@ impl Schedule {
                 "critical path: {} transactions, {} of {} gas; speedup bound on {} threads: {bound:.2}x",
                 stats.critical_path_txs, stats.critical_path_cost, stats.total_cost, self.threads
             );
+            println!("parallel executor's path on {} threads: {plan}", self.threads);
             println!("hot spots (keys shared by the most transactions, at least one writing):");
             for (i, h) in report.hot_spots.iter().enumerate() {
                 println!("  {:>2}. {} — {} txs, {} writing", i + 1, h.label, h.txs, h.writers);
