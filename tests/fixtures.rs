@@ -215,3 +215,86 @@ fn malformed_fixtures_are_errors_that_name_the_file_and_the_field() {
             .starts_with("/nonexistent/fixture.json: ")
     );
 }
+
+#[test]
+fn a_version_1_fixture_still_loads_and_replays() {
+    let mut v = serde_json::to_value(recorded(30)).unwrap();
+    v["version"] = 1.into();
+    let path = temp("version-1");
+    std::fs::write(&path, v.to_string()).unwrap();
+    let fixture = LoadedFixture::load(&path).unwrap();
+    let (state, env, txs) = Fixture::load(&path).unwrap().block(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!((&fixture.state, &fixture.env, &fixture.txs), (&state, &env, &txs));
+    let outcome = ParallelExecutor::new(2).unwrap().execute(&state, &env, &txs);
+    assert_eq!(fixture.check(&outcome), Ok(()));
+}
+
+#[test]
+fn ethereum_transaction_fields_round_trip_and_are_checked_against_the_type() {
+    // A mainnet block: every type but 4, EIP-2930 lists and a blob.
+    let mainnet = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/mainnet/19923400.json.gz");
+    let loaded = LoadedFixture::load(&mainnet).unwrap();
+    let fixture = Fixture::new("again", &loaded.state, &loaded.env, &loaded.txs, None);
+    let path = temp("typed");
+    fixture.save(&path).unwrap();
+    let again = LoadedFixture::load(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!((again.txs, again.env, again.state), (loaded.txs.clone(), loaded.env, loaded.state));
+
+    let good = serde_json::to_value(&fixture).unwrap();
+    let blob = loaded.txs.iter().position(|t| t.tx_type() == defivm::vm::TxType::Eip4844).unwrap();
+    let legacy = loaded.txs.iter().position(|t| t.tx_type() == defivm::vm::TxType::Legacy).unwrap();
+    let cases: [(usize, &str, serde_json::Value, &str); 5] = [
+        (legacy, "type", "0x7".into(), "type: unknown transaction type 0x7"),
+        (blob, "type", "0x2".into(), "blobVersionedHashes: a type 2 transaction has no blobVersionedHashes"),
+        (legacy, "type", "0x2".into(), "type: a type 2 transaction takes maxFeePerGas and maxPriorityFeePerGas"),
+        (
+            legacy,
+            "type",
+            serde_json::Value::Null,
+            "type: chainId, accessList, blob and authorization fields belong to a typed transaction: give its type",
+        ),
+        (
+            blob,
+            "chainId",
+            serde_json::Value::Null,
+            "chainId: a type 3 transaction is signed for a chain: give its chainId",
+        ),
+    ];
+    for (index, field, value, message) in cases {
+        let mut v = good.clone();
+        let tx = v["transactions"][index].as_object_mut().unwrap();
+        if value.is_null() {
+            tx.remove(field);
+        } else {
+            tx.insert(field.into(), value);
+        }
+        assert_eq!(block_error(&v.to_string()), format!("bad.json: transactions[{index}].{message}"));
+    }
+}
+
+#[test]
+fn code_in_a_shared_file_is_found_by_hash_or_named_missing() {
+    let mainnet = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/mainnet/46147.json.gz");
+    let fixture = Fixture::load(&mainnet).unwrap();
+    assert_eq!(fixture.codes.as_deref(), Some("codes.json.gz"));
+    // A code hash with no code file to take it from.
+    let mut v = serde_json::to_value(recorded(5)).unwrap();
+    let (address, _) = v["genesis"].as_object().unwrap().iter().find(|(_, a)| a.get("code").is_some()).unwrap();
+    let address = address.clone();
+    v["genesis"][&address].as_object_mut().unwrap().remove("code");
+    v["genesis"][&address]["codeHash"] = format!("0x{}", "ab".repeat(32)).into();
+    let message = block_error(&v.to_string());
+    assert!(message.ends_with("codeHash: the fixture names no code file (`codes`)"), "{message}");
+    // One that names a file that does not hold it.
+    let dir = std::env::temp_dir().join(format!("defivm-test-{}-codes", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    defivm::fixture::CodeFile::save(&dir.join("codes.json"), &Default::default()).unwrap();
+    v["codes"] = "codes.json".into();
+    let path = dir.join("fixture.json");
+    std::fs::write(&path, v.to_string()).unwrap();
+    let message = LoadedFixture::load(&path).unwrap_err().to_string();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(message.contains(&format!("codeHash: no code with hash 0x{}", "ab".repeat(32))), "{message}");
+}
