@@ -19,7 +19,8 @@
 //! them (`execute_streamed`, which returns the [`BlockEffects`]), and the
 //! parallel executor runs a block longer than [`SEGMENT_TXS`] one segment at
 //! a time, so that neither a block's receipts nor its working memory need
-//! grow with its length.
+//! grow with its length. A block that cannot gain from threads (too little
+//! work, or one sender's chain: [`Plan`]) takes the sequential path.
 //!
 //! Rules every mode applies identically:
 //! - **Access.** Reading a key that was not declared, or writing one not
@@ -54,7 +55,8 @@
 //! Files: `key.rs`, `tx.rs`, `block.rs`, `state.rs` (state, changes, state
 //! root), `receipt.rs`, `exec.rs` (one transaction through revm),
 //! `system.rs` (the block's rules outside its transactions),
-//! `keccak_memo.rs` (KECCAK256 remembering 64-byte inputs),
+//! `keccak_memo.rs` (KECCAK256 remembering 64-byte inputs), `plan.rs`
+//! (whether a block can gain from threads),
 //! `beneficiary.rs`, `sequential.rs`, `prepare.rs` (cells and declarations
 //! for the parallel executor), `parallel.rs`, `barrier.rs` (between waves), `results.rs` (what its workers
 //! leave per transaction), `baseline.rs` (plain revm, for

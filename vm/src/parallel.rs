@@ -1,5 +1,8 @@
 //! The parallel executor: waves, or barrier-free along the dependency graph.
 //!
+//! 0. **Plan** (see [`crate::plan`]). A block that cannot gain from threads
+//!    runs on the sequential path, on the calling thread; every other block
+//!    hands over to the pool once and goes through the steps below.
 //! 1. **Prepare** (on the whole pool, see [`crate::prepare`]). Every
 //!    declared and implied key becomes a cell holding its value (from the
 //!    base state, or from the changes of the block's earlier segments, see

@@ -138,6 +138,10 @@ impl Value {
     /// and whether `changes` hold it: a slot the block did not write reads
     /// as zero once the block cleared its account's storage.
     pub(crate) fn after(changes: &StateChanges, base: &State, key: &StateKey) -> (Value, bool) {
+        // A block's first segment usually starts with nothing changed.
+        if changes.is_empty() {
+            return (base.get(key), false);
+        }
         if let Some(value) = changes.get(key) {
             return (value.clone(), true);
         }
