@@ -87,7 +87,7 @@ pub use defivm_scheduler::{AccessSet, Limits};
 pub use error::{Result, VmError};
 pub use key::{AccessKind, StateKey};
 pub use parallel::{KEEP_BUFFERS_TXS, ParallelExecutor, ParallelMode, Phases, SEGMENT_TXS};
-pub use plan::{MIN_PARALLEL_GAIN, MIN_PARALLEL_KEYS, Plan, Why};
+pub use plan::{MIN_PARALLEL_GAIN, MIN_PARALLEL_KEYS, MIN_PARALLEL_TXS, Plan, Why};
 pub use receipt::{BlockEffects, BlockOutcome, Receipt, Status};
 pub use revm::primitives::KECCAK_EMPTY;
 pub use revm::state::Bytecode;

@@ -7,9 +7,11 @@
 //! cannot win them back runs on the sequential path instead, whose output is
 //! the same by definition. Two cheap signs say a block cannot gain:
 //!
-//! - **Too little work.** Its transactions declare (with the implied keys)
-//!   fewer than [`MIN_PARALLEL_KEYS`] keys: a block of a few dozen plain
-//!   transfers runs in well under the time it takes to wake a thread.
+//! - **Too little work.** It has fewer than [`MIN_PARALLEL_TXS`]
+//!   transactions (its critical path is then at least its heaviest one, and
+//!   two threads get little to share), or they declare, with the implied
+//!   keys, fewer than [`MIN_PARALLEL_KEYS`] keys (a block of a few dozen
+//!   plain transfers runs in well under the time it takes to wake a thread).
 //! - **One chain.** One sender's transactions hold so much of the block's
 //!   gas limit that the block's speedup bound, `T1 / Tcp` with the sender's
 //!   nonce chain as `Tcp`, is below [`MIN_PARALLEL_GAIN`]: an exchange's hot
@@ -21,6 +23,9 @@
 use crate::tx::Transaction;
 use alloy_primitives::Address;
 use hashbrown::HashMap;
+
+/// Fewer transactions than this, and a block runs sequentially.
+pub const MIN_PARALLEL_TXS: usize = 16;
 
 /// Fewer declared and implied keys than this, and a block runs sequentially.
 pub const MIN_PARALLEL_KEYS: usize = 256;
@@ -44,6 +49,11 @@ pub enum Plan {
 pub enum Why {
     /// The executor has one thread.
     OneThread,
+    /// The block has fewer than [`MIN_PARALLEL_TXS`] transactions.
+    FewTransactions {
+        /// How many it has.
+        txs: usize,
+    },
     /// The block declares fewer than [`MIN_PARALLEL_KEYS`] keys in all.
     LittleWork {
         /// The keys its transactions declare and imply.
@@ -64,6 +74,9 @@ impl Plan {
     pub fn for_block(txs: &[Transaction], threads: usize) -> Self {
         if threads < 2 {
             return Plan::Sequential(Why::OneThread);
+        }
+        if txs.len() < MIN_PARALLEL_TXS {
+            return Plan::Sequential(Why::FewTransactions { txs: txs.len() });
         }
         // Each transaction implies two keys (its sender and its callee or
         // creation).
@@ -92,6 +105,9 @@ impl core::fmt::Display for Plan {
         match self {
             Plan::Parallel => f.write_str("parallel"),
             Plan::Sequential(Why::OneThread) => f.write_str("sequential (one thread)"),
+            Plan::Sequential(Why::FewTransactions { txs }) => {
+                write!(f, "sequential (too few transactions: {txs}, fewer than {MIN_PARALLEL_TXS})")
+            }
             Plan::Sequential(Why::LittleWork { keys }) => {
                 write!(f, "sequential (too little work: {keys} keys, fewer than {MIN_PARALLEL_KEYS})")
             }
@@ -130,6 +146,7 @@ mod tests {
         let spread: Vec<_> = (0..40).map(|i| tx(i, 10)).collect();
         assert_eq!(Plan::for_block(&spread, 2), Plan::Parallel);
         assert_eq!(Plan::for_block(&spread, 1), Plan::Sequential(Why::OneThread));
+        assert_eq!(Plan::for_block(&spread[..15], 2), Plan::Sequential(Why::FewTransactions { txs: 15 }));
         let small: Vec<_> = (0..40).map(|i| tx(i, 2)).collect();
         assert_eq!(Plan::for_block(&small, 4), Plan::Sequential(Why::LittleWork { keys: 160 }));
         // 36 of 40 equal transactions from one sender: a bound of 40/36.

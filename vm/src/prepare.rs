@@ -64,6 +64,11 @@ impl DeclKey {
         self.cell & !Self::WRITE
     }
 
+    /// The same key in cell `cell`.
+    fn with_cell(self, cell: CellId) -> Self {
+        Self { cell: cell | (self.cell & Self::WRITE), tag: self.tag }
+    }
+
     pub(crate) fn written(self) -> bool {
         self.cell & Self::WRITE != 0
     }
@@ -243,20 +248,7 @@ impl Prepared {
         let hasher = DefaultHashBuilder::default();
         spare.shards.resize_with(SHARDS, Shard::default);
         let shards: Vec<Mutex<Shard>> = spare.shards.drain(..).map(Mutex::new).collect();
-        let intern = |key: StateKey| -> CellId {
-            let hash = hasher.hash_one(key);
-            let shard_index = (hash >> (64 - SHARD_BITS)) as usize;
-            let mut shard = lock(&shards[shard_index]);
-            let Shard { cells, table } = &mut *shard;
-            let entry = table.entry(hash, |&(h, at)| h == hash && cells[at as usize].key == key, |&(h, _)| h);
-            let (_, at) = *entry
-                .or_insert_with(|| {
-                    cells.push(Cell::new(key, source));
-                    (hash, (cells.len() - 1) as u32)
-                })
-                .get();
-            (at << SHARD_BITS) | shard_index as u32
-        };
+        let shard_of = |hash: u64| (hash >> (64 - SHARD_BITS)) as usize;
         let beneficiary_key = StateKey::Account(beneficiary);
         let chunk_bits = chunk_bits(txs.len(), rayon::current_num_threads());
         let chunk_len = 1 << chunk_bits;
@@ -268,13 +260,39 @@ impl Prepared {
             // At most every declared key and two implied ones per
             // transaction: grown by doubling, the list would hold up to
             // twice that.
-            chunk.keys.reserve(txs.iter().map(|tx| tx.access.len() + 2).sum());
+            let keys = txs.iter().map(|tx| tx.access.len() + 2).sum();
+            chunk.keys.reserve(keys);
             let mut scratch: Vec<(StateKey, bool)> = Vec::new();
+            // Each key with its hash and its place in `chunk.keys`, whose
+            // cell is filled in once the keys are interned.
+            let mut pending: Vec<(u64, StateKey, u32)> = Vec::with_capacity(keys);
             for tx in txs {
                 tx.declared_keys(&mut scratch);
                 chunk.beneficiary.push(scratch.iter().any(|(k, _)| *k == beneficiary_key));
-                chunk.keys.extend(scratch.iter().map(|&(k, w)| DeclKey::new(intern(k), w, &k)));
+                for &(key, written) in &scratch {
+                    pending.push((hasher.hash_one(key), key, chunk.keys.len() as u32));
+                    chunk.keys.push(DeclKey::new(0, written, &key));
+                }
                 chunk.ends.push(chunk.keys.len() as u32);
+            }
+            // Shard by shard, each locked once per chunk rather than once
+            // per key.
+            pending.sort_unstable_by_key(|&(hash, ..)| shard_of(hash));
+            for run in pending.chunk_by(|a, b| shard_of(a.0) == shard_of(b.0)) {
+                let shard_index = shard_of(run[0].0);
+                let mut shard = lock(&shards[shard_index]);
+                let Shard { cells, table } = &mut *shard;
+                for &(hash, key, at) in run {
+                    let entry = table.entry(hash, |&(h, i)| h == hash && cells[i as usize].key == key, |&(h, _)| h);
+                    let (_, i) = *entry
+                        .or_insert_with(|| {
+                            cells.push(Cell::new(key, source));
+                            (hash, (cells.len() - 1) as u32)
+                        })
+                        .get();
+                    let slot = &mut chunk.keys[at as usize];
+                    *slot = slot.with_cell((i << SHARD_BITS) | shard_index as u32);
+                }
             }
         });
         let mut shards: Vec<Shard> =
