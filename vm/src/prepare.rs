@@ -232,6 +232,10 @@ pub(crate) struct Prepared {
     /// The slot cells of each address, made when a transaction first
     /// clears an account's storage: most segments never need it.
     slots: OnceLock<HashMap<Address, Vec<CellId>>>,
+    /// The accounts whose storage the segment cleared: their slots that
+    /// only the changes of earlier segments hold are zeroed there at the
+    /// end ([`Prepared::into_changes`]).
+    cleared: Mutex<Vec<Address>>,
 }
 
 /// A shard while interning: its cells and a table from key hash to cell.
@@ -310,7 +314,7 @@ impl Prepared {
             s.table.clear();
             s.table
         }));
-        Self { shards: cells, chunks, chunk_bits, beneficiary, slots: OnceLock::new() }
+        Self { shards: cells, chunks, chunk_bits, beneficiary, slots: OnceLock::new(), cleared: Mutex::default() }
     }
 
     /// Number of transactions.
@@ -336,6 +340,7 @@ impl Prepared {
     /// it reads the account too, and it is ordered with the one that wrote
     /// it.
     pub(crate) fn clear_storage(&self, address: &Address) {
+        lock(&self.cleared).push(*address);
         let slots = self.slots.get_or_init(|| {
             let mut slots: HashMap<Address, Vec<CellId>> = HashMap::new();
             for (shard, cells) in self.shards.iter().enumerate() {
@@ -389,7 +394,19 @@ impl Prepared {
     /// and the new): the written values are first copied out, each shard
     /// freed as soon as it is.
     pub(crate) fn into_changes(self, changes: &mut StateChanges, spare: Option<&mut Spare>) {
-        let Self { mut shards, chunks, .. } = self;
+        let Self { mut shards, chunks, cleared, .. } = self;
+        // Slots of a cleared account that earlier segments wrote, and that
+        // no cell of this one holds, end as zero too. (Those cells hold
+        // are zero or rewritten since, and come next.)
+        let cleared: hashbrown::HashSet<Address> =
+            cleared.into_inner().unwrap_or_else(|p| p.into_inner()).into_iter().collect();
+        if !cleared.is_empty() {
+            for (key, value) in changes.iter_mut() {
+                if matches!(key, StateKey::Storage(a, _) if cleared.contains(a)) {
+                    *value = Value::Storage(U256::ZERO);
+                }
+            }
+        }
         // Reserved once per segment (with room for the beneficiary, which
         // settling the fees may add), for the keys not there yet.
         let (mut written, mut new) = (0, 0);

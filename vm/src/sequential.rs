@@ -13,6 +13,7 @@ use crate::tx::{Transaction, check_declarations};
 use alloy_primitives::{Address, B256, U256};
 use core::cell::RefCell;
 use defivm_scheduler::{AccessSet, Limits};
+use hashbrown::HashMap;
 use hashbrown::hash_map::Entry;
 use revm::database_interface::{Database, DatabaseRef};
 use revm::state::{AccountInfo, Bytecode};
@@ -217,7 +218,7 @@ fn run(
     let mut changes = system::pre_execution(state, block)?;
     // Most transactions write their sender and one or two more keys.
     changes.reserve(txs.len().saturating_mul(2).min(1 << 20));
-    let overlay = RefCell::new(Overlay { base: state, changes, cleared: false });
+    let overlay = RefCell::new(Overlay { base: state, changes, cleared: false, slots: None });
     let mut evm = build_evm(View { overlay: &overlay, policy }, block);
     let beneficiary = StateKey::Account(block.beneficiary);
     let (mut pending, mut fees, mut any_ran) = (U256::ZERO, U256::ZERO, false);
@@ -265,6 +266,9 @@ struct Overlay<'a> {
     /// Whether a committed write cleared an account's storage: until one
     /// does, a slot the block did not write is read from the base alone.
     cleared: bool,
+    /// The slots the block wrote, by address, once an account's storage
+    /// was cleared ([`Overlay::clear_slots`]).
+    slots: Option<HashMap<Address, Vec<U256>>>,
 }
 
 impl Overlay<'_> {
@@ -307,21 +311,41 @@ impl Overlay<'_> {
         if let StateKey::Account(address) = key
             && value.clears_storage()
         {
-            self.cleared = true;
-            for (key, slot) in self.changes.iter_mut() {
-                if matches!(key, StateKey::Storage(a, _) if *a == address) {
-                    *slot = Value::Storage(U256::ZERO);
-                }
-            }
+            self.clear_slots(address);
         }
-        match self.changes.entry(key) {
+        let Self { changes, slots, .. } = self;
+        match changes.entry(key) {
             Entry::Occupied(mut earlier) => {
                 let value = Value::overwrite(Some(earlier.get()), value);
                 earlier.insert(value);
             }
             Entry::Vacant(new) => {
+                if let (StateKey::Storage(address, slot), Some(slots)) = (key, slots) {
+                    slots.entry(address).or_default().push(slot);
+                }
                 new.insert(value);
             }
+        }
+    }
+
+    /// Sets every slot of `address` the block wrote to zero. The slots by
+    /// address are indexed at the first clearing and kept up to date after
+    /// it, so a block of many clearings (a contract's children destroyed
+    /// one by one, empty accounts created before EIP-161) costs one pass.
+    fn clear_slots(&mut self, address: Address) {
+        self.cleared = true;
+        let changes = &mut self.changes;
+        let slots = self.slots.get_or_insert_with(|| {
+            let mut slots: HashMap<Address, Vec<U256>> = HashMap::new();
+            for key in changes.keys() {
+                if let StateKey::Storage(a, slot) = key {
+                    slots.entry(*a).or_default().push(*slot);
+                }
+            }
+            slots
+        });
+        for &slot in slots.get(&address).into_iter().flatten() {
+            changes.insert(StateKey::Storage(address, slot), Value::Storage(U256::ZERO));
         }
     }
 }

@@ -120,3 +120,16 @@ fn a_contract_destroyed_in_the_transaction_that_created_it_is_gone_in_every_fork
         assert_eq!(slot(&outcome.changes, child, 0), None);
     }
 }
+
+#[test]
+fn a_contract_destroyed_again_loses_what_it_wrote_since_the_first_time() {
+    let (state, c) = (state(), contract_address());
+    let block = block_of(SpecId::SHANGHAI);
+    // Destroyed, deployed again (writing slot 1), destroyed again: slot 1
+    // ends as zero, in the changes of every mode alike.
+    let txs = [call(0, c, &[1], 0), call(1, FACTORY, &[], 0), call(2, c, &[1], 0)];
+    let outcome = every_mode(&state, &block, &txs);
+    assert_eq!(outcome.changes[&StateKey::Account(c)], Value::Account(None));
+    assert_eq!(slot(&outcome.changes, c, 1), Some(U256::ZERO));
+    assert!(outcome.post_state(&state).account(&c).is_none());
+}
