@@ -278,7 +278,7 @@ fn ethereum_transaction_fields_round_trip_and_are_checked_against_the_type() {
 fn code_in_a_shared_file_is_found_by_hash_or_named_missing() {
     let mainnet = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/mainnet/46147.json.gz");
     let fixture = Fixture::load(&mainnet).unwrap();
-    assert_eq!(fixture.codes.as_deref(), Some("codes.json.gz"));
+    assert_eq!(fixture.codes.as_deref(), Some("../code/mainnet.json.gz"));
     // A code hash with no code file to take it from.
     let mut v = serde_json::to_value(recorded(5)).unwrap();
     let (address, _) = v["genesis"].as_object().unwrap().iter().find(|(_, a)| a.get("code").is_some()).unwrap();

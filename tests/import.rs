@@ -35,8 +35,13 @@ fn text(bytes: &[u8]) -> String {
 
 #[test]
 fn importing_the_sample_writes_the_committed_fixtures() {
-    let out = temp("sample");
-    let run = defivm(&["import", sample().to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    // Laid out as the committed ones: the blocks in `mainnet/`, their code
+    // in `code/mainnet.json.gz`.
+    let base = temp("sample");
+    let (out, codes) = (base.join("mainnet"), base.join("code/mainnet.json.gz"));
+    let source = sample();
+    let args = ["import", source.to_str().unwrap(), "-o", out.to_str().unwrap(), "--codes", codes.to_str().unwrap()];
+    let run = defivm(&args);
     assert!(run.status.success(), "{}", text(&run.stderr));
     assert!(text(&run.stdout).starts_with("imported 3 blocks (122 transactions)"), "{}", text(&run.stdout));
     let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/mainnet");
@@ -50,17 +55,24 @@ fn importing_the_sample_writes_the_committed_fixtures() {
     let keys = |v: serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<std::collections::BTreeSet<_>>();
     let mut expected = keys(json(&sample().join("codes.json.gz")));
     expected.insert(keccak256(&BEACON_ROOTS_CODE).to_string());
-    assert_eq!(keys(json(&out.join("codes.json.gz"))), expected);
+    assert_eq!(keys(json(&codes)), expected);
 
-    // One block file alone: its folder's shared files are found.
+    // One block file alone: its folder's shared files are found; the code
+    // file goes beside the output folder by default, which then holds
+    // blocks only.
     let one = temp("one");
     let file = sample().join("blocks/46147.json.gz");
     let run = defivm(&["import", file.to_str().unwrap(), "-o", one.to_str().unwrap()]);
     assert!(run.status.success(), "{}", text(&run.stderr));
-    assert_eq!(json(&one.join("46147.json.gz")), json(&committed.join("46147.json.gz")));
-    for dir in [out, one] {
-        std::fs::remove_dir_all(dir).unwrap();
-    }
+    let fixture = json(&one.join("46147.json.gz"));
+    let name = one.file_name().unwrap().to_str().unwrap();
+    assert_eq!(fixture["codes"].as_str(), Some(format!("../{name}.codes.json.gz").as_str()));
+    assert_eq!(std::fs::read_dir(&one).unwrap().count(), 1);
+    let replay = defivm(&["replay", one.join("46147.json.gz").to_str().unwrap()]);
+    assert!(replay.status.success(), "{}", text(&replay.stdout));
+    std::fs::remove_dir_all(&base).unwrap();
+    std::fs::remove_dir_all(&one).unwrap();
+    std::fs::remove_file(one.with_file_name(format!("{name}.codes.json.gz"))).unwrap();
 }
 
 /// A copy of the sample whose block `number` is `edit`ed.
@@ -84,7 +96,7 @@ fn failure(source: &Path) -> (String, ImportError) {
     let out = source.join("out");
     let run = defivm(&["import", source.to_str().unwrap(), "-o", out.to_str().unwrap()]);
     assert!(!run.status.success());
-    assert!(!out.exists(), "nothing is written when a block fails");
+    assert!(!out.exists() && !source.join("out.codes.json.gz").exists(), "nothing is written when a block fails");
     let stderr = text(&run.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
     let (source_files, blocks) = MainnetSource::open(source).unwrap();

@@ -6,20 +6,20 @@ use defivm::ethereum::{ImportedBlock, MainnetSource, import};
 use defivm::fixture::{CodeFile, Fixture, HeaderJson};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
-
-/// The code file the imported fixtures share, in the output folder.
-const CODES: &str = "codes.json.gz";
 
 /// Import recorded mainnet blocks (the layout of `shared/mainnet`) as fixtures, each verified against its header.
 #[derive(Debug, Args)]
 pub(crate) struct Import {
     /// A folder holding `blocks/`, `codes.json.gz` and `block_hashes.json`, or one block file in its `blocks/`.
     source: PathBuf,
-    /// The folder to write `<number>.json.gz` per block and the code they share (`codes.json.gz`) into.
+    /// The folder to write one fixture per block into, `<number>.json.gz`.
     #[arg(short, long)]
     output: PathBuf,
+    /// The code file the fixtures share (default: `<output>.codes.json.gz`, beside the folder, so that the folder holds blocks only).
+    #[arg(long)]
+    codes: Option<PathBuf>,
 }
 
 impl Import {
@@ -32,24 +32,62 @@ impl Import {
             .map(|file| source.block(file).and_then(import))
             .collect::<Result<_, _>>()
             .map_err(|e| e.to_string())?;
-        std::fs::create_dir_all(&self.output).map_err(|e| format!("{}: {e}", self.output.display()))?;
+        let codes_path = self.codes.clone().unwrap_or_else(|| {
+            let mut name = self.output.file_name().unwrap_or_default().to_os_string();
+            name.push(".codes.json.gz");
+            self.output.with_file_name(name)
+        });
+        for dir in [Some(self.output.as_path()), codes_path.parent()].into_iter().flatten() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            }
+        }
+        let reference = relative(&self.output, &codes_path)?;
         let mut codes = BTreeMap::new();
         for ImportedBlock { block, outcome } in &imported {
             let name = format!("mainnet block {}", block.number);
             let mut fixture = Fixture::new(&name, &block.state, &block.env, &block.txs, Some(outcome));
             fixture.header = Some(HeaderJson::new(block.number, &block.header));
-            fixture.share_codes(CODES, &mut codes);
+            fixture.share_codes(&reference, &mut codes);
             let path = self.output.join(format!("{}.json.gz", block.number));
             fixture.save(&path).map_err(|e| e.to_string())?;
         }
-        CodeFile::save(&self.output.join(CODES), &codes).map_err(|e| e.to_string())?;
+        CodeFile::save(&codes_path, &codes).map_err(|e| e.to_string())?;
         let txs: usize = imported.iter().map(|b| b.block.txs.len()).sum();
         println!(
-            "imported {} blocks ({txs} transactions), each verified against its header, into {} ({} shared codes)",
+            "imported {} blocks ({txs} transactions), each verified against its header, into {} ({} shared codes in {})",
             imported.len(),
             self.output.display(),
-            codes.len()
+            codes.len(),
+            codes_path.display()
         );
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// `file` as a path relative to the folder `dir` (both exist), with `/`
+/// between its parts, as a fixture names its code file.
+fn relative(dir: &Path, file: &Path) -> Result<String, String> {
+    let absolute = |p: &Path| std::path::absolute(p).map_err(|e| format!("{}: {e}", p.display()));
+    let (dir, file) = (absolute(dir)?, absolute(file)?);
+    let (dir, file) = (normalized(&dir), normalized(&file));
+    let common = dir.iter().zip(&file).take_while(|(a, b)| a == b).count();
+    let ups = std::iter::repeat_n("..".to_string(), dir.len() - common);
+    let downs = file[common..].iter().map(|c| c.as_os_str().to_string_lossy().into_owned());
+    Ok(ups.chain(downs).collect::<Vec<_>>().join("/"))
+}
+
+/// `path`'s parts with `.` and `..` resolved.
+fn normalized(path: &Path) -> Vec<Component<'_>> {
+    let mut parts = Vec::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(parts.last(), Some(Component::Normal(_))) => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    parts
 }
