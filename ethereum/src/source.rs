@@ -17,6 +17,8 @@ use crate::receipts::{HeaderMismatch, ReceiptCommitments};
 use alloy_consensus::TxEnvelope;
 use alloy_eips::eip2935::{HISTORY_STORAGE_ADDRESS, HISTORY_STORAGE_CODE};
 use alloy_eips::eip4788::{BEACON_ROOTS_ADDRESS, BEACON_ROOTS_CODE};
+use alloy_eips::eip7002::{WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS, WITHDRAWAL_REQUEST_PREDEPLOY_CODE};
+use alloy_eips::eip7251::{CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS, CONSOLIDATION_REQUEST_PREDEPLOY_CODE};
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use defivm_vm::{Account, BlockEnv, Bytecode, Ommer, SpecId, State, Transaction, Withdrawal};
 use rayon::prelude::*;
@@ -51,8 +53,6 @@ pub struct SourceBlock {
     pub env: BlockEnv,
     /// The transactions, in block order, with nothing declared.
     pub txs: Vec<Transaction>,
-    /// Each transaction's hash.
-    pub tx_hashes: Vec<B256>,
     /// What the header commits to about the receipts.
     pub header: ReceiptCommitments,
 }
@@ -86,7 +86,13 @@ impl MainnetSource {
                 if actual != hash {
                     return Err(ImportError::CodeHash { path: codes_path.clone(), hash, actual });
                 }
-                Ok((hash, Bytecode::new_raw(code)))
+                let code = Bytecode::new_raw_checked(code).map_err(|e| ImportError::Json {
+                    path: codes_path.clone(),
+                    line: 0,
+                    column: 0,
+                    message: format!("the code filed under {hash} is not valid bytecode: {e:?}"),
+                })?;
+                Ok((hash, code))
             })
             .collect::<Result<_, _>>()?;
         let hashes_path = root.join("block_hashes.json");
@@ -104,11 +110,6 @@ impl MainnetSource {
             })
             .collect::<Result<_, _>>()?;
         Ok((Self { codes, block_hashes }, blocks))
-    }
-
-    /// The code filed under `hash`.
-    pub fn code(&self, hash: &B256) -> Option<&Bytecode> {
-        self.codes.get(hash)
     }
 
     /// Reads the block file at `path`.
@@ -142,12 +143,10 @@ impl MainnetSource {
         }
         let mut txs = Vec::with_capacity(transactions.len());
         let mut envelopes = Vec::with_capacity(transactions.len());
-        let mut tx_hashes = Vec::with_capacity(transactions.len());
         for (index, raw) in transactions.into_iter().enumerate() {
             let rpc = parse_transaction(number, index, raw)?;
             let (envelope, from) = (rpc.inner.inner(), rpc.inner.signer());
             txs.push(transaction(envelope, from));
-            tx_hashes.push(*envelope.tx_hash());
             envelopes.push(envelope.clone());
         }
         let root = alloy_consensus::proofs::calculate_transaction_root(&envelopes);
@@ -178,20 +177,24 @@ impl MainnetSource {
         };
         let receipts_root = spec.is_enabled_in(SpecId::BYZANTIUM).then_some(h.receipts_root);
         let header = ReceiptCommitments { gas_used: h.gas_used, logs_bloom: h.logs_bloom, receipts_root };
-        Ok(SourceBlock { number, hash, state, env, txs, tx_hashes, header })
+        Ok(SourceBlock { number, hash, state, env, txs, header })
     }
 }
 
 /// The system contracts the block's own rules call, where its fork has
 /// them and the pre-state, which lists only what transactions touched,
-/// leaves them out: EIP-4788's beacon roots contract (Cancun on) and
-/// EIP-2935's history contract (Prague on), with their code as deployed on
-/// mainnet before those forks and no storage. What their system calls
-/// write does not depend on what they held.
+/// leaves them out: EIP-4788's beacon roots contract (Cancun on), and
+/// EIP-2935's history contract and the EIP-7002 and EIP-7251 request
+/// contracts (Prague on), with their code as deployed on mainnet before
+/// those forks and no storage. What the calls before the transactions write
+/// does not depend on what the contracts held; a request contract without
+/// its queue reads as holding no requests.
 fn add_system_contracts(state: &mut State, spec: SpecId) {
     let contracts = [
         (SpecId::CANCUN, BEACON_ROOTS_ADDRESS, &BEACON_ROOTS_CODE),
         (SpecId::PRAGUE, HISTORY_STORAGE_ADDRESS, &HISTORY_STORAGE_CODE),
+        (SpecId::PRAGUE, WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS, &WITHDRAWAL_REQUEST_PREDEPLOY_CODE),
+        (SpecId::PRAGUE, CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS, &CONSOLIDATION_REQUEST_PREDEPLOY_CODE),
     ];
     for (fork, address, code) in contracts {
         if spec.is_enabled_in(fork) && state.account(&address).is_none() {

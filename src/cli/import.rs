@@ -26,7 +26,7 @@ impl Import {
     pub(crate) fn execute(self) -> Result<ExitCode, String> {
         let (source, files) = MainnetSource::open(&self.source).map_err(|e| e.to_string())?;
         // Every block is read, run and verified before anything is written:
-        // a bad block leaves the output folder as it was.
+        // a bad block leaves the output as it was.
         let imported: Vec<ImportedBlock> = files
             .par_iter()
             .map(|file| source.block(file).and_then(import))
@@ -43,16 +43,30 @@ impl Import {
             }
         }
         let reference = relative(&self.output, &codes_path)?;
+        // A code file other fixtures may share keeps what it holds.
         let mut codes = BTreeMap::new();
+        if codes_path.exists() {
+            codes.extend(CodeFile::load(&codes_path).map_err(|e| e.to_string())?.entries());
+        }
+        // Written beside their names first, then renamed into place, so that
+        // a failed write leaves no fixture half-made.
+        let mut written = Vec::new();
         for ImportedBlock { block, outcome } in &imported {
             let name = format!("mainnet block {}", block.number);
             let mut fixture = Fixture::new(&name, &block.state, &block.env, &block.txs, Some(outcome));
             fixture.header = Some(HeaderJson::new(block.number, &block.header));
             fixture.share_codes(&reference, &mut codes);
             let path = self.output.join(format!("{}.json.gz", block.number));
-            fixture.save(&path).map_err(|e| e.to_string())?;
+            let partial = partial_name(&path);
+            fixture.save(&partial).map_err(|e| e.to_string())?;
+            written.push((partial, path));
         }
-        CodeFile::save(&codes_path, &codes).map_err(|e| e.to_string())?;
+        let partial = partial_name(&codes_path);
+        CodeFile::save(&partial, &codes).map_err(|e| e.to_string())?;
+        written.push((partial, codes_path.clone()));
+        for (partial, path) in written {
+            std::fs::rename(&partial, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
         let txs: usize = imported.iter().map(|b| b.block.txs.len()).sum();
         println!(
             "imported {} blocks ({txs} transactions), each verified against its header, into {} ({} shared codes in {})",
@@ -63,6 +77,13 @@ impl Import {
         );
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// Where `path` is written before it is renamed into place: the same
+/// folder, a `.partial` name (still gzip by its `.gz` ending).
+fn partial_name(path: &Path) -> PathBuf {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    path.with_file_name(format!(".{name}.partial.gz"))
 }
 
 /// `file` as a path relative to the folder `dir` (both exist), with `/`

@@ -41,8 +41,9 @@
 //!   address (`CREATE2`) starts empty ([`Value`]).
 //! - **The block's own rules** (`system.rs`): the system calls before the
 //!   first transaction (EIP-4788 beacon root, EIP-2935 block hash), then
-//!   after the last the block and ommer rewards (before the Merge) and the
-//!   withdrawals (Shanghai on). Their changes are part of the block's.
+//!   after the last the block and ommer rewards (before the Merge), the
+//!   withdrawals (Shanghai on) and the request system calls (EIP-7002,
+//!   EIP-7251, Prague on). Their changes are part of the block's.
 //! - **Invalid transactions** (nonce mismatch, balance below the gas cost,
 //!   gas limit over the block's) fail the whole block with
 //!   [`VmError::InvalidTransaction`] for the first one in block order;

@@ -20,7 +20,10 @@
 //!    transaction reads and writes the per-key cells of the block directly:
 //!    nothing it may touch is touched by anyone else in its wave, and a
 //!    transaction that strays outside its declaration is rejected before it
-//!    can commit anything.
+//!    can commit anything. (One commit reaches beyond the declaration: a
+//!    write that clears an account's storage zeroes the account's slot
+//!    cells, which only transactions ordered with it through the account
+//!    itself can touch; see `Prepared::clear_storage`.)
 //! 4. **Finish.** The written cells join the block's changes. Errors are
 //!    reported for the first failing transaction in block order (as the
 //!    sequential executor would), and the block's changes are then dropped.
@@ -280,7 +283,9 @@ impl ParallelExecutor {
     }
 
     /// The block on the sequential path, on the calling thread. A panic in
-    /// the sink fails the block as it does on the parallel path.
+    /// the sink fails the block as it does on the parallel path, naming the
+    /// last transaction whose receipt was being handed over; a panic
+    /// elsewhere names the last one handed over before it.
     fn run_sequentially(
         &self,
         state: &State,
@@ -334,7 +339,7 @@ impl ParallelExecutor {
         let start = Instant::now();
         let credited = lock(&block.folded).credited;
         beneficiary::settle(&mut changes, state, env, fees - credited, any_ran);
-        system::post_execution(&mut changes, state, env);
+        system::post_execution(&mut changes, state, env)?;
         phases.finish += start.elapsed();
         Ok((BlockEffects { changes, fees }, phases))
     }

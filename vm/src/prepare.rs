@@ -38,8 +38,10 @@ const MIN_CHUNK: usize = 32;
 /// The scheduler key that orders the transactions declaring the
 /// beneficiary (each folds fees into its cell), and below it one key per
 /// stretch of fees each of them folds (see [`Schedulable`]). Cell numbers
-/// stay below 2^31 (the top bit of a [`DeclKey`] is its write flag) and a
-/// segment holds fewer than 2^31 transactions, so none of them meet.
+/// stay below 2^31 (the top bit of a [`DeclKey`] is its write flag) as long
+/// as no shard holds 2^25 cells (two billion keys in all, hundreds of
+/// gigabytes of cells), and a segment holds fewer than 2^31 transactions,
+/// so none of them meet.
 const FOLDS: u32 = u32::MAX;
 
 /// A cell's number: its shard in the low bits, its place in the shard above.

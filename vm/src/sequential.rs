@@ -78,9 +78,10 @@ impl SequentialExecutor {
     /// only (a write may be read); keys the transaction implies (its sender,
     /// its callee, a created contract; see [`Transaction::implied_access`])
     /// are left out where the implied access already covers them, and so
-    /// are the declarations `txs` carry. The outcome is what
-    /// [`execute`](Self::execute) gives on the transactions with the
-    /// recorded declarations.
+    /// are the declarations `txs` carry. No declaration limit applies. The
+    /// outcome is what [`execute`](Self::execute) gives on the transactions
+    /// with the recorded declarations, where they are within its
+    /// [`Limits`] (else it refuses them, naming the first too large).
     pub fn record(
         &self,
         state: &State,
@@ -254,7 +255,7 @@ fn run(
     ran?;
     let mut changes = overlay.into_inner().changes;
     beneficiary::settle(&mut changes, state, block, pending, any_ran);
-    system::post_execution(&mut changes, state, block);
+    system::post_execution(&mut changes, state, block)?;
     Ok(BlockEffects { changes, fees })
 }
 

@@ -7,11 +7,14 @@
 //!   the contract has no code.
 //! - **After the last transaction** (and the beneficiary's fees), balances
 //!   grow: the block reward and the ommer rewards before the Merge, the
-//!   validator withdrawals from Shanghai on.
+//!   validator withdrawals from Shanghai on. Then, from Prague, system calls
+//!   dequeue the execution-layer requests: withdrawal requests (EIP-7002),
+//!   then consolidation requests (EIP-7251), on the state the block left.
 //!
-//! Every executor applies both alike: the system calls' changes are the
-//! state the block's first transaction runs on, and they and the increments
-//! are part of the block's changes.
+//! defivm's executors (sequential and parallel, every mode) apply all of it
+//! alike: the first calls' changes are the state the block's first
+//! transaction runs on, and everything here is part of the block's changes.
+//! (Plain revm, the baseline, makes the calls before the transactions only.)
 
 use crate::block::{BlockEnv, SpecId};
 use crate::error::{Result, VmError};
@@ -20,18 +23,22 @@ use crate::key::StateKey;
 use crate::state::{State, StateChanges, Value};
 use alloy_eips::eip2935::HISTORY_STORAGE_ADDRESS;
 use alloy_eips::eip4788::BEACON_ROOTS_ADDRESS;
+use alloy_eips::eip7002::WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS;
+use alloy_eips::eip7251::CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS;
 use alloy_primitives::{Address, B256, Bytes, U256};
+use core::convert::Infallible;
 use revm::ExecuteEvm;
 use revm::context::result::ExecutionResult;
-use revm::database_interface::WrapDatabaseRef;
+use revm::database_interface::{DatabaseRef, WrapDatabaseRef};
 use revm::handler::SystemCallEvm;
+use revm::state::{AccountInfo, Bytecode};
 
 /// Wei in an ether.
 const ETHER: u128 = 1_000_000_000_000_000_000;
 
-/// The system calls that run before `block`'s first transaction, in
-/// order: what each is, the contract called, and the data it is called
-/// with.
+/// The system calls that run before `block`'s first transaction, in the
+/// order they run: what each is, the contract called, and the data it is
+/// called with.
 pub(crate) fn calls(block: &BlockEnv) -> Vec<(&'static str, Address, B256)> {
     let mut calls = Vec::new();
     if block.number == 0 {
@@ -55,26 +62,28 @@ pub(crate) fn calls(block: &BlockEnv) -> Vec<(&'static str, Address, B256)> {
 pub(crate) fn pre_execution(base: &State, block: &BlockEnv) -> Result<StateChanges> {
     let mut changes = StateChanges::default();
     for (what, address, data) in calls(block) {
+        let data = Bytes::copy_from_slice(data.as_slice());
         system_call(base, block, what, address, data, &mut changes)?;
     }
     Ok(changes)
 }
 
-/// Calls the system contract at `address` with `data`, adding the slots it
-/// changed to `changes`.
-fn system_call(
-    base: &State,
+/// Calls the system contract at `address` on `db` with `data`, adding the
+/// slots it changed to `changes`. Skipped where the contract has no code.
+fn system_call<DB: DatabaseRef<Error = Infallible>>(
+    db: DB,
     block: &BlockEnv,
     what: &str,
     address: Address,
-    data: B256,
+    data: Bytes,
     changes: &mut StateChanges,
 ) -> Result<()> {
-    if base.account(&address).is_none_or(|a| a.code.as_ref().is_none_or(|c| c.is_empty())) {
+    let has_code = |info: Option<AccountInfo>| info.and_then(|a| a.code).is_some_and(|c| !c.is_empty());
+    if !has_code(db.basic_ref(address).unwrap_or_else(|never| match never {})) {
         return Ok(());
     }
-    let mut evm = build_plain_evm(WrapDatabaseRef(base), block);
-    let result = evm.system_call_one(address, Bytes::copy_from_slice(data.as_slice()));
+    let mut evm = build_plain_evm(WrapDatabaseRef(db), block);
+    let result = evm.system_call_one(address, data);
     let state = evm.finalize();
     match result {
         Ok(ExecutionResult::Success { .. }) => {}
@@ -89,6 +98,36 @@ fn system_call(
         }
     }
     Ok(())
+}
+
+/// The state a block left: its changes over the state it ran on, for the
+/// system calls after its transactions.
+struct After<'a> {
+    base: &'a State,
+    changes: &'a StateChanges,
+}
+
+impl DatabaseRef for After<'_> {
+    type Error = Infallible;
+
+    fn basic_ref(&self, address: Address) -> core::result::Result<Option<AccountInfo>, Self::Error> {
+        Ok(Value::after(self.changes, self.base, &StateKey::Account(address)).0.account().map(|a| a.info()))
+    }
+
+    fn code_by_hash_ref(&self, code_hash: B256) -> core::result::Result<Bytecode, Self::Error> {
+        self.base.code_by_hash_ref(code_hash)
+    }
+
+    fn storage_ref(&self, address: Address, index: U256) -> core::result::Result<U256, Self::Error> {
+        match Value::after(self.changes, self.base, &StateKey::Storage(address, index)).0 {
+            Value::Storage(value) => Ok(value),
+            _ => Ok(U256::ZERO),
+        }
+    }
+
+    fn block_hash_ref(&self, number: u64) -> core::result::Result<B256, Self::Error> {
+        self.base.block_hash_ref(number)
+    }
 }
 
 /// The balance increments after `block`'s transactions, in the order they
@@ -129,8 +168,9 @@ fn base_block_reward(spec: SpecId) -> Option<u128> {
 }
 
 /// Credits `block`'s balance increments on top of `changes` (the block's
-/// changes so far, over `base`).
-pub(crate) fn post_execution(changes: &mut StateChanges, base: &State, block: &BlockEnv) {
+/// changes so far, over `base`), then makes the system calls that close
+/// the block (Prague on) on the state that leaves.
+pub(crate) fn post_execution(changes: &mut StateChanges, base: &State, block: &BlockEnv) -> Result<()> {
     for (address, amount) in balance_increments(block) {
         let key = StateKey::Account(address);
         let (current, _) = Value::after(changes, base, &key);
@@ -139,4 +179,17 @@ pub(crate) fn post_execution(changes: &mut StateChanges, base: &State, block: &B
         let value = Value::overwrite(changes.get(&key), Value::Account(Some(account)));
         changes.insert(key, value);
     }
+    if !block.spec.is_enabled_in(SpecId::PRAGUE) {
+        return Ok(());
+    }
+    let requests = [
+        ("EIP-7002 withdrawal requests", WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS),
+        ("EIP-7251 consolidation requests", CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS),
+    ];
+    for (what, address) in requests {
+        let mut written = StateChanges::default();
+        system_call(After { base, changes }, block, what, address, Bytes::new(), &mut written)?;
+        changes.extend(written);
+    }
+    Ok(())
 }

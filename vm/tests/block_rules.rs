@@ -168,3 +168,34 @@ fn withdrawals_are_credited_after_the_transactions_from_shanghai_on() {
     let merged = BlockEnv { spec: SpecId::MERGE, ..block };
     assert_eq!(balance(&every_mode(&state, &merged, &[tx]), validator), Some(U256::from(5)));
 }
+
+#[test]
+fn from_prague_the_request_system_calls_close_the_block() {
+    use alloy_eips::eip7002::{WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS, WITHDRAWAL_REQUEST_PREDEPLOY_CODE};
+    use alloy_eips::eip7251::{CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS, CONSOLIDATION_REQUEST_PREDEPLOY_CODE};
+    // A stand-in for each predeploy: counts its calls in slot 0 and keeps
+    // its last caller in slot 1.
+    const COUNTER: &[u8] = &[0x60, 0x00, 0x54, 0x60, 0x01, 0x01, 0x60, 0x00, 0x55, 0x33, 0x60, 0x01, 0x55, 0x00];
+    let (withdrawals, consolidations) = (WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS, CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS);
+    let state = state_with(&[(withdrawals, COUNTER), (consolidations, COUNTER)]);
+    let system = U256::from_be_slice(alloy_eips::eip4788::SYSTEM_ADDRESS.as_slice());
+    let prague = BlockEnv { spec: SpecId::PRAGUE, basefee: 1, ..BlockEnv::default() };
+    // The transaction calls one of them first: the system's call comes after.
+    let outcome = every_mode(&state, &prague, &[call(0, withdrawals, &[], 0)]);
+    assert_eq!(slot(&outcome.changes, withdrawals, 0), Some(U256::from(2)));
+    assert_eq!(slot(&outcome.changes, withdrawals, 1), Some(system));
+    assert_eq!(slot(&outcome.changes, consolidations, 0), Some(U256::from(1)));
+    // Before Prague there are no such calls.
+    let cancun = BlockEnv { spec: SpecId::CANCUN, ..prague.clone() };
+    let outcome = every_mode(&state, &cancun, &[call(0, withdrawals, &[], 0)]);
+    assert_eq!(slot(&outcome.changes, withdrawals, 1), Some(U256::from_be_slice(common::ethereum::SENDER.as_slice())));
+    assert_eq!(slot(&outcome.changes, consolidations, 0), None);
+
+    // The real predeploys, with nothing queued, run and leave the block valid.
+    let real = state_with(&[
+        (withdrawals, &WITHDRAWAL_REQUEST_PREDEPLOY_CODE),
+        (consolidations, &CONSOLIDATION_REQUEST_PREDEPLOY_CODE),
+    ]);
+    let outcome = every_mode(&real, &prague, &[call(0, Address::repeat_byte(0x77), &[], 1)]);
+    assert!(outcome.receipts[0].is_success());
+}
