@@ -514,6 +514,8 @@ impl Fixture {
 
     /// What checking against the header takes, if there is one.
     fn header_check(&self) -> Option<HeaderCheck> {
+        // A hardfork that does not parse never gets this far: `block`
+        // refuses it, and there is no result to check.
         let spec = self.env.hardfork.parse().unwrap_or(SpecId::CANCUN);
         let types = self.transactions.iter().map(convert::tx_type_of).collect();
         self.header.as_ref().map(|header| HeaderCheck::new(header, spec, types))
