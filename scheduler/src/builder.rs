@@ -297,7 +297,7 @@ struct Lane<K> {
 /// Sorts a predecessor list; almost all are a handful long, where an
 /// insertion sort beats the general one.
 #[inline]
-fn sort_small(list: &mut [TxIndex]) {
+pub(crate) fn sort_small(list: &mut [TxIndex]) {
     if list.len() > 16 {
         list.sort_unstable();
         return;

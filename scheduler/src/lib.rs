@@ -16,6 +16,10 @@
 //! hash so each partition's lock table stays in cache, runs the partitions on
 //! the rayon pool, then groups the edges by waiter.
 //!
+//! An executor whose keys are already small integers builds the same graph
+//! with [`DenseBuilder`]: an array for the lock table, one pass in block
+//! order, no hashing and no thread pool.
+//!
 //! From the graph come:
 //! - [`Waves`], its levels: `wave(j) = 1 + max(wave(p))` over `j`'s
 //!   predecessors. Nothing inside a wave conflicts; waves run in order.
@@ -44,12 +48,13 @@
 //!
 //! Files: `access.rs` (keys, ids, [`AccessSet`]), `lock_table.rs` (the
 //! per-key lock rules), `builder.rs` ([`LockGraphBuilder`]: record,
-//! partition, lock, group), `graph.rs` ([`LockGraph`]), `waves.rs`,
+//! partition, lock, group), `dense.rs` ([`DenseBuilder`]), `graph.rs` ([`LockGraph`]), `waves.rs`,
 //! `priority.rs`, `ready.rs` ([`ReadySet`]), `stats.rs`, `error.rs`, and
 //! `synthetic.rs` (benchmark blocks, feature `synthetic`).
 
 mod access;
 mod builder;
+mod dense;
 mod error;
 mod graph;
 mod lock_table;
@@ -62,6 +67,7 @@ mod waves;
 
 pub use access::{AccessSet, Declaration, ResourceKey, TxId, TxIndex};
 pub use builder::LockGraphBuilder;
+pub use dense::DenseBuilder;
 pub use error::ScheduleError;
 pub use graph::{Limits, LockGraph};
 pub use priority::{BlockOrder, LongestRemainingPath, Priority};

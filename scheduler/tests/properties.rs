@@ -3,7 +3,7 @@
 //! keys is mostly independent work.
 
 use defivm_scheduler::{
-    AccessSet, BlockOrder, Limits, LockGraph, LockGraphBuilder, LongestRemainingPath, ReadySet, TxIndex,
+    AccessSet, BlockOrder, DenseBuilder, Limits, LockGraph, LockGraphBuilder, LongestRemainingPath, ReadySet, TxIndex,
 };
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -57,6 +57,25 @@ proptest! {
             }
         }
         prop_assert!(seen.iter().all(|&s| s));
+    }
+
+    #[test]
+    fn the_dense_builder_gives_the_same_graph(sets in block(), bound in 0usize..80) {
+        let graph = LockGraph::from_access_sets(&sets, Limits::default()).unwrap();
+        // Keys as dense numbers; a bound below the largest key grows the table.
+        let dense: Vec<AccessSet<u32>> = sets
+            .iter()
+            .map(|s| AccessSet::new(s.reads().iter().map(|&k| k as u32).collect(), s.writes().iter().map(|&k| k as u32).collect()))
+            .collect();
+        let mut builder = DenseBuilder::new();
+        for _ in 0..2 {
+            let built = builder.build(&dense, bound, Limits::default()).unwrap();
+            for j in 0..sets.len() as TxIndex {
+                prop_assert_eq!(built.preds(j), graph.preds(j), "tx {}", j);
+            }
+            prop_assert_eq!(built.waves(), graph.waves());
+            builder.recycle(built);
+        }
     }
 
     #[test]

@@ -59,11 +59,10 @@
 //! `keccak_memo.rs` (KECCAK256 remembering 64-byte inputs), `plan.rs`
 //! (whether a block can gain from threads),
 //! `beneficiary.rs`, `sequential.rs`, `prepare.rs` (cells and declarations
-//! for the parallel executor), `parallel.rs`, `barrier.rs` (between waves), `results.rs` (what its workers
+//! for the parallel executor), `parallel.rs`, `workers.rs` (the calling thread and its helpers), `results.rs` (what its workers
 //! leave per transaction), `baseline.rs` (plain revm, for
 //! comparison), `error.rs`.
 
-mod barrier;
 mod baseline;
 mod beneficiary;
 mod block;
@@ -80,6 +79,7 @@ mod sequential;
 mod state;
 mod system;
 mod tx;
+mod workers;
 
 pub use alloy_primitives::{Address, B256, Bytes, Log, U256};
 pub use baseline::PlainRevm;

@@ -1,22 +1,30 @@
 //! The parallel executor: waves, or barrier-free along the dependency graph.
 //!
+//! The calling thread does the work, and the executor's helper threads join
+//! each step when they are awake (`workers.rs`): no step waits for a thread
+//! to wake, and each step's work is claimed from shared counters, so it is
+//! finished by whoever came.
+//!
 //! 0. **Plan** (see [`crate::plan`]). A block that cannot gain from threads
 //!    runs on the sequential path, on the calling thread; every other block
-//!    hands over to the pool once and goes through the steps below.
-//! 1. **Prepare** (on the whole pool, see [`crate::prepare`]). Every
+//!    goes through the steps below.
+//! 1. **Prepare** (a job of all workers, see [`crate::prepare`]). Every
 //!    declared and implied key becomes a cell holding its value (from the
 //!    base state, or from the changes of the block's earlier segments, see
 //!    below); each declaration becomes a short list of cells.
-//! 2. **Schedule.** The lock graph of the declarations over cell numbers
-//!    (from `defivm-scheduler`), cut into waves. A transaction that declares
+//! 2. **Schedule** (on the calling thread). The lock graph of the
+//!    declarations over cell numbers (`defivm-scheduler`'s dense builder:
+//!    one pass in block order), cut into waves. A transaction that declares
 //!    the beneficiary waits for every earlier one, whose fees it folds, and
 //!    nothing waits for it on that account (pseudo-keys, see
 //!    `prepare::Schedulable` and [`crate::beneficiary`]).
-//! 3. **Execute.** One worker per thread of a private rayon pool, each with
-//!    one EVM reused for the whole segment. In wave mode workers take the
-//!    transactions of a wave from a shared counter and meet at a barrier
-//!    between waves; in DAG mode they take ready transactions from the
-//!    scheduler's `ReadySet` and report each one complete. A
+//! 3. **Execute.** A job of all workers, each with one EVM reused for the
+//!    whole segment. In wave mode workers take the transactions of a wave
+//!    from a shared counter, and no one starts the next wave before every
+//!    transaction of this one is done (a gate that counts transactions, not
+//!    workers, so a helper that comes late just joins the current wave); in
+//!    DAG mode they take ready transactions from the scheduler's `ReadySet`
+//!    and report each one complete. A
 //!    transaction reads and writes the per-key cells of the block directly:
 //!    nothing it may touch is touched by anyone else in its wave, and a
 //!    transaction that strays outside its declaration is rejected before it
@@ -49,28 +57,29 @@
 //! [`ParallelExecutor::execute_timed`] reports the four phases' times,
 //! summed over the segments.
 
-use crate::barrier::SpinBarrier;
 use crate::beneficiary;
 use crate::block::BlockEnv;
 use crate::error::{Result, UndeclaredRead, VmError};
 use crate::exec::{build_evm, execute};
 use crate::key::StateKey;
 use crate::plan::Plan;
-use crate::prepare::{CellId, Decl, DeclKey, Prepared, Source, Spare, lock};
+use crate::prepare::{Cell, CellId, Decl, DeclKey, Prepared, Source, Spare, lock};
 use crate::receipt::{BlockEffects, BlockOutcome, Receipt};
 use crate::results::{Done, Receipts, Results};
 use crate::sequential::SequentialExecutor;
-use crate::state::{AccountValue, State, StateChanges, Value};
+use crate::state::{State, StateChanges, Value};
 use crate::system;
 use crate::tx::{Transaction, check_declarations};
+use crate::workers::Workers;
 use alloy_primitives::{Address, B256, U256};
 use core::ops::Range;
-use defivm_scheduler::{Limits, LockGraph, LockGraphBuilder, LongestRemainingPath, ReadySet, ScheduleError, TxIndex};
+use crossbeam_utils::Backoff;
+use defivm_scheduler::{DenseBuilder, Limits, LockGraph, LongestRemainingPath, ReadySet, ScheduleError, TxIndex};
 use revm::database_interface::{Database, DatabaseRef};
 use revm::state::{AccountInfo, Bytecode};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// By default, blocks up to this many transactions leave their buffers to
@@ -126,10 +135,10 @@ impl Phases {
 /// for every block.
 #[derive(Debug)]
 pub struct ParallelExecutor {
-    pool: rayon::ThreadPool,
+    workers: Workers,
     limits: Limits,
     mode: ParallelMode,
-    builder: Mutex<LockGraphBuilder<u32, TxIndex>>,
+    builder: Mutex<DenseBuilder>,
     /// Buffers of the last segment, for the next.
     spare: Mutex<Spare>,
     /// The largest block whose buffers are kept.
@@ -141,20 +150,18 @@ pub struct ParallelExecutor {
 }
 
 impl ParallelExecutor {
-    /// An executor with `threads` worker threads of its own and the default
-    /// [`Limits`].
+    /// An executor that works on `threads` threads: the calling thread and
+    /// `threads - 1` helper threads of its own (named `defivm-worker-{i}`),
+    /// with the default [`Limits`].
     pub fn new(threads: usize) -> Result<Self> {
         let threads = threads.max(1);
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("defivm-worker-{i}"))
-            .build()
+        let workers = Workers::new(threads, "defivm-worker")
             .map_err(|e| VmError::ThreadPool { threads, message: e.to_string() })?;
         Ok(Self {
-            pool,
+            workers,
             limits: Limits::default(),
             mode: ParallelMode::default(),
-            builder: Mutex::new(LockGraphBuilder::new(Limits { max_keys_per_tx: usize::MAX })),
+            builder: Mutex::new(DenseBuilder::new()),
             spare: Mutex::default(),
             keep_buffers_txs: KEEP_BUFFERS_TXS,
             segment_txs: SEGMENT_TXS,
@@ -216,9 +223,9 @@ impl ParallelExecutor {
         self.mode
     }
 
-    /// Number of worker threads.
+    /// Number of threads a block runs on, the caller's included.
     pub fn threads(&self) -> usize {
-        self.pool.current_num_threads()
+        self.workers.threads()
     }
 
     /// Executes `txs` on top of `state` (which is left untouched).
@@ -276,10 +283,7 @@ impl ParallelExecutor {
         if let Plan::Sequential(_) = plan {
             return self.run_sequentially(state, env, txs, receipt, plan);
         }
-        // The whole block on the pool: a pool's threads take tens of
-        // microseconds to wake, so the block hands over to it once, not once
-        // per phase (the phases' own `install`s then run in place).
-        self.pool.install(|| self.run_on_pool(state, env, txs, receipt))
+        self.run_in_parallel(state, env, txs, receipt)
     }
 
     /// The block on the sequential path, on the calling thread. A panic in
@@ -309,8 +313,8 @@ impl ParallelExecutor {
         Ok((effects, Phases { plan, execute: start.elapsed(), ..Phases::default() }))
     }
 
-    /// [`run`](Self::run), on one of the pool's threads.
-    fn run_on_pool(
+    /// [`run`](Self::run) on the parallel path.
+    fn run_in_parallel(
         &self,
         state: &State,
         env: &BlockEnv,
@@ -363,38 +367,42 @@ impl ParallelExecutor {
         let results = Results::new(range.clone());
         let (offset, txs) = (range.start, &block.txs[range]);
         let source = Source { base: block.base, changes };
-        let prepared = self.pool.install(|| Prepared::new(txs, &source, block.env.beneficiary, spare));
+        let prepared = Prepared::new(txs, &source, block.env.beneficiary, spare, &self.workers)
+            .map_err(|message| VmError::Internal { index: offset, message })?;
         if !keep {
             // The hash tables the cells were interned with.
             *spare = Spare::default();
         }
         let prepare = start.elapsed();
         let graph = self.schedule(&prepared, offset, keep)?;
-        let stretches = Stretch::split(graph.waves());
         let ready = (self.mode == ParallelMode::Dag).then(|| {
             let costs: Vec<u64> = txs.iter().map(|tx| tx.gas_limit).collect();
             ReadySet::new(&graph, &LongestRemainingPath::new(&costs), self.threads())
         });
+        let gates = (self.mode == ParallelMode::Waves).then(|| Gates::new(&graph));
         let schedule = start.elapsed();
         let shared = Shared { base: block.base, prepared: &prepared, folded: &block.folded };
-        let cursors: Vec<AtomicUsize> = stretches.iter().map(|_| AtomicUsize::new(0)).collect();
-        let barrier = SpinBarrier::new(self.threads());
-        self.pool.broadcast(|worker| {
+        let work = |worker: usize| {
             let mut evm = build_evm(View { shared: &shared, decl: Decl::NOTHING }, block.env);
             let mut writes = Vec::new();
             let mut run = |tx: TxIndex| {
                 let decl = prepared.decl(tx as usize);
                 let index = offset + tx as usize;
-                // Nothing may unwind past here: a worker that left the loop
-                // would never reach the next barrier, and the others with it.
+                // Nothing may unwind past here: a worker that left its loop
+                // would leave the transactions it holds unfinished, and the
+                // others waiting for them.
                 let outcome = catch_unwind(AssertUnwindSafe(|| {
                     if decl.beneficiary {
-                        shared.fold_fees(&results, offset, index);
+                        // SAFETY: `tx` declares the beneficiary, so it runs
+                        // after every earlier transaction and alone among
+                        // those that declare it (`Schedulable`).
+                        unsafe { shared.fold_fees(&results, offset, index) };
                     }
                     evm.ctx.journaled_state.database = View { shared: &shared, decl };
                     let writable = |key: &StateKey| prepared.find(decl, key).filter(|k| k.written()).map(DeclKey::cell);
                     let executed = execute(&mut evm, &block.txs[index], index, block.env, writable, &mut writes)?;
-                    shared.commit(writes.drain(..));
+                    // SAFETY: each cell is one `tx` declared as written.
+                    unsafe { shared.commit(writes.drain(..)) };
                     let done = Done { fee: executed.fee, ran: executed.receipt.ran() };
                     (block.receipt)(index, executed.receipt);
                     Ok(done)
@@ -409,30 +417,23 @@ impl ParallelExecutor {
             };
             if let Some(ready) = &ready {
                 // Everything `tx` waits for committed before `complete` released it.
-                let mut handle = ready.worker(worker.index());
+                let mut handle = ready.worker(worker);
                 while let Some(tx) = handle.next_ready() {
                     run(tx);
                     handle.complete(tx);
                 }
-                return;
             }
-            for (stretch, cursor) in stretches.iter().zip(&cursors) {
-                match stretch {
-                    Stretch::Wave(w) => {
-                        let wave = graph.waves().wave(*w);
-                        while let Some(&tx) = wave.get(cursor.fetch_add(1, Ordering::Relaxed)) {
-                            run(tx);
-                        }
-                    }
-                    Stretch::Chain(waves) if worker.index() == 0 => {
-                        waves.clone().flat_map(|w| graph.waves().wave(w)).for_each(|&tx| run(tx));
-                    }
-                    Stretch::Chain(_) => {}
-                }
-                barrier.wait();
+            if let Some(gates) = &gates {
+                gates.work(&graph, &mut run);
             }
-        });
-        drop(ready);
+        };
+        let abort = || {
+            ready.as_ref().map(ReadySet::abort);
+            gates.as_ref().map(Gates::abort);
+        };
+        let ran = self.workers.run(&work, &abort);
+        drop((ready, gates));
+        ran.map_err(|message| VmError::Internal { index: offset, message })?;
         if keep {
             // The graph's buffers serve the next segment or block.
             lock(&self.builder).recycle(graph);
@@ -453,11 +454,11 @@ impl ParallelExecutor {
     /// transactions by their block position (`offset` is the segment's).
     fn schedule(&self, prepared: &Prepared, offset: usize, keep: bool) -> Result<LockGraph> {
         let mut builder = lock(&self.builder);
-        let sets = prepared.schedulable();
-        // Declarations were checked against `self.limits`; the builder's
-        // default limit is far above any checked one plus implied keys.
-        let builder = &mut *builder;
-        let graph = self.pool.install(|| builder.build_block(&sets)).map_err(|e| match e {
+        let (sets, keys) = prepared.schedulable();
+        // Declarations were checked against `self.limits`; implied keys and
+        // fee pseudo-keys come on top of them.
+        let unlimited = Limits { max_keys_per_tx: usize::MAX };
+        let graph = builder.build(&sets, keys, unlimited).map_err(|e| match e {
             ScheduleError::DeclarationTooLarge { index, keys, max, .. } => {
                 let index = offset + index;
                 ScheduleError::DeclarationTooLarge { tx: index, index, keys, max }
@@ -487,13 +488,13 @@ struct BlockRun<'a> {
     receipt: &'a Sink<'a>,
 }
 
-/// A stretch of the schedule between two barriers.
+/// A stretch of the schedule between two gates.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Stretch {
     /// One wave, shared by all workers.
     Wave(usize),
     /// Consecutive waves of one transaction each: a chain that only one
-    /// worker can run, so it runs them all with no barrier in between.
+    /// worker can run, so it runs them all with no gate in between.
     Chain(Range<usize>),
 }
 
@@ -508,6 +509,75 @@ impl Stretch {
             }
         }
         stretches
+    }
+
+    /// How many tasks the stretch is shared out as: a wave's transactions,
+    /// or the whole chain as one.
+    fn tasks(&self, waves: &defivm_scheduler::Waves) -> usize {
+        match self {
+            Stretch::Wave(w) => waves.wave(*w).len(),
+            Stretch::Chain(_) => 1,
+        }
+    }
+}
+
+/// Wave mode's schedule: the stretches, each with a counter of tasks
+/// claimed and one of tasks done. A worker claims tasks of the current
+/// stretch until there are none left, then waits at its gate until every
+/// task is done, whoever claimed it; so the workers need not all come (a
+/// barrier would wait for a helper that has not woken up), and a late one
+/// passes the gates already open and joins the current stretch.
+///
+/// Ordering: a task's worker counts it done with `Release` after its
+/// writes, and a worker passes a gate on an `Acquire` load that sees the
+/// last count (the increments form one release sequence), so every write of
+/// a stretch happens-before anything of the next.
+#[derive(Debug)]
+struct Gates {
+    stretches: Vec<Stretch>,
+    claimed: Vec<AtomicUsize>,
+    done: Vec<AtomicUsize>,
+    aborted: AtomicBool,
+}
+
+impl Gates {
+    fn new(graph: &LockGraph) -> Self {
+        let stretches = Stretch::split(graph.waves());
+        let counters = || stretches.iter().map(|_| AtomicUsize::new(0)).collect();
+        Self { claimed: counters(), done: counters(), stretches, aborted: AtomicBool::new(false) }
+    }
+
+    /// One worker's part: `run` each transaction it claims, stretch by
+    /// stretch, until the last gate (or an abort).
+    fn work(&self, graph: &LockGraph, run: &mut impl FnMut(TxIndex)) {
+        let waves = graph.waves();
+        for (s, stretch) in self.stretches.iter().enumerate() {
+            let tasks = stretch.tasks(waves);
+            loop {
+                let task = self.claimed[s].fetch_add(1, Ordering::Relaxed);
+                if task >= tasks {
+                    break;
+                }
+                match stretch {
+                    Stretch::Wave(w) => run(waves.wave(*w)[task]),
+                    Stretch::Chain(chain) => chain.clone().flat_map(|w| waves.wave(w)).for_each(|&tx| run(tx)),
+                }
+                self.done[s].fetch_add(1, Ordering::Release);
+            }
+            let backoff = Backoff::new();
+            while self.done[s].load(Ordering::Acquire) < tasks {
+                if self.aborted.load(Ordering::Relaxed) {
+                    return;
+                }
+                backoff.snooze();
+            }
+        }
+    }
+
+    /// Lets every worker out of its gate: a worker failed outside a
+    /// transaction, and its tasks will never be done.
+    fn abort(&self) {
+        self.aborted.store(true, Ordering::Relaxed);
     }
 }
 
@@ -534,15 +604,21 @@ impl Shared<'_> {
     /// Commits a transaction's writes, to the cells its declaration named.
     /// An account write that clears the account's storage first clears its
     /// slot cells (the transaction's own slot writes come after it).
-    fn commit(&self, writes: impl Iterator<Item = (CellId, Value)>) {
+    ///
+    /// # Safety
+    /// The caller runs the transaction, and each cell is one it declared as
+    /// written (so no other transaction touches it meanwhile).
+    unsafe fn commit(&self, writes: impl Iterator<Item = (CellId, Value)>) {
         for (cell, value) in writes {
             let cell = self.prepared.cell(cell);
             if let StateKey::Account(address) = cell.key
                 && value.clears_storage()
             {
-                self.prepared.clear_storage(&address);
+                // SAFETY: the transaction writes the account.
+                unsafe { self.prepared.clear_storage(&address) };
             }
-            cell.write(value);
+            // SAFETY: passed on from the caller.
+            unsafe { cell.write(value) };
         }
     }
 
@@ -551,7 +627,10 @@ impl Shared<'_> {
     /// starts at `offset`). Called only for transactions that declare the
     /// beneficiary, which the schedule runs after every earlier one of the
     /// segment, so all those fees are known.
-    fn fold_fees(&self, results: &Results, offset: usize, upto: usize) {
+    ///
+    /// # Safety
+    /// The caller runs transaction `upto`, which declares the beneficiary.
+    unsafe fn fold_fees(&self, results: &Results, offset: usize, upto: usize) {
         let mut folded = lock(self.folded);
         let fees = if folded.upto < offset {
             // Earlier segments' fees not credited yet, then this one's.
@@ -563,8 +642,12 @@ impl Shared<'_> {
         folded.credited += fees;
         let Some(cell) = self.prepared.beneficiary.filter(|_| !fees.is_zero()) else { return };
         let cell = self.prepared.cell(cell);
-        let current = cell.read().account().cloned();
-        cell.write(Value::Account(beneficiary::credit(current, fees)));
+        // SAFETY: every transaction that declares the beneficiary's cell is
+        // ordered with the caller's (the caller promises it declares it).
+        unsafe {
+            let current = cell.read().account().cloned();
+            cell.write(Value::Account(beneficiary::credit(current, fees)));
+        }
     }
 }
 
@@ -584,10 +667,11 @@ struct View<'s, 'a> {
 }
 
 impl View<'_, '_> {
-    fn read(&self, key: StateKey) -> Result<Value, UndeclaredRead> {
+    /// The cell `key` is in, if the running transaction declares it.
+    fn cell(&self, key: StateKey) -> Result<&Cell, UndeclaredRead> {
         let prepared = self.shared.prepared;
         match prepared.find(self.decl, &key) {
-            Some(k) => Ok(prepared.cell(k.cell()).read()),
+            Some(k) => Ok(prepared.cell(k.cell())),
             None => Err(UndeclaredRead(key)),
         }
     }
@@ -597,7 +681,10 @@ impl Database for View<'_, '_> {
     type Error = UndeclaredRead;
 
     fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, Self::Error> {
-        Ok(self.read(StateKey::Account(address))?.account().map(AccountValue::info))
+        let cell = self.cell(StateKey::Account(address))?;
+        // SAFETY: the running transaction declares the cell, so whoever may
+        // write it is ordered with it (`prepare`'s module docs).
+        Ok(unsafe { cell.account_info() })
     }
 
     fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, Self::Error> {
@@ -605,10 +692,9 @@ impl Database for View<'_, '_> {
     }
 
     fn storage(&mut self, address: Address, index: U256) -> Result<U256, Self::Error> {
-        match self.read(StateKey::Storage(address, index))? {
-            Value::Storage(value) => Ok(value),
-            _ => Ok(U256::ZERO),
-        }
+        let cell = self.cell(StateKey::Storage(address, index))?;
+        // SAFETY: as in `basic`.
+        Ok(unsafe { cell.storage() })
     }
 
     fn block_hash(&mut self, number: u64) -> Result<B256, Self::Error> {

@@ -1,17 +1,26 @@
 //! Preparing a block's segment for parallel execution: every key any transaction may
 //! touch becomes one [`Cell`], and every declaration a short list of cells.
 //!
-//! Preparation runs on the executor's whole pool. Transactions are taken in
-//! chunks; each key is hashed once and interned in one of [`SHARDS`] shards
-//! (picked by the top bits of the hash, each behind its own lock, so threads
-//! rarely meet). A new cell is filled with the key's value on the spot (from
-//! the changes of the block's earlier segments, else from the base state),
-//! so the cache misses of looking it up are paid here, in parallel, rather
-//! than one by one on the execution path.
+//! Preparation is a job of the executor's workers (`workers.rs`): the
+//! transactions are cut in chunks, which the workers claim one at a time.
+//! Each key is hashed once and interned in one of [`SHARDS`] shards (picked
+//! by the top bits of the hash, each behind its own lock, taken once per
+//! chunk), so threads rarely meet. A new cell is filled with the key's
+//! value on the spot (from the changes of the block's earlier segments,
+//! else from the base state), so the cache misses of looking it up are paid
+//! here, in parallel, rather than one by one on the execution path.
 //!
 //! After preparation nothing is hashed again: the database boundary finds a
-//! key in the transaction's own declaration (a handful of cells, each with a
-//! cheap tag of its key), and the scheduler's keys are the cell numbers.
+//! key in the transaction's own declaration (a scan of a few tags for a
+//! short one, a binary search by tag for a long one, then one look at the
+//! cell), and the scheduler's keys are the cell numbers.
+//!
+//! A cell has no lock: the schedule is its lock. Two transactions that
+//! declare the same cell, one of them as written, never run at the same
+//! time, and a transaction starts only after every such predecessor's
+//! writes are visible to it (the ready-set's and the wave gates' acquire
+//! and release). So a cell is either read by any number of transactions at
+//! once, or read and written by exactly one (see [`Cell::read`]).
 //!
 //! Cell numbers depend on how threads interleaved, so they differ from run
 //! to run; nothing observable depends on them (the lock graph depends only
@@ -20,11 +29,14 @@
 use crate::key::StateKey;
 use crate::state::{AccountValue, State, StateChanges, Value};
 use crate::tx::Transaction;
+use crate::workers::Workers;
 use alloy_primitives::{Address, U256};
+use core::cell::UnsafeCell;
 use core::hash::BuildHasher;
 use defivm_scheduler::Declaration;
 use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
-use rayon::prelude::*;
+use revm::state::AccountInfo;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 /// How many shards the cells are interned in; a power of two.
@@ -35,16 +47,14 @@ const SHARD_BITS: u32 = SHARDS.trailing_zeros();
 const CHUNK: usize = 2048;
 /// The fewest, below which one more task costs more than it shares.
 const MIN_CHUNK: usize = 32;
-/// The scheduler key that orders the transactions declaring the
-/// beneficiary (each folds fees into its cell), and below it one key per
-/// stretch of fees each of them folds (see [`Schedulable`]). Cell numbers
-/// stay below 2^31 (the top bit of a [`DeclKey`] is its write flag) as long
-/// as no shard holds 2^25 cells (two billion keys in all, hundreds of
-/// gigabytes of cells), and a segment holds fewer than 2^31 transactions,
-/// so none of them meet.
-const FOLDS: u32 = u32::MAX;
+/// Declarations up to this long are scanned for a key; longer ones are
+/// sorted by tag once and searched.
+const SCAN: usize = 16;
 
 /// A cell's number: its shard in the low bits, its place in the shard above.
+/// Cell numbers stay below 2^31 (the top bit of a [`DeclKey`] is its write
+/// flag) as long as no shard holds 2^25 cells: two billion keys in all,
+/// hundreds of gigabytes of cells.
 pub(crate) type CellId = u32;
 
 /// One key of a declaration: a cell, whether it may be written, and a tag
@@ -76,12 +86,18 @@ impl DeclKey {
     }
 }
 
-/// A key's value during the segment.
+/// A key's value during the segment. See the module docs for why it needs
+/// no lock, and [`Cell::read`] and [`Cell::write`] for the rule.
 #[derive(Debug)]
 pub(crate) struct Cell {
     pub(crate) key: StateKey,
-    slot: Mutex<Slot>,
+    slot: UnsafeCell<Slot>,
 }
+
+// SAFETY: the slot is reached only through `read`, `write` and `clear`,
+// whose contracts (kept by the schedule, module docs) rule out a write at
+// the same time as any other access.
+unsafe impl Sync for Cell {}
 
 #[derive(Debug)]
 struct Slot {
@@ -126,22 +142,79 @@ impl From<Held> for Value {
 impl Cell {
     fn new(key: StateKey, source: &Source<'_>) -> Self {
         let (value, changed_before) = Value::after(source.changes, source.base, &key);
-        Self { key, slot: Mutex::new(Slot { value: value.into(), written: false, changed_before }) }
+        Self { key, slot: UnsafeCell::new(Slot { value: value.into(), written: false, changed_before }) }
+    }
+
+    /// The slot, to read.
+    ///
+    /// # Safety
+    /// No other thread writes the cell during the borrow: the caller runs a
+    /// transaction that declares it (or folds fees into it), ordered by the
+    /// schedule with every transaction that declares it as written.
+    unsafe fn slot(&self) -> &Slot {
+        // SAFETY: as the caller promises.
+        unsafe { &*self.slot.get() }
+    }
+
+    /// The slot, to write.
+    ///
+    /// # Safety
+    /// No other thread reads or writes the cell during the borrow: the
+    /// caller runs the one transaction that may write it now.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn slot_mut(&self) -> &mut Slot {
+        // SAFETY: as the caller promises.
+        unsafe { &mut *self.slot.get() }
     }
 
     /// The current value.
-    pub(crate) fn read(&self) -> Value {
-        match &lock(&self.slot).value {
+    ///
+    /// # Safety
+    /// As [`Cell::slot`]: no other thread writes the cell meanwhile.
+    pub(crate) unsafe fn read(&self) -> Value {
+        // SAFETY: passed on from the caller.
+        match unsafe { &self.slot().value } {
             Held::Account(account) => Value::Account(account.as_deref().cloned()),
             Held::Created(account) => Value::Created((**account).clone()),
             Held::Storage(value) => Value::Storage(*value),
         }
     }
 
+    /// The account as revm takes it (`None` if it does not exist, or if the
+    /// cell is a slot, which no declaration pairs with an account read),
+    /// with one clone of its code.
+    ///
+    /// # Safety
+    /// As [`Cell::read`].
+    pub(crate) unsafe fn account_info(&self) -> Option<AccountInfo> {
+        // SAFETY: passed on from the caller.
+        match unsafe { &self.slot().value } {
+            Held::Account(Some(account)) | Held::Created(account) => Some(account.info()),
+            Held::Account(None) | Held::Storage(_) => None,
+        }
+    }
+
+    /// A slot's value (zero for an account cell, which no declaration pairs
+    /// with a slot read).
+    ///
+    /// # Safety
+    /// As [`Cell::read`].
+    pub(crate) unsafe fn storage(&self) -> U256 {
+        // SAFETY: passed on from the caller.
+        match unsafe { &self.slot().value } {
+            Held::Storage(value) => *value,
+            _ => U256::ZERO,
+        }
+    }
+
     /// Sets the value, as [`Value::overwrite`] has it: an account whose
     /// storage the block cleared stays cleared.
-    pub(crate) fn write(&self, value: Value) {
-        let mut slot = lock(&self.slot);
+    ///
+    /// # Safety
+    /// As [`Cell::slot_mut`]: no other thread touches the cell meanwhile.
+    pub(crate) unsafe fn write(&self, value: Value) {
+        // SAFETY: passed on from the caller.
+        let slot = unsafe { self.slot_mut() };
         let cleared =
             (slot.written || slot.changed_before) && matches!(slot.value, Held::Account(None) | Held::Created(_));
         match (&mut slot.value, value) {
@@ -157,19 +230,19 @@ impl Cell {
     /// Sets a slot to zero, its account's storage being cleared. A slot the
     /// changes held from an earlier segment counts as written, so that the
     /// zero replaces it there.
-    fn clear(&self) {
-        let mut slot = lock(&self.slot);
+    ///
+    /// # Safety
+    /// As [`Cell::write`].
+    unsafe fn clear(&self) {
+        // SAFETY: passed on from the caller.
+        let slot = unsafe { self.slot_mut() };
         slot.value = Held::Storage(U256::ZERO);
         slot.written |= slot.changed_before;
     }
 
-    fn slot_mut(&mut self) -> &mut Slot {
-        self.slot.get_mut().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// The final value, if the segment wrote the key.
     pub(crate) fn into_change(self) -> Option<(StateKey, Value)> {
-        let slot = self.slot.into_inner().unwrap_or_else(|p| p.into_inner());
+        let slot = self.slot.into_inner();
         slot.written.then(|| (self.key, slot.value.into()))
     }
 }
@@ -177,7 +250,9 @@ impl Cell {
 /// One transaction's declaration over cells.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Decl<'p> {
-    /// Each key once, as a write if declared both ways.
+    /// Every key, the first mention of each as strong as it is declared
+    /// anywhere ([`Transaction::for_each_key`]); past [`SCAN`] keys, sorted
+    /// by tag instead, a key's write before its reads.
     pub(crate) keys: &'p [DeclKey],
     /// Whether the beneficiary's account is among them.
     pub(crate) beneficiary: bool,
@@ -195,6 +270,8 @@ struct Chunk {
     /// Where each declaration ends in `keys`.
     ends: Vec<u32>,
     beneficiary: Vec<bool>,
+    /// Each key with its hash and its place in `keys`, while interning.
+    pending: Vec<(u64, StateKey, u32)>,
 }
 
 impl Chunk {
@@ -202,6 +279,7 @@ impl Chunk {
         self.keys.clear();
         self.ends.clear();
         self.beneficiary.clear();
+        self.pending.clear();
     }
 }
 
@@ -249,63 +327,41 @@ struct Shard {
 
 impl Prepared {
     /// Interns every declared and implied key of `txs`, loading each from
-    /// `source`, in buffers taken from `spare`. Runs on the current rayon pool.
-    pub(crate) fn new(txs: &[Transaction], source: &Source<'_>, beneficiary: Address, spare: &mut Spare) -> Self {
+    /// `source`, in buffers taken from `spare`, as a job of `workers`.
+    /// Errors with what a worker's share panicked with.
+    pub(crate) fn new(
+        txs: &[Transaction],
+        source: &Source<'_>,
+        beneficiary: Address,
+        spare: &mut Spare,
+        workers: &Workers,
+    ) -> Result<Self, String> {
         let hasher = DefaultHashBuilder::default();
         spare.shards.resize_with(SHARDS, Shard::default);
         let shards: Vec<Mutex<Shard>> = spare.shards.drain(..).map(Mutex::new).collect();
-        let shard_of = |hash: u64| (hash >> (64 - SHARD_BITS)) as usize;
+        let chunk_bits = chunk_bits(txs.len(), workers.threads());
+        let chunk_len = 1usize << chunk_bits;
+        let count = txs.len().div_ceil(chunk_len);
+        spare.chunks.resize_with(count, Chunk::default);
+        let chunks: Vec<Mutex<Chunk>> = spare.chunks.drain(..).take(count).map(Mutex::new).collect();
         let beneficiary_key = StateKey::Account(beneficiary);
-        let chunk_bits = chunk_bits(txs.len(), rayon::current_num_threads());
-        let chunk_len = 1 << chunk_bits;
-        spare.chunks.resize_with(txs.len().div_ceil(chunk_len), Chunk::default);
-        let mut chunks = core::mem::take(&mut spare.chunks);
-        chunks.truncate(txs.len().div_ceil(chunk_len));
-        chunks.par_iter_mut().zip(txs.par_chunks(chunk_len)).for_each(|(chunk, txs)| {
-            chunk.clear();
-            // At most every declared key and two implied ones per
-            // transaction: grown by doubling, the list would hold up to
-            // twice that.
-            let keys = txs.iter().map(|tx| tx.access.len() + 2).sum();
-            chunk.keys.reserve(keys);
-            let mut scratch: Vec<(StateKey, bool)> = Vec::new();
-            // Each key with its hash and its place in `chunk.keys`, whose
-            // cell is filled in once the keys are interned.
-            let mut pending: Vec<(u64, StateKey, u32)> = Vec::with_capacity(keys);
-            for tx in txs {
-                tx.declared_keys(&mut scratch);
-                chunk.beneficiary.push(scratch.iter().any(|(k, _)| *k == beneficiary_key));
-                for &(key, written) in &scratch {
-                    pending.push((hasher.hash_one(key), key, chunk.keys.len() as u32));
-                    chunk.keys.push(DeclKey::new(0, written, &key));
-                }
-                chunk.ends.push(chunk.keys.len() as u32);
+        let (next, stop) = (AtomicUsize::new(0), AtomicBool::new(false));
+        let work = |_worker: usize| {
+            while !stop.load(Ordering::Relaxed) {
+                let at = next.fetch_add(1, Ordering::Relaxed);
+                let Some(chunk) = chunks.get(at) else { break };
+                let txs = &txs[at * chunk_len..txs.len().min((at + 1) * chunk_len)];
+                intern(&mut lock(chunk), txs, &shards, &hasher, &beneficiary_key, source);
             }
-            // Shard by shard, each locked once per chunk rather than once
-            // per key.
-            pending.sort_unstable_by_key(|&(hash, ..)| shard_of(hash));
-            for run in pending.chunk_by(|a, b| shard_of(a.0) == shard_of(b.0)) {
-                let shard_index = shard_of(run[0].0);
-                let mut shard = lock(&shards[shard_index]);
-                let Shard { cells, table } = &mut *shard;
-                for &(hash, key, at) in run {
-                    let entry = table.entry(hash, |&(h, i)| h == hash && cells[i as usize].key == key, |&(h, _)| h);
-                    let (_, i) = *entry
-                        .or_insert_with(|| {
-                            cells.push(Cell::new(key, source));
-                            (hash, (cells.len() - 1) as u32)
-                        })
-                        .get();
-                    let slot = &mut chunk.keys[at as usize];
-                    *slot = slot.with_cell((i << SHARD_BITS) | shard_index as u32);
-                }
-            }
-        });
+        };
+        let ran = workers.run(&work, &|| stop.store(true, Ordering::Relaxed));
+        let chunks: Vec<Chunk> =
+            chunks.into_iter().map(|c| c.into_inner().unwrap_or_else(|p| p.into_inner())).collect();
         let mut shards: Vec<Shard> =
             shards.into_iter().map(|s| s.into_inner().unwrap_or_else(|p| p.into_inner())).collect();
         let beneficiary = {
             let hash = hasher.hash_one(beneficiary_key);
-            let shard_index = (hash >> (64 - SHARD_BITS)) as usize;
+            let shard_index = shard_of(hash);
             let Shard { cells, table } = &shards[shard_index];
             table
                 .find(hash, |&(h, at)| h == hash && cells[at as usize].key == beneficiary_key)
@@ -316,7 +372,9 @@ impl Prepared {
             s.table.clear();
             s.table
         }));
-        Self { shards: cells, chunks, chunk_bits, beneficiary, slots: OnceLock::new(), cleared: Mutex::default() }
+        let prepared =
+            Self { shards: cells, chunks, chunk_bits, beneficiary, slots: OnceLock::new(), cleared: Mutex::default() };
+        ran.map(|()| prepared)
     }
 
     /// Number of transactions.
@@ -336,12 +394,20 @@ impl Prepared {
         &self.shards[(id & (SHARDS as u32 - 1)) as usize][(id >> SHARD_BITS) as usize]
     }
 
+    /// One more than the largest cell number.
+    fn cell_space(&self) -> u32 {
+        (self.shards.iter().map(Vec::len).max().unwrap_or(0) as u32) << SHARD_BITS
+    }
+
     /// Sets every slot cell of `address` to zero: a committed transaction
-    /// cleared its account's storage. Safe while other transactions run:
-    /// a transaction that touches a slot of an account runs code in it, so
-    /// it reads the account too, and it is ordered with the one that wrote
-    /// it.
-    pub(crate) fn clear_storage(&self, address: &Address) {
+    /// cleared its account's storage.
+    ///
+    /// # Safety
+    /// The caller runs that transaction, which writes the account's cell.
+    /// The slots are beyond its declaration, yet no other transaction
+    /// touches them meanwhile: touching a slot of an account means running
+    /// its code, so reading the account first, which orders the two.
+    pub(crate) unsafe fn clear_storage(&self, address: &Address) {
         lock(&self.cleared).push(*address);
         let slots = self.slots.get_or_init(|| {
             let mut slots: HashMap<Address, Vec<CellId>> = HashMap::new();
@@ -355,24 +421,32 @@ impl Prepared {
             slots
         });
         for &id in slots.get(address).into_iter().flatten() {
-            self.cell(id).clear();
+            // SAFETY: passed on from the caller.
+            unsafe { self.cell(id).clear() };
         }
     }
 
-    /// How `decl` declares `key`, if it does: a scan of a few tags, and one
-    /// look at the cell that matches.
+    /// How `decl` declares `key`, if it does: a scan of a few tags (or a
+    /// search among many), and one look at the cell that matches.
     pub(crate) fn find(&self, decl: Decl<'_>, key: &StateKey) -> Option<DeclKey> {
         let tag = key.tag();
-        decl.keys.iter().copied().find(|k| k.tag == tag && self.cell(k.cell()).key == *key)
+        let keys = decl.keys;
+        let from = if keys.len() <= SCAN { 0 } else { keys.partition_point(|k| k.tag < tag) };
+        keys[from..]
+            .iter()
+            .copied()
+            .take_while(|k| keys.len() <= SCAN || k.tag == tag)
+            .find(|k| k.tag == tag && self.cell(k.cell()).key == *key)
     }
 
-    /// Every declaration as the scheduler takes it. If any transaction
-    /// declares the beneficiary, the fees are ordered too (see
-    /// [`Schedulable`]).
-    pub(crate) fn schedulable(&self) -> Vec<Schedulable<'_>> {
+    /// Every declaration as the scheduler takes it, and a bound on the keys
+    /// they name. If any transaction declares the beneficiary, the fees
+    /// are ordered too (see [`Schedulable`]).
+    pub(crate) fn schedulable(&self) -> (Vec<Schedulable<'_>>, usize) {
         let fees = self.beneficiary.is_some();
+        let cells = self.cell_space();
         let mut folders = 0;
-        (0..self.len())
+        let sets = (0..self.len())
             .map(|i| {
                 let decl = self.decl(i);
                 let fee = fees.then(|| {
@@ -383,9 +457,10 @@ impl Prepared {
                         Fee::Owes(folders)
                     }
                 });
-                Schedulable { keys: decl.keys, fee }
+                Schedulable { keys: decl.keys, fee, cells }
             })
-            .collect()
+            .collect();
+        (sets, cells as usize + folders as usize + 2)
     }
 
     /// Moves the written cells' final values into `changes` (which hold
@@ -412,7 +487,7 @@ impl Prepared {
         // Reserved once per segment (with room for the beneficiary, which
         // settling the fees may add), for the keys not there yet.
         let (mut written, mut new) = (0, 0);
-        for slot in shards.iter_mut().flatten().map(Cell::slot_mut).filter(|slot| slot.written) {
+        for slot in shards.iter_mut().flatten().map(|cell| cell.slot.get_mut()).filter(|slot| slot.written) {
             written += 1;
             new += usize::from(!slot.changed_before);
         }
@@ -436,6 +511,74 @@ impl Prepared {
     }
 }
 
+/// The shard a key of hash `hash` is interned in.
+fn shard_of(hash: u64) -> usize {
+    (hash >> (64 - SHARD_BITS)) as usize
+}
+
+/// Lists the keys of `txs` in `chunk` and interns them in `shards`, taking
+/// each shard's lock once.
+fn intern(
+    chunk: &mut Chunk,
+    txs: &[Transaction],
+    shards: &[Mutex<Shard>],
+    hasher: &DefaultHashBuilder,
+    beneficiary: &StateKey,
+    source: &Source<'_>,
+) {
+    chunk.clear();
+    // At most every declared key and two implied ones per transaction:
+    // grown by doubling, the lists would hold up to twice that.
+    let keys = txs.iter().map(|tx| tx.access.len() + 2).sum();
+    chunk.keys.reserve(keys);
+    chunk.pending.reserve(keys);
+    let Chunk { keys, ends, beneficiary: declares_beneficiary, pending } = chunk;
+    for tx in txs {
+        let start = keys.len();
+        let mut declares = false;
+        tx.for_each_key(|key, written| {
+            declares |= key == *beneficiary;
+            pending.push((hasher.hash_one(key), key, keys.len() as u32));
+            keys.push(DeclKey::new(0, written, &key));
+        });
+        declares_beneficiary.push(declares);
+        if keys.len() - start > SCAN {
+            // By tag, a key's write before its reads, so that a search finds
+            // the strongest first. Positions in `pending` follow the keys.
+            let mut order: Vec<(DeclKey, u32)> =
+                keys[start..].iter().zip(start as u32..).map(|(k, at)| (*k, at)).collect();
+            order.sort_by_key(|(k, _)| (k.tag, !k.written()));
+            let mut moved = vec![0u32; order.len()];
+            for (to, &(key, from)) in order.iter().enumerate() {
+                keys[start + to] = key;
+                moved[(from as usize) - start] = (start + to) as u32;
+            }
+            for entry in &mut pending[start..] {
+                entry.2 = moved[entry.2 as usize - start];
+            }
+        }
+        ends.push(keys.len() as u32);
+    }
+    // Shard by shard, each locked once per chunk rather than once per key.
+    pending.sort_unstable_by_key(|&(hash, ..)| shard_of(hash));
+    for run in pending.chunk_by(|a, b| shard_of(a.0) == shard_of(b.0)) {
+        let shard_index = shard_of(run[0].0);
+        let mut shard = lock(&shards[shard_index]);
+        let Shard { cells, table } = &mut *shard;
+        for &(hash, key, at) in run {
+            let entry = table.entry(hash, |&(h, i)| h == hash && cells[i as usize].key == key, |&(h, _)| h);
+            let (_, i) = *entry
+                .or_insert_with(|| {
+                    cells.push(Cell::new(key, source));
+                    (hash, (cells.len() - 1) as u32)
+                })
+                .get();
+            let slot = &mut keys[at as usize];
+            *slot = slot.with_cell((i << SHARD_BITS) | shard_index as u32);
+        }
+    }
+}
+
 /// The chunk length, as a power of two, for `txs` transactions on
 /// `threads`: four chunks a thread, within [`MIN_CHUNK`] and [`CHUNK`].
 fn chunk_bits(txs: usize, threads: usize) -> u32 {
@@ -443,21 +586,24 @@ fn chunk_bits(txs: usize, threads: usize) -> u32 {
     wanted.next_power_of_two().trailing_zeros()
 }
 
-/// A declaration as the lock-graph builder reads it.
+/// A declaration as the lock-graph builder reads it: its cells, and the
+/// fee pseudo-keys numbered after them.
 ///
 /// A transaction that declares the beneficiary folds every earlier fee into
 /// its cell before it runs (`crate::beneficiary`), so it must wait for every
 /// earlier transaction; no transaction needs to wait for it on account of
 /// fees, as a later fee is folded later. With folders numbered in block
-/// order, folder `k` writes the key `FOLDS - 1 - k`, which every transaction
-/// between folder `k - 1` and folder `k` reads: it waits for exactly those,
-/// and through the key `FOLDS`, which every folder writes, for the folder
-/// before it and so for everything earlier.
+/// order, folder `k` writes the key `cells + 1 + k`, which every
+/// transaction between folder `k - 1` and folder `k` reads: it waits for
+/// exactly those, and through the key `cells`, which every folder writes,
+/// for the folder before it and so for everything earlier.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Schedulable<'p> {
     keys: &'p [DeclKey],
     /// How it takes part in fee folding, when fees are ordered.
     fee: Option<Fee>,
+    /// The cell space: pseudo-keys come after it.
+    cells: u32,
 }
 
 /// A transaction's part in fee folding, by the number of folders before it.
@@ -480,17 +626,17 @@ impl Declaration<u32> for Schedulable<'_> {
     }
 
     fn for_each_access(&self, mut access: impl FnMut(u32, bool)) {
-        // Each key is listed once, so the order between reads and writes
-        // is free except for the pseudo-keys, which are not among them.
-        self.keys.iter().for_each(|k| access(k.cell(), k.written()));
         match self.fee {
             None => {}
-            Some(Fee::Owes(k)) => access(FOLDS - 1 - k, false),
+            Some(Fee::Owes(k)) => access(self.cells + 1 + k, false),
             Some(Fee::Folds(k)) => {
-                access(FOLDS - 1 - k, true);
-                access(FOLDS, true);
+                access(self.cells + 1 + k, true);
+                access(self.cells, true);
             }
         }
+        // A key's first mention is its strongest (see `Decl::keys`): for a
+        // sorted declaration, its write comes before its reads too.
+        self.keys.iter().for_each(|k| access(k.cell(), k.written()));
     }
 }
 

@@ -163,6 +163,25 @@ impl Transaction {
         }
     }
 
+    /// Calls `access(key, written)` for every declared and implied key,
+    /// writes before reads, so that the first time a key comes it comes as
+    /// strongly as it is declared anywhere. Keys declared twice come twice;
+    /// nothing is sorted or allocated: what the executors walk to find a
+    /// transaction's keys on its hot path.
+    pub fn for_each_key(&self, mut access: impl FnMut(StateKey, bool)) {
+        access(StateKey::Account(self.from), true);
+        match self.to {
+            Some(to) if !self.value.is_zero() => access(StateKey::Account(to), true),
+            Some(_) => {}
+            None => access(StateKey::Account(self.from.create(self.nonce)), true),
+        }
+        self.access.writes().iter().for_each(|&k| access(k, true));
+        self.access.reads().iter().for_each(|&k| access(k, false));
+        if let Some(to) = self.to.filter(|_| self.value.is_zero()) {
+            access(StateKey::Account(to), false);
+        }
+    }
+
     /// Declared plus implied access as one list in `keys` (cleared first):
     /// each key once, sorted, with whether it may be written (a key
     /// declared both ways may). What every executor enforces; it allocates
