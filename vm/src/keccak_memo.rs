@@ -11,7 +11,8 @@
 //! gas (static from the table, dynamic per word), the same memory expansion
 //! and errors. A memo entry is a pure function of its input, so neither the
 //! thread that computed it nor the block it came from matters. The memo is
-//! bounded: it is emptied when it reaches [`CAPACITY`] entries.
+//! bounded: it is emptied when it reaches [`CAPACITY`] entries, and it lives
+//! for one block ([`forget`]).
 
 use alloy_primitives::{B256, U256, keccak256};
 use core::cell::RefCell;
@@ -33,6 +34,19 @@ pub(crate) const CAPACITY: usize = (1 << 18) / 8 * 7;
 
 thread_local! {
     static MEMO: RefCell<HashMap<[u8; 64], B256>> = RefCell::new(HashMap::new());
+}
+
+/// Empties the calling thread's memo, keeping its table: the executors
+/// call it as a thread starts on a block, so that the memo holds only what
+/// the block itself hashed. Nothing carries over from one block to the
+/// next, and a block runs no faster the second time than the first (what
+/// `defivm bench` relies on when it runs a block round after round).
+pub(crate) fn forget() {
+    MEMO.with_borrow_mut(|memo| {
+        if !memo.is_empty() {
+            memo.clear();
+        }
+    });
 }
 
 /// Frees the calling thread's memo: its table of up to [`CAPACITY`]
@@ -99,6 +113,17 @@ mod tests {
         }
         assert_eq!(hash(&[1, 2, 3]), keccak256([1, 2, 3]));
         MEMO.with_borrow(|memo| assert_eq!(memo.len(), inputs.len()));
+    }
+
+    #[test]
+    fn a_forgotten_memo_is_empty_and_keeps_its_table() {
+        for i in 0u8..20 {
+            hash(&[i; 64]);
+        }
+        let buckets = MEMO.with_borrow(|memo| memo.capacity());
+        forget();
+        MEMO.with_borrow(|memo| assert_eq!((memo.len(), memo.capacity()), (0, buckets)));
+        assert_eq!(hash(&[3; 64]), keccak256([3; 64]));
     }
 
     #[test]

@@ -383,6 +383,7 @@ impl ParallelExecutor {
         let schedule = start.elapsed();
         let shared = Shared { base: block.base, prepared: &prepared, folded: &block.folded };
         let work = |worker: usize| {
+            crate::keccak_memo::forget();
             let mut evm = build_evm(View { shared: &shared, decl: Decl::NOTHING }, block.env);
             let mut writes = Vec::new();
             let mut run = |tx: TxIndex| {

@@ -220,6 +220,7 @@ fn run(
     // Most transactions write their sender and one or two more keys.
     changes.reserve(txs.len().saturating_mul(2).min(1 << 20));
     let overlay = RefCell::new(Overlay { base: state, changes, cleared: false, slots: None });
+    crate::keccak_memo::forget();
     let mut evm = build_evm(View { overlay: &overlay, policy }, block);
     let beneficiary = StateKey::Account(block.beneficiary);
     let (mut pending, mut fees, mut any_ran) = (U256::ZERO, U256::ZERO, false);
