@@ -1,10 +1,11 @@
 //! The 68 recorded mainnet blocks (`fixtures/mainnet`, imported from
 //! `shared/mainnet` by `defivm import`) verify against their headers in every
 //! mode at 1, 2 and 4 threads, and every parallel run equals the sequential
-//! one: receipts, changes, fees and the state root.
+//! one: receipts, changes, fees and the state root. Plain revm, run on the
+//! same blocks with the block's own rules, leaves the same post-state.
 
 use defivm::fixture::{Codes, LoadedFixture};
-use defivm::vm::{ParallelExecutor, ParallelMode, SequentialExecutor};
+use defivm::vm::{ParallelExecutor, ParallelMode, PlainRevm, SequentialExecutor};
 use std::path::{Path, PathBuf};
 
 fn mainnet_fixtures() -> Vec<PathBuf> {
@@ -45,6 +46,10 @@ fn every_mainnet_block_verifies_against_its_header_in_every_mode_and_thread_coun
         let sequential = SequentialExecutor::new().execute(&fixture.state, &fixture.env, &fixture.txs);
         assert_eq!(fixture.check(&sequential), Ok(()), "{} sequential", file.display());
         let sequential = sequential.unwrap();
+        let mut plain = PlainRevm::new(&fixture.state);
+        assert_eq!(plain.execute(&fixture.env, &fixture.txs).unwrap(), sequential.receipts, "{}", file.display());
+        let post = sequential.post_state(&fixture.state);
+        assert_eq!(plain.post_state().root(), post.root(), "{} plain revm's post-state", file.display());
         for executor in &executors {
             let parallel = executor.execute(&fixture.state, &fixture.env, &fixture.txs).unwrap();
             let (threads, mode) = (executor.threads(), executor.mode());

@@ -2,12 +2,14 @@
 //!
 //! One reused mainnet EVM over revm's own `CacheDB`, committing after each
 //! transaction: no declarations, no enforcement, no scheduling, the
-//! beneficiary credited by revm itself; the block's system calls first, as
-//! revm makes them. With correct declarations the
+//! beneficiary credited by revm itself. The block's own rules as a client
+//! of revm applies them (`system.rs`): the system calls first, as revm makes
+//! them; after the transactions, the rewards and withdrawals credited to the
+//! database and the request system calls. With correct declarations the
 //! [`crate::SequentialExecutor`] must produce the same receipts and
-//! post-state (the post-block rewards and withdrawals aside).
+//! post-state.
 
-use crate::block::BlockEnv;
+use crate::block::{BlockEnv, SpecId};
 use crate::error::{Result, VmError};
 use crate::exec::tx_env;
 use crate::receipt::{Receipt, Status};
@@ -31,6 +33,16 @@ use revm::state::{AccountInfo, Bytecode};
 #[derive(Debug, Clone)]
 pub struct PlainRevm {
     db: CacheDB<BlockHashes>,
+    /// Whether the last block ran under EIP-161 (Spurious Dragon on), which
+    /// deletes empty accounts; before it they exist.
+    clears_empty: bool,
+}
+
+/// Whether `address` holds code in `evm`'s database (a system call to an
+/// account without code is skipped, as the protocol says).
+fn has_code(evm: &crate::exec::Evm<&mut CacheDB<BlockHashes>>, address: Address) -> bool {
+    let accounts = &evm.ctx.journaled_state.database.cache.accounts;
+    accounts.get(&address).is_some_and(|a| a.info.code.as_ref().is_some_and(|c| !c.is_empty()))
 }
 
 /// What revm's cache falls back to: no accounts (the cache holds them all)
@@ -68,23 +80,16 @@ impl PlainRevm {
                 db.insert_account_storage(*address, *slot, *value).unwrap_or_else(|never| match never {});
             }
         }
-        Self { db }
+        Self { db, clears_empty: true }
     }
 
     /// Runs `txs` in block order through one reused EVM and returns their
     /// receipts. The database keeps the result.
     pub fn execute(&mut self, block: &BlockEnv, txs: &[Transaction]) -> Result<Vec<Receipt>> {
+        self.clears_empty = block.spec.is_enabled_in(SpecId::SPURIOUS_DRAGON);
         let mut evm = crate::exec::build_plain_evm(&mut self.db, block);
         for (what, address, data) in crate::system::calls(block) {
-            let has_code = evm
-                .ctx
-                .journaled_state
-                .database
-                .cache
-                .accounts
-                .get(&address)
-                .is_some_and(|a| a.info.code.as_ref().is_some_and(|c| !c.is_empty()));
-            if has_code {
+            if has_code(&evm, address) {
                 evm.system_call_commit(address, Bytes::copy_from_slice(data.as_slice()))
                     .map_err(|e| VmError::InvalidBlock(format!("the {what} system call failed: {e}")))?;
             }
@@ -106,10 +111,27 @@ impl PlainRevm {
             };
             receipts.push(Receipt { status, gas_used, logs, output });
         }
+        let db = &mut evm.ctx.journaled_state.database;
+        for (address, amount) in crate::system::balance_increments(block) {
+            let account = db.load_account(address).unwrap_or_else(|never| match never {});
+            account.info.balance = account.info.balance.saturating_add(amount);
+            if matches!(account.account_state, AccountState::NotExisting) {
+                account.account_state = AccountState::Touched;
+            }
+        }
+        if block.spec.is_enabled_in(SpecId::PRAGUE) {
+            for (what, address) in crate::system::REQUESTS {
+                if has_code(&evm, address) {
+                    evm.system_call_commit(address, Bytes::new())
+                        .map_err(|e| VmError::InvalidBlock(format!("the {what} system call failed: {e}")))?;
+                }
+            }
+        }
         Ok(receipts)
     }
 
-    /// The state as every client sees it (EIP-161 empty accounts removed).
+    /// The state as every client sees it: after a block under EIP-161
+    /// (Spurious Dragon on), without its empty accounts.
     pub fn post_state(&self) -> State {
         let mut post = State::new();
         for (address, cached) in &self.db.cache.accounts {
@@ -121,7 +143,7 @@ impl PlainRevm {
             let mut account = Account { balance: info.balance, nonce: info.nonce, code, ..Account::default() };
             account.storage.extend(cached.storage.iter().filter(|(_, v)| !v.is_zero()).map(|(k, v)| (*k, *v)));
             // EIP-161: touched empty accounts do not exist.
-            if !(account.value().is_empty() && account.storage.is_empty()) {
+            if !(self.clears_empty && account.value().is_empty() && account.storage.is_empty()) {
                 post.insert_account(*address, account);
             }
         }

@@ -231,7 +231,8 @@ fn writes_of(state: &mut EvmState, spec: SpecId, mut write: impl FnMut(StateKey,
             continue;
         }
         // EIP-161: a touched account left empty is deleted (if it existed).
-        if spec.is_enabled_in(SpecId::SPURIOUS_DRAGON) && account.is_empty() {
+        let clears_empty = spec.is_enabled_in(SpecId::SPURIOUS_DRAGON);
+        if clears_empty && account.is_empty() {
             if !account.is_loaded_as_not_existing() {
                 write(key, Value::Account(None));
             }
@@ -239,9 +240,11 @@ fn writes_of(state: &mut EvmState, spec: SpecId, mut write: impl FnMut(StateKey,
         }
         // A created account starts with no storage (revm reads none for it
         // from the database), and so it stays for later transactions.
+        // Before EIP-161 touching an account that did not exist (a call to
+        // it, with or without value) creates it, empty as it may be.
         if account.is_created() {
             write(key, Value::Created(AccountValue::from_info(&account.info)));
-        } else if account.is_changed() {
+        } else if account.is_changed() || (!clears_empty && account.is_loaded_as_not_existing()) {
             write(key, Value::Account(Some(AccountValue::from_info(&account.info))));
         }
         for (slot, value) in account.changed_storage_slots() {

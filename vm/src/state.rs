@@ -217,8 +217,9 @@ impl State {
 
     /// Applies a block's changes. Accounts are applied before slots, so a
     /// deleted account takes its storage with it and a created one starts
-    /// with none; zero slots are removed, and so is a changed account left
-    /// with nothing.
+    /// with none; zero slots are removed. An account that ends empty stays:
+    /// the executors write a deletion where EIP-161 makes one, and before
+    /// it an empty account exists.
     pub fn apply(&mut self, changes: &StateChanges) {
         let accounts_first = changes.iter().filter(|(k, _)| matches!(k, StateKey::Account(_)));
         let slots = changes.iter().filter(|(k, _)| matches!(k, StateKey::Storage(..)));
@@ -241,22 +242,16 @@ impl State {
                     if deleted {
                         continue;
                     }
-                    let account = self.accounts.entry(*a).or_default();
                     if v.is_zero() {
-                        account.storage.remove(slot);
+                        if let Some(account) = self.accounts.get_mut(a) {
+                            account.storage.remove(slot);
+                        }
                     } else {
-                        account.storage.insert(*slot, *v);
+                        self.accounts.entry(*a).or_default().storage.insert(*slot, *v);
                     }
                 }
                 // Executors never pair a key with the other kind of value.
                 _ => {}
-            }
-        }
-        for key in changes.keys() {
-            if let StateKey::Account(a) = key
-                && self.accounts.get(a).is_some_and(|a| a.value().is_empty() && a.storage.is_empty())
-            {
-                self.accounts.remove(a);
             }
         }
     }
@@ -306,8 +301,10 @@ impl State {
                 .filter(|(k, _)| !slots.contains_key(k));
             let written = slots.iter().map(|(k, v)| (*k, *v)).filter(|(_, v)| !v.is_zero());
             let storage = kept.chain(written).map(|(k, v)| (*k, *v));
-            // A changed account left with nothing is gone.
-            if account_change.is_some() && value.is_empty() && storage.clone().next().is_none() {
+            // An account the changes do not delete exists, empty or not
+            // (as in `apply`); one that was never there and only lost slots
+            // it never had is not made up.
+            if pre.is_none() && account_change.is_none() && storage.clone().next().is_none() {
                 return None;
             }
             Some((*address, trie_account(&value, storage)))

@@ -14,7 +14,8 @@
 //! defivm's executors (sequential and parallel, every mode) apply all of it
 //! alike: the first calls' changes are the state the block's first
 //! transaction runs on, and everything here is part of the block's changes.
-//! (Plain revm, the baseline, makes the calls before the transactions only.)
+//! So does plain revm, the baseline ([`crate::PlainRevm`]), on its own
+//! database.
 
 use crate::block::{BlockEnv, SpecId};
 use crate::error::{Result, VmError};
@@ -167,6 +168,14 @@ fn base_block_reward(spec: SpecId) -> Option<u128> {
     }
 }
 
+/// The system calls that dequeue the execution-layer requests after the
+/// last transaction (Prague on), in the order they run: what each is, and
+/// the contract called (with no data).
+pub(crate) const REQUESTS: [(&str, Address); 2] = [
+    ("EIP-7002 withdrawal requests", WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS),
+    ("EIP-7251 consolidation requests", CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS),
+];
+
 /// Credits `block`'s balance increments on top of `changes` (the block's
 /// changes so far, over `base`), then makes the system calls that close
 /// the block (Prague on) on the state that leaves.
@@ -182,11 +191,7 @@ pub(crate) fn post_execution(changes: &mut StateChanges, base: &State, block: &B
     if !block.spec.is_enabled_in(SpecId::PRAGUE) {
         return Ok(());
     }
-    let requests = [
-        ("EIP-7002 withdrawal requests", WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS),
-        ("EIP-7251 consolidation requests", CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS),
-    ];
-    for (what, address) in requests {
+    for (what, address) in REQUESTS {
         let mut written = StateChanges::default();
         system_call(After { base, changes }, block, what, address, Bytes::new(), &mut written)?;
         changes.extend(written);

@@ -199,3 +199,30 @@ fn from_prague_the_request_system_calls_close_the_block() {
     let outcome = every_mode(&real, &prague, &[call(0, Address::repeat_byte(0x77), &[], 1)]);
     assert!(outcome.receipts[0].is_success());
 }
+
+/// Calls an address with no account, with a zero value: `CALL(gas, 0x42, 0, 0, 0, 0, 0)`.
+const TOUCH: &[u8] = &[
+    0x60, 0x00, 0x60, 0x00, 0x60, 0x00, 0x60, 0x00, 0x60, 0x00, // out, in, value: all 0
+    0x60, 0x42, 0x5a, 0xf1, 0x00, // PUSH1 0x42, GAS, CALL, STOP
+];
+
+#[test]
+fn before_eip_161_a_touched_account_that_did_not_exist_is_created_empty() {
+    let state = state_with(&[(PROBE, TOUCH)]);
+    let nobody = Address::with_last_byte(0x42);
+    for (spec, exists) in [(SpecId::TANGERINE, true), (SpecId::SPURIOUS_DRAGON, false)] {
+        let block = BlockEnv { spec, basefee: 0, ..BlockEnv::default() };
+        let txs = [call(0, PROBE, &[], 0)];
+        let outcome = every_mode(&state, &block, &txs);
+        let post = outcome.post_state(&state);
+        assert_eq!(post.account(&nobody).is_some(), exists, "{spec:?}");
+        if exists {
+            assert!(post.account(&nobody).is_some_and(|a| a.value().is_empty()));
+        }
+        // Plain revm, which knows nothing of our declarations, agrees.
+        let mut plain = defivm_vm::PlainRevm::new(&state);
+        plain.execute(&block, &common::ethereum::declared(&state, &block, &txs)).unwrap();
+        assert_eq!(plain.post_state(), post, "{spec:?}");
+        assert_eq!(outcome.state_root(&state), post.root());
+    }
+}
