@@ -10,8 +10,8 @@ use crate::receipt::{BlockEffects, BlockOutcome, Receipt};
 use crate::state::{Account, AccountValue, State, StateChanges, Value};
 use crate::system;
 use crate::tx::{Transaction, check_declarations};
-use alloy_primitives::{Address, B256, U256};
-use core::cell::RefCell;
+use alloy_primitives::{Address, B256, Bytes, U256};
+use core::cell::{Cell, RefCell};
 use defivm_scheduler::{AccessSet, Limits};
 use hashbrown::HashMap;
 use hashbrown::hash_map::Entry;
@@ -111,15 +111,22 @@ trait Policy {
     fn finish(&self, tx: &Transaction);
 }
 
-/// The access rule: the running transaction's full declaration, keys
-/// sorted, each once, writes winning over reads ([`Transaction::declared_keys`]),
-/// with a tag of each key ([`StateKey::tag`]), in buffers reused for every
-/// transaction. A short declaration, the usual kind, is scanned by tag; a
-/// long one is searched.
+/// The access rule: the running transaction's full declaration, declared
+/// and implied keys with a tag of each ([`StateKey::tag`]), in buffers
+/// reused for every transaction. A short declaration is kept as
+/// [`Transaction::for_each_key`] walks it (a key's first mention is its
+/// strongest) and scanned by tag; a long one is also indexed by tag, sorted
+/// once, and searched.
 #[derive(Debug, Default)]
 struct Enforce {
     keys: RefCell<Vec<(StateKey, bool)>>,
     tags: RefCell<Vec<u32>>,
+    /// For a long declaration: `(tag, position in keys)`, sorted.
+    index: RefCell<Vec<(u32, u32)>>,
+    /// The accounts the transaction implies it writes (its sender, and its
+    /// callee when value moves or the contract it creates): the keys it
+    /// touches most, answered without a search.
+    written: Cell<[Option<Address>; 2]>,
 }
 
 /// Declarations up to this long are scanned.
@@ -128,24 +135,48 @@ const SCAN: usize = 16;
 impl Enforce {
     /// `None` if `key` is not declared, else whether it may be written.
     fn find(&self, key: &StateKey) -> Option<bool> {
-        let keys = self.keys.borrow();
+        if let StateKey::Account(address) = key
+            && self.written.get().contains(&Some(*address))
+        {
+            return Some(true);
+        }
+        let (keys, tags) = (self.keys.borrow(), self.tags.borrow());
+        let tag = key.tag();
         if keys.len() <= SCAN {
-            let tag = key.tag();
-            let tags = self.tags.borrow();
             return tags.iter().zip(keys.iter()).find(|(t, k)| **t == tag && k.0 == *key).map(|(_, k)| k.1);
         }
-        keys.binary_search_by(|k| k.0.cmp(key)).ok().map(|at| keys[at].1)
+        let index = self.index.borrow();
+        let from = index.partition_point(|&(t, _)| t < tag);
+        let mut found = None;
+        for &(_, at) in index[from..].iter().take_while(|&&(t, _)| t == tag) {
+            let (k, written) = keys[at as usize];
+            if k == *key {
+                found = Some(found.unwrap_or(false) | written);
+            }
+        }
+        found
     }
 }
 
 impl Policy for Enforce {
     fn start(&self, tx: &Transaction) {
-        let mut keys = self.keys.borrow_mut();
-        tx.declared_keys(&mut keys);
-        let mut tags = self.tags.borrow_mut();
+        let callee = match tx.to {
+            Some(to) => Some(to).filter(|_| !tx.value.is_zero()),
+            None => tx.created_address(),
+        };
+        self.written.set([Some(tx.from), callee]);
+        let (mut keys, mut tags) = (self.keys.borrow_mut(), self.tags.borrow_mut());
+        keys.clear();
         tags.clear();
-        if keys.len() <= SCAN {
-            tags.extend(keys.iter().map(|(k, _)| k.tag()));
+        tx.for_each_key(|key, written| {
+            keys.push((key, written));
+            tags.push(key.tag());
+        });
+        if keys.len() > SCAN {
+            let mut index = self.index.borrow_mut();
+            index.clear();
+            index.extend(tags.iter().zip(0u32..).map(|(&tag, at)| (tag, at)));
+            index.sort_unstable();
         }
     }
 
@@ -216,21 +247,31 @@ fn run(
     policy: &impl Policy,
     mut receipt: impl FnMut(usize, Receipt),
 ) -> Result<BlockEffects> {
-    let mut changes = system::pre_execution(state, block)?;
-    // Most transactions write their sender and one or two more keys.
-    changes.reserve(txs.len().saturating_mul(2).min(1 << 20));
+    // Room for what the block may write: its senders, its callees and the
+    // keys it declares as written (bounded: a declaration may overstate),
+    // and the system calls' few slots.
+    let writes: usize = txs.iter().map(|tx| tx.access.writes().len() + 2).sum();
+    let changes = StateChanges::with_capacity(writes.min(1 << 20) + 4);
     let overlay = RefCell::new(Overlay { base: state, changes, cleared: false, slots: None });
     crate::keccak_memo::forget();
-    let mut evm = build_evm(View { overlay: &overlay, policy }, block);
+    // One EVM for the block: first the system calls, which no declaration
+    // governs, then the transactions.
+    let mut evm = build_evm(View { overlay: &overlay, policy, system: true }, block);
+    for (what, address, data) in system::calls(block) {
+        let info = overlay.borrow().info(address);
+        if info.and_then(|info| info.code).is_some_and(|code| !code.is_empty()) {
+            let data = Bytes::copy_from_slice(data.as_slice());
+            system::call_on(&mut evm, what, address, data, |key, value| overlay.borrow_mut().commit(key, value))?;
+        }
+    }
+    evm.ctx.journaled_state.database.system = false;
     let beneficiary = StateKey::Account(block.beneficiary);
     let (mut pending, mut fees, mut any_ran) = (U256::ZERO, U256::ZERO, false);
     let mut writes = Vec::new();
     let ran: Result<()> = txs.iter().enumerate().try_for_each(|(index, tx)| {
         policy.start(tx);
         if !pending.is_zero() && policy.sees_beneficiary(&beneficiary) {
-            let mut overlay = overlay.borrow_mut();
-            let current = overlay.account(&block.beneficiary);
-            overlay.commit(beneficiary, Value::Account(beneficiary::credit(current, pending)));
+            overlay.borrow_mut().credit(block.beneficiary, pending);
             pending = U256::ZERO;
         }
         let writable = |key: &StateKey| policy.may_write(key).then_some(*key);
@@ -274,12 +315,12 @@ struct Overlay<'a> {
 }
 
 impl Overlay<'_> {
-    fn get(&self, key: &StateKey) -> Value {
-        Value::after(&self.changes, self.base, key).0
-    }
-
-    fn account(&self, address: &Address) -> Option<AccountValue> {
-        self.get(&StateKey::Account(*address)).account().cloned()
+    /// Adds `fees` (not zero) to the balance of the account at `address`,
+    /// as [`beneficiary::credit`] and [`Overlay::commit`] would, in place
+    /// (a block's transactions may credit their beneficiary again and
+    /// again).
+    fn credit(&mut self, address: Address, fees: U256) {
+        crate::state::credit(&mut self.changes, self.base, address, fees);
     }
 
     /// The account at `address` as revm takes it, made from the value in
@@ -357,11 +398,13 @@ impl Overlay<'_> {
 struct View<'o, 'a, P> {
     overlay: &'o RefCell<Overlay<'a>>,
     policy: &'o P,
+    /// While the block's system calls run: no policy applies.
+    system: bool,
 }
 
 impl<P: Policy> View<'_, '_, P> {
     fn check(&self, key: StateKey) -> Result<(), UndeclaredRead> {
-        if self.policy.may_read(&key) { Ok(()) } else { Err(UndeclaredRead(key)) }
+        if self.system || self.policy.may_read(&key) { Ok(()) } else { Err(UndeclaredRead(key)) }
     }
 }
 

@@ -8,6 +8,7 @@ use hashbrown::HashMap;
 use revm::database_interface::DatabaseRef;
 use revm::primitives::KECCAK_EMPTY;
 use revm::state::{AccountInfo, Bytecode};
+use std::sync::LazyLock;
 
 /// One account: balance, nonce, code and storage.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -69,17 +70,29 @@ impl AccountValue {
     }
 
     pub(crate) fn from_info(info: &AccountInfo) -> Self {
-        let code = info.code.clone().filter(|c| !c.is_empty());
+        let code = info.code.as_ref().filter(|c| !c.is_empty()).cloned();
         Self { balance: info.balance, nonce: info.nonce, code }
     }
 }
 
-/// revm's view of an account's fields. The code is always given (revm
-/// would otherwise look it up by hash).
+/// revm's view of an account's fields. A contract's code is given (revm
+/// would otherwise look it up by hash). An account without code gets none
+/// and the empty code's hash: revm takes its one shared empty `Bytecode`
+/// only if it runs the account, and every thread cloning that `Arc` for
+/// every account read would make its counter bounce between cores.
 fn info(balance: U256, nonce: u64, code: Option<&Bytecode>) -> AccountInfo {
-    let code = code.filter(|c| !c.is_empty());
-    let hash = code.map_or(KECCAK_EMPTY, Bytecode::hash_slow);
-    AccountInfo::new(balance, nonce, hash, code.cloned().unwrap_or_default())
+    match code.filter(|c| !c.is_empty()) {
+        Some(code) => AccountInfo::new(balance, nonce, code.hash_slow(), code.clone()),
+        None => {
+            // Built from a template: a default `AccountInfo` would clone the
+            // shared empty code only to drop it.
+            static NO_CODE: LazyLock<AccountInfo> = LazyLock::new(|| AccountInfo::default().without_code());
+            let mut info = NO_CODE.copy_without_code();
+            info.balance = balance;
+            info.nonce = nonce;
+            info
+        }
+    }
 }
 
 /// The new value of a key after a block.
@@ -151,6 +164,27 @@ impl Value {
             return (Value::Storage(U256::ZERO), false);
         }
         (base.get(key), false)
+    }
+}
+
+/// Adds `amount` to the balance of the account at `address` in `changes`
+/// (what a block wrote so far, over `base`), as [`Value::overwrite`] has
+/// it: in place when the block wrote the account already, the account
+/// created when it does not exist. One lookup of the key.
+pub(crate) fn credit(changes: &mut StateChanges, base: &State, address: Address, amount: U256) {
+    match changes.entry(StateKey::Account(address)) {
+        hashbrown::hash_map::Entry::Occupied(mut entry) => match entry.get_mut() {
+            Value::Account(Some(account)) | Value::Created(account) => {
+                account.balance = account.balance.saturating_add(amount)
+            }
+            // Deleted earlier in the block: it starts again, with no storage.
+            value => *value = Value::Created(AccountValue { balance: amount, ..AccountValue::default() }),
+        },
+        hashbrown::hash_map::Entry::Vacant(entry) => {
+            let mut account = base.account(&address).map(Account::value).unwrap_or_default();
+            account.balance = account.balance.saturating_add(amount);
+            entry.insert(Value::Account(Some(account)));
+        }
     }
 }
 

@@ -19,7 +19,7 @@
 
 use crate::block::{BlockEnv, SpecId};
 use crate::error::{Result, VmError};
-use crate::exec::build_plain_evm;
+use crate::exec::{Evm, build_plain_evm};
 use crate::key::StateKey;
 use crate::state::{State, StateChanges, Value};
 use alloy_eips::eip2935::HISTORY_STORAGE_ADDRESS;
@@ -30,7 +30,7 @@ use alloy_primitives::{Address, B256, Bytes, U256};
 use core::convert::Infallible;
 use revm::ExecuteEvm;
 use revm::context::result::ExecutionResult;
-use revm::database_interface::{DatabaseRef, WrapDatabaseRef};
+use revm::database_interface::{Database, DatabaseRef, WrapDatabaseRef};
 use revm::handler::SystemCallEvm;
 use revm::state::{AccountInfo, Bytecode};
 
@@ -84,8 +84,24 @@ fn system_call<DB: DatabaseRef<Error = Infallible>>(
         return Ok(());
     }
     let mut evm = build_plain_evm(WrapDatabaseRef(db), block);
+    call_on(&mut evm, what, address, data, |key, value| {
+        changes.insert(key, value);
+    })
+}
+
+/// Makes the system call `what` to `address` with `data` on `evm` (whose
+/// database holds the state it runs on, the contract's code included),
+/// handing each slot of the contract it changed to `write`. The EVM's
+/// journal is left empty, ready for the next call or transaction.
+pub(crate) fn call_on<DB: Database>(
+    evm: &mut Evm<DB>,
+    what: &str,
+    address: Address,
+    data: Bytes,
+    mut write: impl FnMut(StateKey, Value),
+) -> Result<()> {
     let result = evm.system_call_one(address, data);
-    let state = evm.finalize();
+    let mut state = evm.finalize();
     match result {
         Ok(ExecutionResult::Success { .. }) => {}
         Ok(failed) => return Err(VmError::InvalidBlock(format!("the {what} system call failed: {failed:?}"))),
@@ -95,9 +111,11 @@ fn system_call<DB: DatabaseRef<Error = Infallible>>(
     // the call may change.
     if let Some(account) = state.get(&address) {
         for (slot, value) in account.changed_storage_slots() {
-            changes.insert(StateKey::Storage(address, *slot), Value::Storage(value.present_value));
+            write(StateKey::Storage(address, *slot), Value::Storage(value.present_value));
         }
     }
+    state.clear();
+    evm.ctx.journaled_state.inner.state = state;
     Ok(())
 }
 
@@ -181,12 +199,7 @@ pub(crate) const REQUESTS: [(&str, Address); 2] = [
 /// the block (Prague on) on the state that leaves.
 pub(crate) fn post_execution(changes: &mut StateChanges, base: &State, block: &BlockEnv) -> Result<()> {
     for (address, amount) in balance_increments(block) {
-        let key = StateKey::Account(address);
-        let (current, _) = Value::after(changes, base, &key);
-        let mut account = current.account().cloned().unwrap_or_default();
-        account.balance = account.balance.saturating_add(amount);
-        let value = Value::overwrite(changes.get(&key), Value::Account(Some(account)));
-        changes.insert(key, value);
+        crate::state::credit(changes, base, address, amount);
     }
     if !block.spec.is_enabled_in(SpecId::PRAGUE) {
         return Ok(());
