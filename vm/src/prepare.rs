@@ -272,6 +272,8 @@ struct Chunk {
     beneficiary: Vec<bool>,
     /// Each key with its hash and its place in `keys`, while interning.
     pending: Vec<(u64, StateKey, u32)>,
+    /// `pending`'s positions grouped by shard, while interning.
+    order: Vec<u32>,
 }
 
 impl Chunk {
@@ -532,7 +534,7 @@ fn intern(
     let keys = txs.iter().map(|tx| tx.access.len() + 2).sum();
     chunk.keys.reserve(keys);
     chunk.pending.reserve(keys);
-    let Chunk { keys, ends, beneficiary: declares_beneficiary, pending } = chunk;
+    let Chunk { keys, ends, beneficiary: declares_beneficiary, pending, order } = chunk;
     for tx in txs {
         let start = keys.len();
         let mut declares = false;
@@ -559,13 +561,32 @@ fn intern(
         }
         ends.push(keys.len() as u32);
     }
-    // Shard by shard, each locked once per chunk rather than once per key.
-    pending.sort_unstable_by_key(|&(hash, ..)| shard_of(hash));
-    for run in pending.chunk_by(|a, b| shard_of(a.0) == shard_of(b.0)) {
-        let shard_index = shard_of(run[0].0);
+    // Shard by shard, each locked once per chunk rather than once per key:
+    // the entries' positions grouped by shard (a counting sort, so the
+    // entries themselves never move).
+    let mut starts = [0u32; SHARDS + 1];
+    for &(hash, ..) in pending.iter() {
+        starts[shard_of(hash) + 1] += 1;
+    }
+    for i in 0..SHARDS {
+        starts[i + 1] += starts[i];
+    }
+    let mut next = starts;
+    order.clear();
+    order.resize(pending.len(), 0);
+    for (at, &(hash, ..)) in pending.iter().enumerate() {
+        let slot = &mut next[shard_of(hash)];
+        order[*slot as usize] = at as u32;
+        *slot += 1;
+    }
+    for shard_index in 0..SHARDS {
+        let run = &order[starts[shard_index] as usize..starts[shard_index + 1] as usize];
+        if run.is_empty() {
+            continue;
+        }
         let mut shard = lock(&shards[shard_index]);
         let Shard { cells, table } = &mut *shard;
-        for &(hash, key, at) in run {
+        for &(hash, key, at) in run.iter().map(|&i| &pending[i as usize]) {
             let entry = table.entry(hash, |&(h, i)| h == hash && cells[i as usize].key == key, |&(h, _)| h);
             let (_, i) = *entry
                 .or_insert_with(|| {
