@@ -9,9 +9,10 @@
 //!    runs on the sequential path, on the calling thread; every other block
 //!    goes through the steps below.
 //! 1. **Prepare** (a job of all workers, see [`crate::prepare`]). Every
-//!    declared and implied key becomes a cell holding its value (from the
-//!    base state, or from the changes of the block's earlier segments, see
-//!    below); each declaration becomes a short list of cells.
+//!    declared and implied key becomes a cell, which takes its value at its
+//!    first use (from the base state, or from the changes of the block's
+//!    earlier segments, see below); each declaration becomes a short list of
+//!    cells.
 //! 2. **Schedule** (on the calling thread). The lock graph of the
 //!    declarations over cell numbers (`defivm-scheduler`'s dense builder:
 //!    one pass in block order), cut into waves. A transaction that declares
@@ -111,8 +112,8 @@ pub struct Phases {
     /// The path the block took: on the sequential path, its whole time is
     /// `execute`.
     pub plan: Plan,
-    /// Interning keys and loading their values (from the base state or the
-    /// earlier segments' changes).
+    /// The block's system calls, then interning the keys (their values are
+    /// loaded as execution first uses them).
     pub prepare: Duration,
     /// Building the lock graph and its waves, and in DAG mode the ready-set
     /// with its critical-path ranks.
@@ -367,7 +368,7 @@ impl ParallelExecutor {
         let results = Results::new(range.clone());
         let (offset, txs) = (range.start, &block.txs[range]);
         let source = Source { base: block.base, changes };
-        let prepared = Prepared::new(txs, &source, block.env.beneficiary, spare, &self.workers)
+        let prepared = Prepared::new(txs, block.env.beneficiary, spare, &self.workers)
             .map_err(|message| VmError::Internal { index: offset, message })?;
         if !keep {
             // The hash tables the cells were interned with.
@@ -381,7 +382,7 @@ impl ParallelExecutor {
         });
         let gates = (self.mode == ParallelMode::Waves).then(|| Gates::new(&graph));
         let schedule = start.elapsed();
-        let shared = Shared { base: block.base, prepared: &prepared, folded: &block.folded };
+        let shared = Shared { base: block.base, source, prepared: &prepared, folded: &block.folded };
         let work = |worker: usize| {
             crate::keccak_memo::forget();
             let mut evm = build_evm(View { shared: &shared, decl: Decl::NOTHING }, block.env);
@@ -597,6 +598,8 @@ struct Folded {
 #[derive(Debug)]
 struct Shared<'a> {
     base: &'a State,
+    /// Where a cell's value comes from on first use.
+    source: Source<'a>,
     prepared: &'a Prepared,
     folded: &'a Mutex<Folded>,
 }
@@ -616,10 +619,10 @@ impl Shared<'_> {
                 && value.clears_storage()
             {
                 // SAFETY: the transaction writes the account.
-                unsafe { self.prepared.clear_storage(&address) };
+                unsafe { self.prepared.clear_storage(&address, &self.source) };
             }
             // SAFETY: passed on from the caller.
-            unsafe { cell.write(value) };
+            unsafe { cell.write(value, &self.source) };
         }
     }
 
@@ -646,8 +649,8 @@ impl Shared<'_> {
         // SAFETY: every transaction that declares the beneficiary's cell is
         // ordered with the caller's (the caller promises it declares it).
         unsafe {
-            let current = cell.read().account().cloned();
-            cell.write(Value::Account(beneficiary::credit(current, fees)));
+            let current = cell.read(&self.source).account().cloned();
+            cell.write(Value::Account(beneficiary::credit(current, fees)), &self.source);
         }
     }
 }
@@ -685,7 +688,7 @@ impl Database for View<'_, '_> {
         let cell = self.cell(StateKey::Account(address))?;
         // SAFETY: the running transaction declares the cell, so whoever may
         // write it is ordered with it (`prepare`'s module docs).
-        Ok(unsafe { cell.account_info() })
+        Ok(unsafe { cell.account_info(&self.shared.source) })
     }
 
     fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, Self::Error> {
@@ -695,7 +698,7 @@ impl Database for View<'_, '_> {
     fn storage(&mut self, address: Address, index: U256) -> Result<U256, Self::Error> {
         let cell = self.cell(StateKey::Storage(address, index))?;
         // SAFETY: as in `basic`.
-        Ok(unsafe { cell.storage() })
+        Ok(unsafe { cell.storage(&self.shared.source) })
     }
 
     fn block_hash(&mut self, number: u64) -> Result<B256, Self::Error> {
