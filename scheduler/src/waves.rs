@@ -52,6 +52,12 @@ impl Waves {
         &self.txs[self.offsets[w] as usize..self.offsets[w + 1] as usize]
     }
 
+    /// Where wave `w` starts in a listing of every wave's transactions,
+    /// wave after wave.
+    pub fn offset(&self, w: usize) -> usize {
+        self.offsets[w] as usize
+    }
+
     /// The waves in execution order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &[TxIndex]> + '_ {
         (0..self.len()).map(|w| self.wave(w))

@@ -380,7 +380,7 @@ impl ParallelExecutor {
             let costs: Vec<u64> = txs.iter().map(|tx| tx.gas_limit).collect();
             ReadySet::new(&graph, &LongestRemainingPath::new(&costs), self.threads())
         });
-        let gates = (self.mode == ParallelMode::Waves).then(|| Gates::new(&graph));
+        let gates = (self.mode == ParallelMode::Waves).then(|| Gates::new(&graph, txs));
         let schedule = start.elapsed();
         let shared = Shared { base: block.base, source, prepared: &prepared, folded: &block.folded };
         let work = |worker: usize| {
@@ -534,19 +534,32 @@ impl Stretch {
 /// writes, and a worker passes a gate on an `Acquire` load that sees the
 /// last count (the increments form one release sequence), so every write of
 /// a stretch happens-before anything of the next.
+///
+/// Inside a wave, transactions are claimed heaviest first (by gas limit, the
+/// estimate known before running them): a long transaction claimed last
+/// would run alone at the end of its wave while the other workers wait.
 #[derive(Debug)]
 struct Gates {
     stretches: Vec<Stretch>,
+    /// Every wave's transactions, heaviest first, wave after wave.
+    order: Vec<TxIndex>,
     claimed: Vec<AtomicUsize>,
     done: Vec<AtomicUsize>,
     aborted: AtomicBool,
 }
 
 impl Gates {
-    fn new(graph: &LockGraph) -> Self {
-        let stretches = Stretch::split(graph.waves());
+    fn new(graph: &LockGraph, txs: &[Transaction]) -> Self {
+        let waves = graph.waves();
+        let stretches = Stretch::split(waves);
+        let mut order = Vec::with_capacity(graph.len());
+        for wave in waves.iter() {
+            let start = order.len();
+            order.extend_from_slice(wave);
+            order[start..].sort_by_key(|&tx| core::cmp::Reverse(txs[tx as usize].gas_limit));
+        }
         let counters = || stretches.iter().map(|_| AtomicUsize::new(0)).collect();
-        Self { claimed: counters(), done: counters(), stretches, aborted: AtomicBool::new(false) }
+        Self { claimed: counters(), done: counters(), order, stretches, aborted: AtomicBool::new(false) }
     }
 
     /// One worker's part: `run` each transaction it claims, stretch by
@@ -561,7 +574,7 @@ impl Gates {
                     break;
                 }
                 match stretch {
-                    Stretch::Wave(w) => run(waves.wave(*w)[task]),
+                    Stretch::Wave(w) => run(self.order[waves.offset(*w) + task]),
                     Stretch::Chain(chain) => chain.clone().flat_map(|w| waves.wave(w)).for_each(|&tx| run(tx)),
                 }
                 self.done[s].fetch_add(1, Ordering::Release);
