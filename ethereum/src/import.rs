@@ -23,7 +23,7 @@ pub struct ImportedBlock {
 pub fn import(mut block: SourceBlock) -> Result<ImportedBlock, ImportError> {
     let number = block.number;
     let failed = |source| ImportError::Execution { block: number, source };
-    let executor = SequentialExecutor::new();
+    let executor = SequentialExecutor::new().with_access_record(true);
     let (outcome, declarations) = executor.record(&block.state, &block.env, &block.txs).map_err(failed)?;
     let computed =
         ReceiptCommitments::compute(block.env.spec, block.txs.iter().map(|tx| tx.tx_type()), &outcome.receipts);

@@ -13,6 +13,8 @@
 //! - **Receipts** as Ethereum encodes them (typed, with cumulative gas and
 //!   a bloom), and what a header commits to about them: `gasUsed`,
 //!   `logsBloom` and, from Byzantium, `receiptsRoot` (`receipts.rs`).
+//! - **Block access lists** (EIP-7928): what an executor recorded of a
+//!   block, ordered, encoded and hashed as the EIP says (`bal.rs`).
 //! - **Import**: recorded mainnet blocks in the layout of
 //!   `../shared/mainnet` are read ([`MainnetSource`], `source.rs`), run once
 //!   to record every transaction's reads and writes as its declaration, and
@@ -22,6 +24,7 @@
 //! by every executor of `defivm-vm`; this crate fills the environment they
 //! read.
 
+mod bal;
 mod envelope;
 mod error;
 mod fork;
@@ -29,6 +32,7 @@ mod import;
 mod receipts;
 mod source;
 
+pub use bal::{EMPTY_BAL_HASH, bal_hash, block_access_list};
 pub use envelope::transaction;
 pub use error::ImportError;
 pub use fork::{mainnet_blob_update_fraction, mainnet_spec};

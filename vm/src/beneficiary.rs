@@ -50,3 +50,9 @@ pub(crate) fn settle(changes: &mut StateChanges, base: &State, block: &BlockEnv,
         changes.insert(key, value);
     }
 }
+
+/// The beneficiary's balance before `block`'s first transaction, on
+/// `base` (the system calls before it do not touch it).
+pub(crate) fn balance(base: &State, block: &BlockEnv) -> U256 {
+    base.account(&block.beneficiary).map_or(U256::ZERO, |account| account.balance)
+}

@@ -6,6 +6,7 @@
 //! each transaction's credit is computed here and the executors add the
 //! credits up (addition commutes), see [`crate::beneficiary`].
 
+use crate::access::Recorder;
 use crate::block::BlockEnv;
 use crate::error::{UndeclaredRead, VmError};
 use crate::key::{AccessKind, StateKey};
@@ -113,6 +114,9 @@ pub(crate) struct Executed {
     pub(crate) receipt: Receipt,
     /// Its credit to the beneficiary.
     pub(crate) fee: U256,
+    /// The beneficiary's balance as it left it (its own fee not counted),
+    /// where it changed it and its accesses were recorded.
+    pub(crate) beneficiary: Option<U256>,
 }
 
 impl Executed {
@@ -123,7 +127,7 @@ impl Executed {
             logs: Vec::new(),
             output: Default::default(),
         };
-        Self { receipt, fee: U256::ZERO }
+        Self { receipt, fee: U256::ZERO, beneficiary: None }
     }
 }
 
@@ -134,7 +138,8 @@ impl Executed {
 /// is left in `writes` (cleared first, and left empty for a violation), each
 /// key as `writable` named it with its new value, for the caller to apply.
 /// The caller keeps `writes` from one transaction to the next, so that it
-/// is allocated once.
+/// is allocated once. With `access`, what the transaction accessed is
+/// recorded there too (nothing for a violation).
 pub(crate) fn execute<DB, W>(
     evm: &mut Evm<DB>,
     tx: &Transaction,
@@ -142,6 +147,7 @@ pub(crate) fn execute<DB, W>(
     block: &BlockEnv,
     writable: impl Fn(&StateKey) -> Option<W>,
     writes: &mut Vec<(W, Value)>,
+    access: Option<&mut Recorder>,
 ) -> Result<Executed, VmError>
 where
     DB: Database<Error = UndeclaredRead>,
@@ -155,7 +161,12 @@ where
     // Always finalize, on errors too: it empties the journal for the next one.
     let mut state = evm.finalize();
     writes.clear();
-    let result = collect(result, &mut state, index, block, price, writable, writes);
+    let mut result = collect(result, &state, index, block, price, writable, writes);
+    if let (Some(access), Ok(executed)) = (access, &mut result)
+        && executed.receipt.ran()
+    {
+        executed.beneficiary = access.record(index as u32 + 1, &state, false);
+    }
     // The emptied map goes back to the journal: the next transaction
     // reuses its allocation instead of growing a new one.
     state.clear();
@@ -166,7 +177,7 @@ where
 /// Turns revm's result and state diff into an [`Executed`] and its writes.
 fn collect<W>(
     result: Result<ExecutionResult, EVMError<UndeclaredRead, InvalidTransaction>>,
-    state: &mut EvmState,
+    state: &EvmState,
     index: usize,
     block: &BlockEnv,
     price: u128,
@@ -207,7 +218,7 @@ fn collect<W>(
         ExecutionResult::Revert { output, .. } => (Status::Revert, Vec::new(), output),
         ExecutionResult::Halt { reason, .. } => (Status::Halt(reason), Vec::new(), Default::default()),
     };
-    Ok(Executed { receipt: Receipt { status, gas_used, logs, output }, fee })
+    Ok(Executed { receipt: Receipt { status, gas_used, logs, output }, fee, beneficiary: None })
 }
 
 /// `items` in a list of exactly their number.
@@ -220,8 +231,8 @@ fn exact<T>(items: Vec<T>) -> Vec<T> {
 /// Hands `write` the keys a transaction wrote, with their new values, from
 /// revm's state diff (which lists every key it loaded, read-only ones
 /// included).
-fn writes_of(state: &mut EvmState, spec: SpecId, mut write: impl FnMut(StateKey, Value)) {
-    for (address, account) in state.drain() {
+fn writes_of(state: &EvmState, spec: SpecId, mut write: impl FnMut(StateKey, Value)) {
+    for (&address, account) in state {
         if !account.is_touched() {
             continue; // only read
         }

@@ -44,6 +44,12 @@
 //!   after the last the block and ommer rewards (before the Merge), the
 //!   withdrawals (Shanghai on) and the request system calls (EIP-7002,
 //!   EIP-7251, Prague on). Their changes are part of the block's.
+//! - **What a block accessed.** With `with_access_record(true)`, every
+//!   executor also records each account and slot the block loaded, with the
+//!   value each step (system calls, transaction, rewards) left where it
+//!   changed one: the content of the block's EIP-7928 access list
+//!   ([`BlockAccess`], `access.rs`), the same in every mode.
+//!   [`revm_block_access_list`] is revm's own builder, to compare with.
 //! - **Invalid transactions** (nonce mismatch, balance below the gas cost,
 //!   gas limit over the block's) fail the whole block with
 //!   [`VmError::InvalidTransaction`] for the first one in block order;
@@ -61,8 +67,10 @@
 //! `beneficiary.rs`, `sequential.rs`, `prepare.rs` (cells and declarations
 //! for the parallel executor), `parallel.rs`, `workers.rs` (the calling thread and its helpers), `results.rs` (what its workers
 //! leave per transaction), `baseline.rs` (plain revm, for
-//! comparison), `error.rs`.
+//! comparison), `access.rs` (what a block accessed: its EIP-7928 list's
+//! content), `revm_bal.rs` (revm's own list builder, to compare with), `error.rs`.
 
+mod access;
 mod baseline;
 mod beneficiary;
 mod block;
@@ -75,12 +83,14 @@ mod plan;
 mod prepare;
 mod receipt;
 mod results;
+mod revm_bal;
 mod sequential;
 mod state;
 mod system;
 mod tx;
 mod workers;
 
+pub use access::{AccountAccess, BlockAccess};
 pub use alloy_primitives::{Address, B256, Bytes, Log, U256};
 pub use baseline::PlainRevm;
 pub use block::{BlockEnv, Ommer, OmmerHeader, SpecId, Withdrawal};
@@ -92,6 +102,7 @@ pub use plan::{MIN_PARALLEL_GAIN, MIN_PARALLEL_KEYS, MIN_PARALLEL_TXS, Plan, Why
 pub use receipt::{BlockEffects, BlockOutcome, Receipt, Status};
 pub use revm::primitives::KECCAK_EMPTY;
 pub use revm::state::Bytecode;
+pub use revm_bal::revm_block_access_list;
 pub use sequential::SequentialExecutor;
 pub use state::{Account, AccountValue, State, StateChanges, Value};
 pub use system::balance_increments;

@@ -58,6 +58,7 @@
 //! [`ParallelExecutor::execute_timed`] reports the four phases' times,
 //! summed over the segments.
 
+use crate::access::{BeneficiaryBalance, BlockAccess, Recorder, after_last};
 use crate::beneficiary;
 use crate::block::BlockEnv;
 use crate::error::{Result, UndeclaredRead, VmError};
@@ -66,7 +67,7 @@ use crate::key::StateKey;
 use crate::plan::Plan;
 use crate::prepare::{Cell, CellId, Decl, DeclKey, Prepared, Source, Spare, lock};
 use crate::receipt::{BlockEffects, BlockOutcome, Receipt};
-use crate::results::{Done, Receipts, Results};
+use crate::results::{Done, Left, LeftBeneficiary, Receipts, Results};
 use crate::sequential::SequentialExecutor;
 use crate::state::{State, StateChanges, Value};
 use crate::system;
@@ -79,8 +80,8 @@ use defivm_scheduler::{DenseBuilder, Limits, LockGraph, LongestRemainingPath, Re
 use revm::database_interface::{Database, DatabaseRef};
 use revm::state::{AccountInfo, Bytecode};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// By default, blocks up to this many transactions leave their buffers to
@@ -148,6 +149,8 @@ pub struct ParallelExecutor {
     segment_txs: usize,
     /// Whether a block that cannot gain takes the sequential path.
     fallback: bool,
+    /// Whether a block's accesses are recorded ([`BlockOutcome::access`]).
+    record_access: bool,
 }
 
 impl ParallelExecutor {
@@ -166,6 +169,7 @@ impl ParallelExecutor {
             spare: Mutex::default(),
             keep_buffers_txs: KEEP_BUFFERS_TXS,
             segment_txs: SEGMENT_TXS,
+            record_access: false,
             fallback: true,
         })
     }
@@ -208,6 +212,15 @@ impl ParallelExecutor {
         self
     }
 
+    /// The same executor, recording what each block accessed (its EIP-7928
+    /// block access list's content) in [`BlockOutcome::access`], as the
+    /// sequential executor does with the same switch; off by default, when
+    /// the record is left empty.
+    pub fn with_access_record(mut self, record: bool) -> Self {
+        self.record_access = record;
+        self
+    }
+
     /// The path `txs` would take on this executor.
     pub fn plan(&self, txs: &[Transaction]) -> Plan {
         if self.fallback { Plan::for_block(txs, self.threads()) } else { Plan::Parallel }
@@ -244,12 +257,12 @@ impl ParallelExecutor {
         let start = Instant::now();
         let receipts = Receipts::new(txs.len());
         let slots = start.elapsed();
-        let (BlockEffects { changes, fees }, mut phases) =
+        let (BlockEffects { changes, fees, access }, mut phases) =
             self.run(state, block, txs, &|index, receipt| receipts.put(index, receipt))?;
         let start = Instant::now();
         let receipts = receipts.into_vec()?;
         phases.finish += slots + start.elapsed();
-        Ok((BlockOutcome { receipts, changes, fees }, phases))
+        Ok((BlockOutcome { receipts, changes, fees, access }, phases))
     }
 
     /// [`execute`](Self::execute), handing each receipt to `receipt` with
@@ -300,7 +313,7 @@ impl ParallelExecutor {
         plan: Plan,
     ) -> Result<(BlockEffects, Phases)> {
         let start = Instant::now();
-        let sequential = SequentialExecutor::with_limits(self.limits);
+        let sequential = SequentialExecutor::with_limits(self.limits).with_access_record(self.record_access);
         let delivering = AtomicUsize::new(0);
         let run = catch_unwind(AssertUnwindSafe(|| {
             sequential.execute_streamed(state, env, txs, |index, r| {
@@ -325,9 +338,21 @@ impl ParallelExecutor {
         let start = Instant::now();
         check_declarations(txs, &self.limits)?;
         let mut spare = lock(&self.spare);
-        let block = BlockRun { base: state, env, txs, folded: Mutex::default(), receipt };
+        // A record of what the block accessed per worker, each in a part per
+        // worker, to be combined part by part.
+        let threads = if self.record_access { self.threads() } else { 0 };
+        let mut recorders: Vec<_> = (0..threads).map(|_| Recorder::new(threads, env.beneficiary)).collect();
         // The first segment runs on the state the system calls leave.
-        let mut changes = system::pre_execution(state, env)?;
+        let mut changes = system::pre_execution(state, env, recorders.first_mut())?;
+        let block = BlockRun {
+            base: state,
+            env,
+            txs,
+            folded: Mutex::default(),
+            recorders: recorders.into_iter().map(Mutex::new).collect(),
+            beneficiary: Mutex::new(BeneficiaryBalance::new(beneficiary::balance(state, env))),
+            receipt,
+        };
         let mut phases = Phases { prepare: start.elapsed(), ..Phases::default() };
         let keep = txs.len() <= self.keep_buffers_txs;
         let segments = txs.len().div_ceil(self.segment_txs);
@@ -344,9 +369,18 @@ impl ParallelExecutor {
         let start = Instant::now();
         let credited = lock(&block.folded).credited;
         beneficiary::settle(&mut changes, state, env, fees - credited, any_ran);
-        system::post_execution(&mut changes, state, env)?;
+        let mut recorders: Vec<_> =
+            block.recorders.into_iter().map(|r| r.into_inner().unwrap_or_else(PoisonError::into_inner)).collect();
+        let parts = (0..threads).map(|p| BlockAccess::combine(recorders.iter_mut().map(|r| r.take_part(p))));
+        let mut access = BlockAccess::from_parts(parts.collect());
+        if self.record_access {
+            let beneficiary = block.beneficiary.into_inner().unwrap_or_else(PoisonError::into_inner);
+            beneficiary.finish(env.beneficiary, &mut access);
+        }
+        let record = self.record_access.then_some((&mut access, after_last(txs)));
+        system::post_execution(&mut changes, state, env, record)?;
         phases.finish += start.elapsed();
-        Ok((BlockEffects { changes, fees }, phases))
+        Ok((BlockEffects { changes, fees, access }, phases))
     }
 
     /// Prepares, schedules and runs the transactions in `range` on the state
@@ -366,6 +400,7 @@ impl ParallelExecutor {
     ) -> Result<(U256, bool)> {
         let start = Instant::now();
         let results = Results::new(range.clone());
+        let left = LeftBeneficiary::new(range.len());
         let (offset, txs) = (range.start, &block.txs[range]);
         let source = Source { base: block.base, changes };
         let prepared = Prepared::new(txs, block.env.beneficiary, spare, &self.workers)
@@ -387,6 +422,7 @@ impl ParallelExecutor {
             crate::keccak_memo::forget();
             let mut evm = build_evm(View { shared: &shared, decl: Decl::NOTHING }, block.env);
             let mut writes = Vec::new();
+            let mut recorder = block.recorders.get(worker).map(lock);
             let mut run = |tx: TxIndex| {
                 let decl = prepared.decl(tx as usize);
                 let index = offset + tx as usize;
@@ -402,10 +438,13 @@ impl ParallelExecutor {
                     }
                     evm.ctx.journaled_state.database = View { shared: &shared, decl };
                     let writable = |key: &StateKey| prepared.find(decl, key).filter(|k| k.written()).map(DeclKey::cell);
-                    let executed = execute(&mut evm, &block.txs[index], index, block.env, writable, &mut writes)?;
+                    let tx = &block.txs[index];
+                    let access = recorder.as_deref_mut();
+                    let executed = execute(&mut evm, tx, index, block.env, writable, &mut writes, access)?;
                     // SAFETY: each cell is one `tx` declared as written.
                     unsafe { shared.commit(writes.drain(..)) };
                     let done = Done { fee: executed.fee, ran: executed.receipt.ran() };
+                    left.put(index - offset, Left { balance: executed.beneficiary, fee: done.fee, ran: done.ran });
                     (block.receipt)(index, executed.receipt);
                     Ok(done)
                 }));
@@ -444,12 +483,15 @@ impl ParallelExecutor {
         }
         let execute = start.elapsed();
         prepared.into_changes(changes, keep.then_some(spare));
-        let finish = start.elapsed();
         phases.prepare += prepare;
         phases.schedule += schedule - prepare;
         phases.execute += execute - schedule;
-        phases.finish += finish - execute;
-        results.finish()
+        let ran = results.finish()?;
+        if self.record_access {
+            left.add_to(&mut lock(&block.beneficiary), offset);
+        }
+        phases.finish += start.elapsed() - execute;
+        Ok(ran)
     }
 
     /// The lock graph of a segment's declarations; errors name the
@@ -487,6 +529,11 @@ struct BlockRun<'a> {
     txs: &'a [Transaction],
     /// Which fees are in the beneficiary's cell, across segments.
     folded: Mutex<Folded>,
+    /// What each worker recorded of the block's accesses (worker `w`'s is
+    /// `recorders[w]`).
+    recorders: Vec<Mutex<Recorder>>,
+    /// The beneficiary's balance, segment by segment.
+    beneficiary: Mutex<BeneficiaryBalance>,
     receipt: &'a Sink<'a>,
 }
 

@@ -1,5 +1,6 @@
 //! What executing a block produces.
 
+use crate::access::BlockAccess;
 use crate::key::{AccessKind, StateKey};
 use crate::state::{State, StateChanges};
 use alloy_primitives::{B256, Bytes, Log, U256, keccak256};
@@ -77,6 +78,9 @@ pub struct BlockOutcome {
     pub changes: StateChanges,
     /// Total fees credited to the beneficiary, in wei.
     pub fees: U256,
+    /// Every account and slot the block accessed, with the value each step
+    /// left: the content of its EIP-7928 block access list.
+    pub access: BlockAccess,
 }
 
 /// A block's outcome less its receipts, which the executor handed over one
@@ -90,6 +94,9 @@ pub struct BlockEffects {
     pub changes: StateChanges,
     /// Total fees credited to the beneficiary, in wei.
     pub fees: U256,
+    /// Every account and slot the block accessed, with the value each step
+    /// left: the content of its EIP-7928 block access list.
+    pub access: BlockAccess,
 }
 
 impl BlockEffects {

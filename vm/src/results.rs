@@ -6,6 +6,7 @@
 //! transaction (a transaction is claimed from one wave cursor, or by worker
 //! 0 alone, or from the ready-set), and only when it ran without error.
 
+use crate::access::BeneficiaryBalance;
 use crate::error::{Result, VmError};
 use crate::prepare::lock;
 use crate::receipt::Receipt;
@@ -126,6 +127,43 @@ impl Receipts {
                     .ok_or_else(|| VmError::Internal { index, message: "the transaction has no receipt".into() })
             })
             .collect()
+    }
+}
+
+/// What each transaction of a segment left the beneficiary, for the
+/// block's access record ([`BeneficiaryBalance`]): a slot each, written in
+/// place by the workers, read in block order once the segment is done.
+#[derive(Debug)]
+pub(crate) struct LeftBeneficiary(Vec<OnceLock<Left>>);
+
+/// The balance a transaction left the beneficiary with, if it changed it,
+/// its fee, and whether it ran.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Left {
+    pub(crate) balance: Option<U256>,
+    pub(crate) fee: U256,
+    pub(crate) ran: bool,
+}
+
+impl LeftBeneficiary {
+    /// Empty slots for `txs` transactions.
+    pub(crate) fn new(txs: usize) -> Self {
+        Self(std::iter::repeat_with(OnceLock::new).take(txs).collect())
+    }
+
+    /// Keeps what the segment's transaction `index` left.
+    pub(crate) fn put(&self, index: usize, left: Left) {
+        let _ = self.0[index].set(left);
+    }
+
+    /// Adds the segment's transactions, in block order, to `balance`; the
+    /// segment's first transaction is at block position `offset`.
+    pub(crate) fn add_to(self, balance: &mut BeneficiaryBalance, offset: usize) {
+        for (index, slot) in (offset..).zip(self.0) {
+            if let Some(Left { balance: left, fee, ran }) = slot.into_inner() {
+                balance.add(index as u32 + 1, left, fee, ran);
+            }
+        }
     }
 }
 

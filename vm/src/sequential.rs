@@ -1,5 +1,6 @@
 //! The sequential executor: the specification every parallel mode must match.
 
+use crate::access::{BeneficiaryBalance, Recorder, after_last};
 use crate::beneficiary;
 use crate::block::BlockEnv;
 use crate::error::{Result, UndeclaredRead};
@@ -34,6 +35,8 @@ use revm::state::{AccountInfo, Bytecode};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SequentialExecutor {
     limits: Limits,
+    /// Whether a block's accesses are recorded ([`BlockOutcome::access`]).
+    record_access: bool,
 }
 
 impl SequentialExecutor {
@@ -44,14 +47,24 @@ impl SequentialExecutor {
 
     /// The same, with a limit on declaration sizes.
     pub fn with_limits(limits: Limits) -> Self {
-        Self { limits }
+        Self { limits, record_access: false }
+    }
+
+    /// The same executor, recording what each block accessed (its EIP-7928
+    /// block access list's content) in [`BlockOutcome::access`]; off by
+    /// default, when the record is left empty. [`record`](Self::record)
+    /// always records.
+    pub fn with_access_record(mut self, record: bool) -> Self {
+        self.record_access = record;
+        self
     }
 
     /// Executes `txs` on top of `state` (which is left untouched).
     pub fn execute(&self, state: &State, block: &BlockEnv, txs: &[Transaction]) -> Result<BlockOutcome> {
         let mut receipts = Vec::with_capacity(txs.len());
-        let BlockEffects { changes, fees } = self.execute_streamed(state, block, txs, |_, r| receipts.push(r))?;
-        Ok(BlockOutcome { receipts, changes, fees })
+        let BlockEffects { changes, fees, access } =
+            self.execute_streamed(state, block, txs, |_, r| receipts.push(r))?;
+        Ok(BlockOutcome { receipts, changes, fees, access })
     }
 
     /// [`execute`](Self::execute), handing each receipt to `receipt` with
@@ -69,7 +82,7 @@ impl SequentialExecutor {
         receipt: impl FnMut(usize, Receipt),
     ) -> Result<BlockEffects> {
         check_declarations(txs, &self.limits)?;
-        run(state, block, txs, &Enforce::default(), receipt)
+        run(state, block, txs, &Enforce::default(), self.record_access, receipt)
     }
 
     /// Runs the block with no declarations enforced and records, for each
@@ -90,8 +103,8 @@ impl SequentialExecutor {
     ) -> Result<(BlockOutcome, Vec<AccessSet<StateKey>>)> {
         let recorder = Record::default();
         let mut receipts = Vec::with_capacity(txs.len());
-        let BlockEffects { changes, fees } = run(state, block, txs, &recorder, |_, r| receipts.push(r))?;
-        Ok((BlockOutcome { receipts, changes, fees }, recorder.declarations.into_inner()))
+        let BlockEffects { changes, fees, access } = run(state, block, txs, &recorder, true, |_, r| receipts.push(r))?;
+        Ok((BlockOutcome { receipts, changes, fees, access }, recorder.declarations.into_inner()))
     }
 }
 
@@ -245,6 +258,7 @@ fn run(
     block: &BlockEnv,
     txs: &[Transaction],
     policy: &impl Policy,
+    record_access: bool,
     mut receipt: impl FnMut(usize, Receipt),
 ) -> Result<BlockEffects> {
     // Room for what the block may write: its senders, its callees and the
@@ -257,11 +271,14 @@ fn run(
     // One EVM for the block: first the system calls, which no declaration
     // governs, then the transactions.
     let mut evm = build_evm(View { overlay: &overlay, policy, system: true }, block);
+    let mut access = record_access.then(|| Recorder::new(1, block.beneficiary));
+    let mut beneficiary_balance = BeneficiaryBalance::new(beneficiary::balance(state, block));
     for (what, address, data) in system::calls(block) {
         let info = overlay.borrow().info(address);
         if info.and_then(|info| info.code).is_some_and(|code| !code.is_empty()) {
             let data = Bytes::copy_from_slice(data.as_slice());
-            system::call_on(&mut evm, what, address, data, |key, value| overlay.borrow_mut().commit(key, value))?;
+            let commit = |key, value| overlay.borrow_mut().commit(key, value);
+            system::call_on(&mut evm, what, address, data, access.as_mut().map(|a| (a, 0)), commit)?;
         }
     }
     evm.ctx.journaled_state.database.system = false;
@@ -275,7 +292,9 @@ fn run(
             pending = U256::ZERO;
         }
         let writable = |key: &StateKey| policy.may_write(key).then_some(*key);
-        let executed = execute(&mut evm, tx, index, block, writable, &mut writes)?;
+        let executed = execute(&mut evm, tx, index, block, writable, &mut writes, access.as_mut())?;
+        let ran = executed.receipt.ran();
+        beneficiary_balance.add(index as u32 + 1, executed.beneficiary, executed.fee, ran);
         any_ran |= executed.receipt.ran();
         pending += executed.fee;
         fees += executed.fee;
@@ -297,8 +316,12 @@ fn run(
     ran?;
     let mut changes = overlay.into_inner().changes;
     beneficiary::settle(&mut changes, state, block, pending, any_ran);
-    system::post_execution(&mut changes, state, block)?;
-    Ok(BlockEffects { changes, fees })
+    let mut access = access.map(Recorder::into_access);
+    if let Some(access) = access.as_mut() {
+        beneficiary_balance.finish(block.beneficiary, access);
+    }
+    system::post_execution(&mut changes, state, block, access.as_mut().map(|a| (a, after_last(txs))))?;
+    Ok(BlockEffects { changes, fees, access: access.unwrap_or_default() })
 }
 
 /// The state as of the last committed transaction.

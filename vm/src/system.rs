@@ -17,6 +17,7 @@
 //! So does plain revm, the baseline ([`crate::PlainRevm`]), on its own
 //! database.
 
+use crate::access::{BlockAccess, Recorder};
 use crate::block::{BlockEnv, SpecId};
 use crate::error::{Result, VmError};
 use crate::exec::{Evm, build_plain_evm};
@@ -59,18 +60,19 @@ pub(crate) fn calls(block: &BlockEnv) -> Vec<(&'static str, Address, B256)> {
 }
 
 /// The changes of the system calls that run before `block`'s first
-/// transaction, on `base`.
-pub(crate) fn pre_execution(base: &State, block: &BlockEnv) -> Result<StateChanges> {
+/// transaction, on `base`; their accesses go to `access` at index 0.
+pub(crate) fn pre_execution(base: &State, block: &BlockEnv, mut access: Option<&mut Recorder>) -> Result<StateChanges> {
     let mut changes = StateChanges::default();
     for (what, address, data) in calls(block) {
         let data = Bytes::copy_from_slice(data.as_slice());
-        system_call(base, block, what, address, data, &mut changes)?;
+        system_call(base, block, what, address, data, &mut changes, access.as_deref_mut().map(|a| (a, 0)))?;
     }
     Ok(changes)
 }
 
 /// Calls the system contract at `address` on `db` with `data`, adding the
-/// slots it changed to `changes`. Skipped where the contract has no code.
+/// slots it changed to `changes` and its accesses to `access` at the index
+/// given. Skipped where the contract has no code.
 fn system_call<DB: DatabaseRef<Error = Infallible>>(
     db: DB,
     block: &BlockEnv,
@@ -78,26 +80,29 @@ fn system_call<DB: DatabaseRef<Error = Infallible>>(
     address: Address,
     data: Bytes,
     changes: &mut StateChanges,
+    access: Option<(&mut Recorder, u32)>,
 ) -> Result<()> {
     let has_code = |info: Option<AccountInfo>| info.and_then(|a| a.code).is_some_and(|c| !c.is_empty());
     if !has_code(db.basic_ref(address).unwrap_or_else(|never| match never {})) {
         return Ok(());
     }
     let mut evm = build_plain_evm(WrapDatabaseRef(db), block);
-    call_on(&mut evm, what, address, data, |key, value| {
+    call_on(&mut evm, what, address, data, access, |key, value| {
         changes.insert(key, value);
     })
 }
 
 /// Makes the system call `what` to `address` with `data` on `evm` (whose
 /// database holds the state it runs on, the contract's code included),
-/// handing each slot of the contract it changed to `write`. The EVM's
-/// journal is left empty, ready for the next call or transaction.
+/// handing each slot of the contract it changed to `write`, and what it
+/// accessed to `access` at the index given (the system address left out).
+/// The EVM's journal is left empty, ready for the next call or transaction.
 pub(crate) fn call_on<DB: Database>(
     evm: &mut Evm<DB>,
     what: &str,
     address: Address,
     data: Bytes,
+    access: Option<(&mut Recorder, u32)>,
     mut write: impl FnMut(StateKey, Value),
 ) -> Result<()> {
     let result = evm.system_call_one(address, data);
@@ -106,6 +111,9 @@ pub(crate) fn call_on<DB: Database>(
         Ok(ExecutionResult::Success { .. }) => {}
         Ok(failed) => return Err(VmError::InvalidBlock(format!("the {what} system call failed: {failed:?}"))),
         Err(e) => return Err(VmError::InvalidBlock(format!("the {what} system call failed: {e}"))),
+    }
+    if let Some((access, index)) = access {
+        access.record(index, &state, true);
     }
     // Only the contract's storage: the system address is not an account
     // the call may change.
@@ -196,9 +204,20 @@ pub(crate) const REQUESTS: [(&str, Address); 2] = [
 
 /// Credits `block`'s balance increments on top of `changes` (the block's
 /// changes so far, over `base`), then makes the system calls that close
-/// the block (Prague on) on the state that leaves.
-pub(crate) fn post_execution(changes: &mut StateChanges, base: &State, block: &BlockEnv) -> Result<()> {
+/// the block (Prague on) on the state that leaves. What they access goes
+/// to `access` at the index given (the one after the last transaction's).
+pub(crate) fn post_execution(
+    changes: &mut StateChanges,
+    base: &State,
+    block: &BlockEnv,
+    mut access: Option<(&mut BlockAccess, u32)>,
+) -> Result<()> {
     for (address, amount) in balance_increments(block) {
+        if let Some((access, index)) = access.as_mut() {
+            let before = Value::after(changes, base, &StateKey::Account(address)).0;
+            let before = before.account().map_or(U256::ZERO, |account| account.balance);
+            access.balance(*index, address, before, before.saturating_add(amount));
+        }
         crate::state::credit(changes, base, address, amount);
     }
     if !block.spec.is_enabled_in(SpecId::PRAGUE) {
@@ -206,7 +225,12 @@ pub(crate) fn post_execution(changes: &mut StateChanges, base: &State, block: &B
     }
     for (what, address) in REQUESTS {
         let mut written = StateChanges::default();
-        system_call(After { base, changes }, block, what, address, Bytes::new(), &mut written)?;
+        let mut recorder = Recorder::new(1, block.beneficiary);
+        let record = access.as_ref().map(|(_, index)| (&mut recorder, *index));
+        system_call(After { base, changes }, block, what, address, Bytes::new(), &mut written, record)?;
+        if let Some((access, _)) = access.as_mut() {
+            access.absorb(recorder);
+        }
         changes.extend(written);
     }
     Ok(())

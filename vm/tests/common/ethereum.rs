@@ -16,17 +16,18 @@ pub(crate) fn declared(state: &State, block: &BlockEnv, txs: &[Transaction]) -> 
     let (recorded, declarations) = SequentialExecutor::new().record(state, block, txs).unwrap();
     let txs: Vec<Transaction> =
         txs.iter().cloned().zip(declarations).map(|(tx, access)| Transaction { access, ..tx }).collect();
-    assert_eq!(SequentialExecutor::new().execute(state, block, &txs).unwrap(), recorded);
+    let declared = SequentialExecutor::new().with_access_record(true).execute(state, block, &txs).unwrap();
+    assert_eq!(declared, recorded);
     txs
 }
 
 /// Runs `txs` (declared by a recorded run) in the sequential executor and
 /// in both parallel modes at 1, 2 and 4 threads, whole and in segments of
-/// one transaction; every outcome must be the sequential one, which is
-/// returned.
+/// one transaction; every outcome, what the block accessed included, must
+/// be the sequential one, which is returned.
 pub(crate) fn every_mode(state: &State, block: &BlockEnv, txs: &[Transaction]) -> BlockOutcome {
     let txs = declared(state, block, txs);
-    let expected = SequentialExecutor::new().execute(state, block, &txs).unwrap();
+    let expected = SequentialExecutor::new().with_access_record(true).execute(state, block, &txs).unwrap();
     for threads in [1, 2, 4] {
         for mode in [ParallelMode::Waves, ParallelMode::Dag] {
             for segment in [SEGMENT_TXS, 1] {
@@ -34,7 +35,8 @@ pub(crate) fn every_mode(state: &State, block: &BlockEnv, txs: &[Transaction]) -
                     .unwrap()
                     .with_mode(mode)
                     .with_fallback(false)
-                    .with_segment_txs(segment);
+                    .with_segment_txs(segment)
+                    .with_access_record(true);
                 let got = executor.execute(state, block, &txs).unwrap();
                 assert_eq!(got, expected, "{threads} threads, {mode:?}, segments of {segment}");
             }

@@ -1,0 +1,296 @@
+//! What a block touched: every account and storage slot its steps loaded,
+//! with the value each step left where it changed one. This is the content
+//! of an EIP-7928 block access list in defivm's terms; `defivm-ethereum`
+//! orders and encodes it.
+//!
+//! Steps are numbered by *block access index*: 0 for the system calls
+//! before the first transaction, `i + 1` for transaction `i`, `n + 1` for
+//! what follows the last of `n` transactions (rewards, withdrawals, the
+//! request system calls).
+//!
+//! Rules kept here, the same for every executor and mode:
+//! - A step records the accounts and slots revm loaded for it, whether it
+//!   changed them or not, and for each changed field (balance, nonce, code,
+//!   a slot) its value at the end of the step; a field left as the step
+//!   found it records nothing, however often it moved in between.
+//! - An account destroyed in the step ends it empty, its loaded slots zero.
+//! - The beneficiary's fee is part of the transaction that pays it: the
+//!   beneficiary is accessed by every transaction that ran, and its balance
+//!   after a transaction includes that transaction's fee
+//!   ([`BeneficiaryBalance`]).
+//! - A transaction rejected for an access violation records nothing.
+//! - The system address, the caller of the system calls, is not recorded.
+//!
+//! How it is kept: each thread records the steps it runs into a
+//! [`Recorder`] of its own, whatever their order, each change put in place
+//! by index; the recorders are split into parts by address, and part `p`
+//! of every recorder is combined into part `p` of the block's record, so
+//! that the combining can be shared between threads too.
+
+use alloy_primitives::{Address, Bytes, U256};
+use hashbrown::HashMap;
+use revm::handler::SYSTEM_ADDRESS;
+use revm::state::{AccountInfo, EvmState};
+
+/// Every account a block accessed, with what each step changed.
+#[derive(Debug, Clone, Default)]
+pub struct BlockAccess {
+    /// Accounts by [`part`].
+    parts: Vec<HashMap<Address, AccountAccess>>,
+}
+
+/// One account's accesses in a block: each field's changes as
+/// `(block access index, value after that step)`, in index order, and every
+/// slot accessed (a slot with no changes was only read, or written back to
+/// the value the step found).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountAccess {
+    /// Balance changes.
+    pub balance: Vec<(u32, U256)>,
+    /// Nonce changes.
+    pub nonce: Vec<(u32, u64)>,
+    /// Code changes: the runtime code after the step.
+    pub code: Vec<(u32, Bytes)>,
+    /// Every slot accessed, with its changes.
+    pub storage: HashMap<U256, Vec<(u32, U256)>>,
+}
+
+/// The block access index of what follows the last of `txs`.
+pub(crate) fn after_last<T>(txs: &[T]) -> u32 {
+    u32::try_from(txs.len()).map_or(u32::MAX, |n| n.saturating_add(1))
+}
+
+/// Which of `parts` parts holds the account at `address` (addresses are
+/// hashes: their last byte is as good as any).
+fn part(address: &Address, parts: usize) -> usize {
+    usize::from(address.0[19]) % parts
+}
+
+impl PartialEq for BlockAccess {
+    /// The same accounts with the same accesses, however they are split.
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.accounts().all(|(address, a)| other.account(address) == Some(a))
+    }
+}
+
+impl Eq for BlockAccess {}
+
+impl BlockAccess {
+    /// The accounts accessed, in no particular order.
+    pub fn accounts(&self) -> impl Iterator<Item = (&Address, &AccountAccess)> {
+        self.parts.iter().flatten()
+    }
+
+    /// The accesses of the account at `address`, if the block had any.
+    pub fn account(&self, address: &Address) -> Option<&AccountAccess> {
+        self.parts.get(part(address, self.parts.len().max(1)))?.get(address)
+    }
+
+    /// How many accounts the block accessed.
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(HashMap::len).sum()
+    }
+
+    /// Whether the block accessed no account at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The account at `address`, added if new.
+    fn entry(&mut self, address: Address) -> &mut AccountAccess {
+        if self.parts.is_empty() {
+            self.parts.push(HashMap::new());
+        }
+        let parts = self.parts.len();
+        self.parts[part(&address, parts)].entry(address).or_default()
+    }
+
+    /// Records that step `index` moved the balance of the account at
+    /// `address` from `before` (what the step found) to `after`: a reward
+    /// or a withdrawal after the transactions, credited in place.
+    pub(crate) fn balance(&mut self, index: u32, address: Address, before: U256, after: U256) {
+        let account = self.entry(address);
+        match account.balance.last() {
+            // An earlier record of the same step: `before` is what that
+            // record said, so the change is the record's replacement.
+            Some((at, _)) if *at == index => set(&mut account.balance, index, after),
+            _ if before != after => account.balance.push((index, after)),
+            _ => {}
+        }
+    }
+
+    /// The same part of several recorders ([`Recorder::take_part`]),
+    /// combined.
+    pub(crate) fn combine(recorders: impl IntoIterator<Item = HashMap<Address, AccountAccess>>) -> Self {
+        let mut recorders = recorders.into_iter();
+        let mut into = recorders.next().unwrap_or_default();
+        for from in recorders {
+            for (address, account) in from {
+                match into.entry(address) {
+                    hashbrown::hash_map::Entry::Vacant(entry) => {
+                        entry.insert(account);
+                    }
+                    hashbrown::hash_map::Entry::Occupied(mut entry) => entry.get_mut().absorb(account),
+                }
+            }
+        }
+        Self { parts: vec![into] }
+    }
+
+    /// Takes in what `recorder` recorded (a few system calls).
+    pub(crate) fn absorb(&mut self, recorder: Recorder) {
+        for (address, account) in recorder.parts.into_iter().flatten() {
+            self.entry(address).absorb(account);
+        }
+    }
+
+    /// Parts combined apart, put together (part `p` of the result is
+    /// `parts[p]`'s only part).
+    pub(crate) fn from_parts(parts: Vec<BlockAccess>) -> Self {
+        Self { parts: parts.into_iter().map(|mut p| p.parts.pop().unwrap_or_default()).collect() }
+    }
+}
+
+impl AccountAccess {
+    /// Takes in `other`'s accesses of the same account (from other steps).
+    fn absorb(&mut self, other: AccountAccess) {
+        for (at, value) in other.balance {
+            set(&mut self.balance, at, value);
+        }
+        for (at, value) in other.nonce {
+            set(&mut self.nonce, at, value);
+        }
+        for (at, value) in other.code {
+            set(&mut self.code, at, value);
+        }
+        for (slot, changes) in other.storage {
+            let into = self.storage.entry(slot).or_default();
+            for (at, value) in changes {
+                set(into, at, value);
+            }
+        }
+    }
+}
+
+/// Sets the value of a field at step `index`, keeping the changes in index
+/// order: a new change, or the one of the same step replaced (two system
+/// calls at index 0, a withdrawal after the block reward). Steps mostly
+/// come in order, so the place is searched from the end.
+fn set<T>(changes: &mut Vec<(u32, T)>, index: u32, value: T) {
+    let at = changes.iter().rposition(|(i, _)| *i <= index);
+    match at {
+        Some(at) if changes[at].0 == index => changes[at].1 = value,
+        Some(at) => changes.insert(at + 1, (index, value)),
+        None => changes.insert(0, (index, value)),
+    }
+}
+
+/// One thread's record of the steps it ran, split into `parts` parts by
+/// address. The beneficiary's balance is left out: the fees set it
+/// ([`BeneficiaryBalance`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Recorder {
+    parts: Vec<HashMap<Address, AccountAccess>>,
+    beneficiary: Address,
+}
+
+impl Recorder {
+    /// An empty record in `parts` parts (at least one) of a block whose
+    /// beneficiary is `beneficiary`.
+    pub(crate) fn new(parts: usize, beneficiary: Address) -> Self {
+        Self { parts: vec![HashMap::new(); parts.max(1)], beneficiary }
+    }
+
+    /// Records step `index`, whose state diff is `state`, and returns the
+    /// balance it left the beneficiary with, if it changed it (a fee not
+    /// included). For a system call (`system`), the system address that
+    /// made it is left out.
+    pub(crate) fn record(&mut self, index: u32, state: &EvmState, system: bool) -> Option<U256> {
+        let parts = self.parts.len();
+        let mut beneficiary = None;
+        for (address, account) in state {
+            if system && *address == SYSTEM_ADDRESS {
+                continue;
+            }
+            let entry = self.parts[part(address, parts)].entry(*address).or_default();
+            let destroyed = account.is_selfdestructed_locally();
+            let empty = AccountInfo::default();
+            let after = if destroyed { &empty } else { &account.info };
+            let before = account.original_info();
+            if before.balance != after.balance {
+                if *address == self.beneficiary {
+                    beneficiary = Some(after.balance);
+                } else {
+                    set(&mut entry.balance, index, after.balance);
+                }
+            }
+            if before.nonce != after.nonce {
+                set(&mut entry.nonce, index, after.nonce);
+            }
+            if before.code_hash != after.code_hash {
+                let code = after.code.as_ref().map(|code| code.original_bytes()).unwrap_or_default();
+                set(&mut entry.code, index, code);
+            }
+            for (slot, value) in &account.storage {
+                let changes = entry.storage.entry(*slot).or_default();
+                let present = if destroyed { U256::ZERO } else { value.present_value };
+                if present != value.original_value {
+                    set(changes, index, present);
+                }
+            }
+        }
+        beneficiary
+    }
+
+    /// Part `part`, taken out.
+    pub(crate) fn take_part(&mut self, part: usize) -> HashMap<Address, AccountAccess> {
+        core::mem::take(&mut self.parts[part])
+    }
+
+    /// The whole record, as a block's.
+    pub(crate) fn into_access(self) -> BlockAccess {
+        BlockAccess { parts: self.parts }
+    }
+}
+
+/// The beneficiary's balance through a block, transaction by transaction
+/// in block order: what each left it with, plus its fee.
+#[derive(Debug, Clone)]
+pub(crate) struct BeneficiaryBalance {
+    /// Its balance after the last transaction added.
+    balance: U256,
+    /// The changes so far.
+    changes: Vec<(u32, U256)>,
+    /// Whether any transaction ran (and so accessed it).
+    accessed: bool,
+}
+
+impl BeneficiaryBalance {
+    /// A beneficiary holding `balance` before the first transaction.
+    pub(crate) fn new(balance: U256) -> Self {
+        Self { balance, changes: Vec::new(), accessed: false }
+    }
+
+    /// Transaction `index - 1`: the balance it left the beneficiary with,
+    /// if it changed it (`left`), and its fee. One that did not run (an
+    /// access violation) changes nothing.
+    pub(crate) fn add(&mut self, index: u32, left: Option<U256>, fee: U256, ran: bool) {
+        if !ran {
+            return;
+        }
+        self.accessed = true;
+        let after = left.unwrap_or(self.balance) + fee;
+        if after != self.balance {
+            self.changes.push((index, after));
+        }
+        self.balance = after;
+    }
+
+    /// Puts the beneficiary's balance changes, at `beneficiary`, into
+    /// `access`.
+    pub(crate) fn finish(self, beneficiary: Address, access: &mut BlockAccess) {
+        if self.accessed {
+            access.entry(beneficiary).balance = self.changes;
+        }
+    }
+}
