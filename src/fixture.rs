@@ -8,6 +8,7 @@
 //! shares with other fixtures. The format is documented in
 //! `fixtures/README.md`.
 
+use crate::ethereum::BalAccountJson;
 use crate::vm::{BlockEnv, BlockOutcome, Receipt, SpecId, State, Status, Transaction, VmError, Withdrawal};
 use alloy_eips::eip2930::AccessList;
 use alloy_eips::eip7702::SignedAuthorization;
@@ -115,6 +116,13 @@ pub struct Fixture {
     /// must fail it with (instead of an outcome).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_error: Option<String>,
+    /// The block's EIP-7928 access list, as the sequential executor
+    /// recorded it, in the EIP's order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_access_list: Option<Vec<BalAccountJson>>,
+    /// Its hash, `keccak256(rlp(list))`; present with the list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_access_list_hash: Option<B256>,
 }
 
 /// The block environment.
@@ -411,7 +419,10 @@ impl Fixture {
     /// A fixture of a block on `state`, with `outcome` recorded if given.
     /// Code is written into each account; [`share_codes`](Self::share_codes)
     /// moves it to a file of its own.
+    /// An outcome that recorded what the block accessed
+    /// ([`BlockOutcome::access`] not empty) gives the block access list.
     pub fn new(name: &str, state: &State, env: &BlockEnv, txs: &[Transaction], outcome: Option<&BlockOutcome>) -> Self {
+        let list = outcome.filter(|o| !o.access.is_empty()).map(|o| crate::ethereum::block_access_list(&o.access));
         Self {
             version: VERSION,
             name: name.to_string(),
@@ -425,6 +436,8 @@ impl Fixture {
                 state_root: o.state_root(state),
             }),
             expected_error: None,
+            block_access_list_hash: list.as_ref().map(crate::ethereum::bal_hash),
+            block_access_list: list.as_ref().map(crate::ethereum::bal_to_json),
         }
     }
 

@@ -34,6 +34,8 @@ enum Command {
     Schedule(cli::schedule::Schedule),
     /// Measure plain sequential revm and each parallel mode on the same block.
     Bench(cli::bench::Bench),
+    /// Show a fixture's EIP-7928 block access list.
+    Bal(cli::bal::Bal),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
         Command::Replay(cmd) => cmd.execute(),
         Command::Schedule(cmd) => cmd.execute(),
         Command::Bench(cmd) => cmd.execute(),
+        Command::Bal(cmd) => cmd.execute(),
     };
     match result {
         Ok(code) => code,

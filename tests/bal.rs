@@ -73,6 +73,26 @@ fn every_mainnet_block_records_the_list_revm_builds() {
 }
 
 #[test]
+fn the_committed_fixtures_carry_the_list_the_executors_record() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let mut files: Vec<_> = ["erc20", "dex", "lending", "staking", "mixed"]
+        .iter()
+        .map(|w| root.join(format!("{w}.json.gz")))
+        .chain(std::fs::read_dir(root.join("mainnet")).unwrap().map(|e| e.unwrap().path()))
+        .collect();
+    files.sort();
+    let codes = Codes::new();
+    let executor = ParallelExecutor::new(2).unwrap().with_access_record(true);
+    for file in &files {
+        let fixture = LoadedFixture::load_with(file, &codes).unwrap();
+        assert!(fixture.block_access_list.is_some(), "{} has no block access list", file.display());
+        let outcome = executor.execute(&fixture.state, &fixture.env, &fixture.txs).unwrap();
+        assert_eq!(fixture.compare_access(&outcome.access), Ok(()), "{}", file.display());
+    }
+    assert_eq!(files.len(), 73);
+}
+
+#[test]
 fn a_transaction_rejected_for_an_access_violation_leaves_no_entries() {
     let spec = WorkloadSpec { users: 1_000, seed: 3, ..WorkloadSpec::new(Workload::Erc20, 200) };
     let mut block = generate(&spec).unwrap();

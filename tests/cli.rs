@@ -226,3 +226,53 @@ fn bench_measures_many_fixtures_with_each_modes_total_and_the_path_each_block_ta
     let stdout = text(&out.stdout);
     assert!(stdout.contains("total over 2 blocks") && stdout.contains("lowest block"), "{stdout}");
 }
+
+#[test]
+fn a_generated_fixture_carries_its_block_access_list_which_replay_and_bal_check() {
+    let path = temp("bal");
+    let file = path.to_str().unwrap();
+    let out = defivm(&["generate", "--workload", "dex", "--txs", "60", "--users", "20", "-o", file]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let fixture: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let hash = fixture["blockAccessListHash"].as_str().unwrap().to_string();
+    assert!(fixture["blockAccessList"][0]["address"].is_string(), "{}", fixture["blockAccessList"]);
+
+    let out = defivm(&["bal", file]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success() && stdout.contains("recorded in the fixture") && stdout.contains(&hash), "{stdout}");
+    let out = defivm(&["bal", file, "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["blockAccessListHash"].as_str(), Some(hash.as_str()));
+    assert_eq!(json["blockAccessList"], fixture["blockAccessList"]);
+    let out = defivm(&["replay", file, "--threads", "2"]);
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+
+    // A post-value changed, and the hash made to fit: every mode's record
+    // disagrees with it.
+    let mut tampered = fixture.clone();
+    let change = tampered["blockAccessList"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find_map(|a| a["balanceChanges"].as_array_mut().and_then(|c| c.first_mut()))
+        .unwrap();
+    change["postBalance"] = serde_json::json!("0x1");
+    let list: Vec<defivm::ethereum::BalAccountJson> =
+        serde_json::from_value(tampered["blockAccessList"].clone()).unwrap();
+    let new_hash = defivm::ethereum::bal_hash(&defivm::ethereum::bal_from_json(&list));
+    tampered["blockAccessListHash"] = serde_json::json!(new_hash);
+    std::fs::write(&path, tampered.to_string()).unwrap();
+    let out = defivm(&["replay", file, "--threads", "2"]);
+    let stdout = text(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert_eq!(stdout.matches("MISMATCH: blockAccessList").count(), 3, "{stdout}");
+
+    // A hash that is not the list's: the file does not load.
+    let mut corrupted = fixture.clone();
+    corrupted["blockAccessListHash"] = serde_json::json!(format!("0x{}", "11".repeat(32)));
+    std::fs::write(&path, corrupted.to_string()).unwrap();
+    let out = defivm(&["bal", file]);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("blockAccessListHash") && stderr.contains(file), "{stderr}");
+    std::fs::remove_file(&path).unwrap();
+}

@@ -10,8 +10,9 @@ use alloy_eip7928::{
     AccountChanges, BalanceChange, BlockAccessIndex, BlockAccessList, CodeChange, NonceChange, SlotChanges,
     StorageChange, compute_block_access_list_hash,
 };
-use alloy_primitives::{B256, b256};
+use alloy_primitives::{Address, B256, Bytes, U64, U256, b256};
 use defivm_vm::{AccountAccess, BlockAccess};
+use serde::{Deserialize, Serialize};
 
 /// The hash of an empty block access list: `keccak256(rlp([]))`.
 pub const EMPTY_BAL_HASH: B256 = b256!("0x1dcc4de8dec75d7aab85b567b6ccd41ad312451b948a7413f0a142fd40d49347");
@@ -53,6 +54,163 @@ fn account_changes(address: alloy_primitives::Address, access: &AccountAccess) -
     }
 }
 
+/// One account of a block access list as JSON, with the field names of
+/// the execution-spec-tests fixtures; numbers are hex quantities.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BalAccountJson {
+    /// The account.
+    pub address: Address,
+    /// Its nonce after each step that changed it.
+    #[serde(default)]
+    pub nonce_changes: Vec<BalNonceJson>,
+    /// Its balance after each step that changed it.
+    #[serde(default)]
+    pub balance_changes: Vec<BalBalanceJson>,
+    /// Its code after each step that changed it.
+    #[serde(default)]
+    pub code_changes: Vec<BalCodeJson>,
+    /// The slots some step changed, with their values.
+    #[serde(default)]
+    pub storage_changes: Vec<BalSlotJson>,
+    /// The slots only read.
+    #[serde(default)]
+    pub storage_reads: Vec<U256>,
+}
+
+/// A nonce after a step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BalNonceJson {
+    /// The step's block access index.
+    pub block_access_index: U64,
+    /// The nonce after it.
+    pub post_nonce: U64,
+}
+
+/// A balance after a step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BalBalanceJson {
+    /// The step's block access index.
+    pub block_access_index: U64,
+    /// The balance after it.
+    pub post_balance: U256,
+}
+
+/// Code after a step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BalCodeJson {
+    /// The step's block access index.
+    pub block_access_index: U64,
+    /// The code after it.
+    pub new_code: Bytes,
+}
+
+/// A changed slot and its values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BalSlotJson {
+    /// The slot.
+    pub slot: U256,
+    /// Its value after each step that changed it.
+    pub slot_changes: Vec<BalSlotChangeJson>,
+}
+
+/// A slot's value after a step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BalSlotChangeJson {
+    /// The step's block access index.
+    pub block_access_index: U64,
+    /// The value after it.
+    pub post_value: U256,
+}
+
+/// `list` as JSON.
+pub fn bal_to_json(list: &BlockAccessList) -> Vec<BalAccountJson> {
+    let index = |i: BlockAccessIndex| U64::from(i.get());
+    list.iter()
+        .map(|a| BalAccountJson {
+            address: a.address,
+            nonce_changes: a
+                .nonce_changes
+                .iter()
+                .map(|c| BalNonceJson {
+                    block_access_index: index(c.block_access_index),
+                    post_nonce: U64::from(c.new_nonce),
+                })
+                .collect(),
+            balance_changes: a
+                .balance_changes
+                .iter()
+                .map(|c| BalBalanceJson {
+                    block_access_index: index(c.block_access_index),
+                    post_balance: c.post_balance,
+                })
+                .collect(),
+            code_changes: a
+                .code_changes
+                .iter()
+                .map(|c| BalCodeJson { block_access_index: index(c.block_access_index), new_code: c.new_code.clone() })
+                .collect(),
+            storage_changes: a
+                .storage_changes
+                .iter()
+                .map(|s| BalSlotJson {
+                    slot: s.slot,
+                    slot_changes: s
+                        .changes
+                        .iter()
+                        .map(|c| BalSlotChangeJson {
+                            block_access_index: index(c.block_access_index),
+                            post_value: c.new_value,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            storage_reads: a.storage_reads.clone(),
+        })
+        .collect()
+}
+
+/// The list `json` writes, as it writes it (its order is not checked here:
+/// a list out of order hashes differently).
+pub fn bal_from_json(json: &[BalAccountJson]) -> BlockAccessList {
+    let index = |i: U64| BlockAccessIndex::new(i.to::<u64>());
+    json.iter()
+        .map(|a| AccountChanges {
+            address: a.address,
+            storage_changes: a
+                .storage_changes
+                .iter()
+                .map(|s| {
+                    let changes =
+                        s.slot_changes.iter().map(|c| StorageChange::new(index(c.block_access_index), c.post_value));
+                    SlotChanges::new(s.slot, changes.collect())
+                })
+                .collect(),
+            storage_reads: a.storage_reads.clone(),
+            balance_changes: a
+                .balance_changes
+                .iter()
+                .map(|c| BalanceChange::new(index(c.block_access_index), c.post_balance))
+                .collect(),
+            nonce_changes: a
+                .nonce_changes
+                .iter()
+                .map(|c| NonceChange::new(index(c.block_access_index), c.post_nonce.to::<u64>()))
+                .collect(),
+            code_changes: a
+                .code_changes
+                .iter()
+                .map(|c| CodeChange::new(index(c.block_access_index), c.new_code.clone()))
+                .collect(),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,5 +221,26 @@ mod tests {
         assert!(list.is_empty());
         assert_eq!(bal_hash(&list), EMPTY_BAL_HASH);
         assert_eq!(EMPTY_BAL_HASH, alloy_primitives::keccak256([0xc0]));
+    }
+
+    #[test]
+    fn json_round_trips_with_the_fixture_field_names() {
+        let mut account = AccountChanges::new(Address::repeat_byte(7));
+        account.balance_changes.push(BalanceChange::new(BlockAccessIndex::new(1), U256::from(5)));
+        account.nonce_changes.push(NonceChange::new(BlockAccessIndex::new(1), 3));
+        account.code_changes.push(CodeChange::new(BlockAccessIndex::new(2), Bytes::from_static(&[0x60, 0x00])));
+        let change = StorageChange::new(BlockAccessIndex::new(2), U256::from(9));
+        account.storage_changes.push(SlotChanges::new(U256::from(1), vec![change]));
+        account.storage_reads.push(U256::from(4));
+        let list = vec![account];
+        let json = serde_json::to_value(bal_to_json(&list)).unwrap();
+        let text = json.to_string();
+        for name in
+            ["blockAccessIndex", "postNonce", "postBalance", "newCode", "slotChanges", "postValue", "storageReads"]
+        {
+            assert!(text.contains(name), "{name} in {text}");
+        }
+        let back: Vec<BalAccountJson> = serde_json::from_value(json).unwrap();
+        assert_eq!(bal_from_json(&back), list);
     }
 }

@@ -32,7 +32,11 @@ mod import;
 mod receipts;
 mod source;
 
-pub use bal::{EMPTY_BAL_HASH, bal_hash, block_access_list};
+pub use alloy_eip7928::{AccountChanges, BlockAccessList};
+pub use bal::{
+    BalAccountJson, BalBalanceJson, BalCodeJson, BalNonceJson, BalSlotChangeJson, BalSlotJson, EMPTY_BAL_HASH,
+    bal_from_json, bal_hash, bal_to_json, block_access_list,
+};
 pub use envelope::transaction;
 pub use error::ImportError;
 pub use fork::{mainnet_blob_update_fraction, mainnet_spec};

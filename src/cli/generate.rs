@@ -35,6 +35,7 @@ impl Generate {
         let spec = self.shape.spec(self.workload, self.txs, self.users, self.hot);
         let block = generate(&spec).map_err(|e| e.to_string())?;
         let outcome = SequentialExecutor::new()
+            .with_access_record(true)
             .execute(block.state(), &block.env, &block.txs)
             .map_err(|e| format!("the generated block does not execute: {e}"))?;
         let name =

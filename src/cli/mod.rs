@@ -1,5 +1,6 @@
 //! The subcommands, one per file.
 
+pub(crate) mod bal;
 pub(crate) mod bench;
 pub(crate) mod generate;
 pub(crate) mod import;

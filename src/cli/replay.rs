@@ -66,8 +66,10 @@ impl Replay {
                     Mode::Waves => Some(ParallelMode::Waves),
                     _ => Some(ParallelMode::Dag),
                 };
+                // A fixture with a block access list is checked against it.
+                let record = fixture.block_access_list.is_some();
                 let executor = parallel
-                    .map(|m| ParallelExecutor::new(self.threads).map(|e| e.with_mode(m)))
+                    .map(|m| ParallelExecutor::new(self.threads).map(|e| e.with_mode(m).with_access_record(record)))
                     .transpose()
                     .map_err(|e| e.to_string())?;
                 // Receipts are checked as they come and not kept: a large
@@ -77,13 +79,19 @@ impl Replay {
                 let start = Instant::now();
                 let result = match &executor {
                     Some(executor) => executor.execute_streamed(state, env, txs, receipt),
-                    None => SequentialExecutor::new().execute_streamed(state, env, txs, receipt),
+                    None => {
+                        SequentialExecutor::new().with_access_record(record).execute_streamed(state, env, txs, receipt)
+                    }
                 };
                 let seconds = start.elapsed().as_secs_f64();
                 drop(executor);
                 let gas = if result.is_ok() { check.gas_used() } else { 0 };
                 let header = result.is_ok().then(|| check.computed_header()).flatten();
-                let (matches, detail) = match check.finish(&result) {
+                let checked = check.finish(&result).and_then(|()| match &result {
+                    Ok(effects) => fixture.compare_access(&effects.access),
+                    Err(_) => Ok(()),
+                });
+                let (matches, detail) = match checked {
                     Ok(()) => (true, String::new()),
                     Err(mismatch) => (false, mismatch.to_string()),
                 };
