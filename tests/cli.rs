@@ -276,3 +276,17 @@ fn a_generated_fixture_carries_its_block_access_list_which_replay_and_bal_check(
     assert!(!out.status.success() && stderr.contains("blockAccessListHash") && stderr.contains(file), "{stderr}");
     std::fs::remove_file(&path).unwrap();
 }
+
+#[test]
+fn bench_can_measure_every_mode_recording_the_block_access_list() {
+    let args = ["bench", "--workload", "dex", "--txs", "200", "--users", "40", "--threads", "2", "--repeat", "1"];
+    let out = defivm(&[&args[..], &["--record-access", "--json"]].concat());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["recordAccess"].as_bool(), Some(true));
+    let modes = json["blocks"][0]["modes"].as_array().unwrap();
+    assert!(modes.len() >= 3, "{modes:?}");
+    let out = defivm(&[&args[..], &["--json"]].concat());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["recordAccess"].as_bool(), Some(false));
+}

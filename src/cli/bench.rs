@@ -67,6 +67,10 @@ pub(crate) struct Bench {
     /// Also draw speedup and tx/s against hotness into this SVG file (needs a generated workload).
     #[arg(long, conflicts_with = "fixture")]
     plot: Option<PathBuf>,
+    /// Have every mode record what the block accessed (its EIP-7928 block
+    /// access list), to measure what that costs.
+    #[arg(long)]
+    record_access: bool,
 }
 
 /// One parallel mode's best run.
@@ -129,7 +133,10 @@ impl Bench {
         };
         let executors = modes
             .iter()
-            .map(|&(name, mode)| Ok((name, ParallelExecutor::new(self.threads)?.with_mode(mode))))
+            .map(|&(name, mode)| {
+                let executor = ParallelExecutor::new(self.threads)?.with_mode(mode);
+                Ok((name, executor.with_access_record(self.record_access)))
+            })
             .collect::<Result<Vec<_>, defivm::vm::VmError>>()
             .map_err(|e| e.to_string())?;
         let blocks: Vec<Source<'_>> = match self.fixture.as_slice() {
@@ -137,6 +144,9 @@ impl Bench {
             paths => paths.iter().map(|path| Source::Fixture(path)).collect(),
         };
         let many = blocks.len() > 1 && !self.fixture.is_empty();
+        if self.record_access && !self.json {
+            println!("every mode records what each block accessed (--record-access)");
+        }
         let codes = Codes::new();
         let mut measured = Vec::new();
         for source in blocks {
@@ -184,7 +194,8 @@ impl Bench {
     ) -> Result<Measured, String> {
         let rounds = self.repeat.max(1);
         let progress = ProgressBar::new(((1 + executors.len()) * rounds + 1) as u64);
-        let expected = SequentialExecutor::new().execute(state, env, txs).map_err(|e| e.to_string())?;
+        let sequential = SequentialExecutor::new().with_access_record(self.record_access);
+        let expected = sequential.execute(state, env, txs).map_err(|e| e.to_string())?;
         // A warm-up run of each mode, checked too: the first block an
         // executor sees also allocates the buffers it keeps.
         for (name, executor) in executors {
@@ -284,6 +295,7 @@ impl Bench {
             "workload": measured.first().map(|m| m.label.clone()),
             "threads": self.threads,
             "rounds": self.repeat.max(1),
+            "recordAccess": self.record_access,
             "blocks": blocks,
             "totals": totals,
         })
