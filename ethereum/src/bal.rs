@@ -30,7 +30,7 @@ pub fn bal_hash(list: &BlockAccessList) -> B256 {
 }
 
 /// One account's entry.
-fn account_changes(address: alloy_primitives::Address, access: &AccountAccess) -> AccountChanges {
+fn account_changes(address: Address, access: &AccountAccess) -> AccountChanges {
     let index = |at: u32| BlockAccessIndex::new(u64::from(at));
     let mut storage_changes = Vec::new();
     let mut storage_reads = Vec::new();

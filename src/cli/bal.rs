@@ -2,7 +2,7 @@
 
 use clap::Args;
 use defivm::ethereum::{bal_hash, bal_to_json, block_access_list};
-use defivm::fixture::{Codes, LoadedFixture};
+use defivm::fixture::LoadedFixture;
 use defivm::vm::SequentialExecutor;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,7 +20,7 @@ pub(crate) struct Bal {
 
 impl Bal {
     pub(crate) fn execute(self) -> Result<ExitCode, String> {
-        let fixture = LoadedFixture::load_with(&self.file, &Codes::new()).map_err(|e| e.to_string())?;
+        let fixture = LoadedFixture::load(&self.file).map_err(|e| e.to_string())?;
         let (list, source) = match fixture.block_access_list {
             Some(list) => (list, "recorded in the fixture"),
             None => {

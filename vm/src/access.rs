@@ -23,9 +23,9 @@
 //!
 //! How it is kept: each thread records the steps it runs into a
 //! [`Recorder`] of its own, whatever their order, each change put in place
-//! by index; the recorders are split into parts by address, and part `p`
-//! of every recorder is combined into part `p` of the block's record, so
-//! that the combining can be shared between threads too.
+//! by index; the recorders are split alike into parts by address, and
+//! part `p` of every recorder is combined into part `p` of the block's
+//! record (one thread combines them all at the block's end).
 
 use alloy_primitives::{Address, Bytes, U256};
 use hashbrown::HashMap;
@@ -110,31 +110,11 @@ impl BlockAccess {
     /// or a withdrawal after the transactions, credited in place.
     pub(crate) fn balance(&mut self, index: u32, address: Address, before: U256, after: U256) {
         let account = self.entry(address);
-        match account.balance.last() {
-            // An earlier record of the same step: `before` is what that
-            // record said, so the change is the record's replacement.
-            Some((at, _)) if *at == index => set(&mut account.balance, index, after),
-            _ if before != after => account.balance.push((index, after)),
-            _ => {}
+        // An earlier record of the same step: `before` is what that record
+        // said, so the change is the record's replacement.
+        if before != after || account.balance.last().is_some_and(|(at, _)| *at == index) {
+            set(&mut account.balance, index, after);
         }
-    }
-
-    /// The same part of several recorders ([`Recorder::take_part`]),
-    /// combined.
-    pub(crate) fn combine(recorders: impl IntoIterator<Item = HashMap<Address, AccountAccess>>) -> Self {
-        let mut recorders = recorders.into_iter();
-        let mut into = recorders.next().unwrap_or_default();
-        for from in recorders {
-            for (address, account) in from {
-                match into.entry(address) {
-                    hashbrown::hash_map::Entry::Vacant(entry) => {
-                        entry.insert(account);
-                    }
-                    hashbrown::hash_map::Entry::Occupied(mut entry) => entry.get_mut().absorb(account),
-                }
-            }
-        }
-        Self { parts: vec![into] }
     }
 
     /// Takes in what `recorder` recorded (a few system calls).
@@ -144,10 +124,27 @@ impl BlockAccess {
         }
     }
 
-    /// Parts combined apart, put together (part `p` of the result is
-    /// `parts[p]`'s only part).
-    pub(crate) fn from_parts(parts: Vec<BlockAccess>) -> Self {
-        Self { parts: parts.into_iter().map(|mut p| p.parts.pop().unwrap_or_default()).collect() }
+    /// The records of several threads, each split alike, combined part by
+    /// part: part `p` of the block's is part `p` of every recorder's.
+    pub(crate) fn combine(recorders: Vec<Recorder>) -> Self {
+        let mut recorders = recorders.into_iter();
+        let Some(first) = recorders.next() else {
+            return Self::default();
+        };
+        let mut parts = first.parts;
+        for recorder in recorders {
+            for (into, from) in parts.iter_mut().zip(recorder.parts) {
+                for (address, account) in from {
+                    match into.entry(address) {
+                        hashbrown::hash_map::Entry::Vacant(entry) => {
+                            entry.insert(account);
+                        }
+                        hashbrown::hash_map::Entry::Occupied(mut entry) => entry.get_mut().absorb(account),
+                    }
+                }
+            }
+        }
+        Self { parts }
     }
 }
 
@@ -240,11 +237,6 @@ impl Recorder {
             }
         }
         beneficiary
-    }
-
-    /// Part `part`, taken out.
-    pub(crate) fn take_part(&mut self, part: usize) -> HashMap<Address, AccountAccess> {
-        core::mem::take(&mut self.parts[part])
     }
 
     /// The whole record, as a block's.

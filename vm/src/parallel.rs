@@ -67,7 +67,7 @@ use crate::key::StateKey;
 use crate::plan::Plan;
 use crate::prepare::{Cell, CellId, Decl, DeclKey, Prepared, Source, Spare, lock};
 use crate::receipt::{BlockEffects, BlockOutcome, Receipt};
-use crate::results::{Done, Left, LeftBeneficiary, Receipts, Results};
+use crate::results::{Done, LeftBeneficiary, Receipts, Results};
 use crate::sequential::SequentialExecutor;
 use crate::state::{State, StateChanges, Value};
 use crate::system;
@@ -340,8 +340,8 @@ impl ParallelExecutor {
         let mut spare = lock(&self.spare);
         // A record of what the block accessed per worker, each in a part per
         // worker, to be combined part by part.
-        let threads = if self.record_access { self.threads() } else { 0 };
-        let mut recorders: Vec<_> = (0..threads).map(|_| Recorder::new(threads, env.beneficiary)).collect();
+        let workers = if self.record_access { self.threads() } else { 0 };
+        let mut recorders: Vec<_> = (0..workers).map(|_| Recorder::new(workers, env.beneficiary)).collect();
         // The first segment runs on the state the system calls leave.
         let mut changes = system::pre_execution(state, env, recorders.first_mut())?;
         let block = BlockRun {
@@ -350,7 +350,9 @@ impl ParallelExecutor {
             txs,
             folded: Mutex::default(),
             recorders: recorders.into_iter().map(Mutex::new).collect(),
-            beneficiary: Mutex::new(BeneficiaryBalance::new(beneficiary::balance(state, env))),
+            beneficiary: self
+                .record_access
+                .then(|| Mutex::new(BeneficiaryBalance::new(beneficiary::balance(state, env)))),
             receipt,
         };
         let mut phases = Phases { prepare: start.elapsed(), ..Phases::default() };
@@ -369,12 +371,10 @@ impl ParallelExecutor {
         let start = Instant::now();
         let credited = lock(&block.folded).credited;
         beneficiary::settle(&mut changes, state, env, fees - credited, any_ran);
-        let mut recorders: Vec<_> =
-            block.recorders.into_iter().map(|r| r.into_inner().unwrap_or_else(PoisonError::into_inner)).collect();
-        let parts = (0..threads).map(|p| BlockAccess::combine(recorders.iter_mut().map(|r| r.take_part(p))));
-        let mut access = BlockAccess::from_parts(parts.collect());
-        if self.record_access {
-            let beneficiary = block.beneficiary.into_inner().unwrap_or_else(PoisonError::into_inner);
+        let inner = |r: Mutex<Recorder>| r.into_inner().unwrap_or_else(PoisonError::into_inner);
+        let mut access = BlockAccess::combine(block.recorders.into_iter().map(inner).collect());
+        if let Some(beneficiary) = block.beneficiary {
+            let beneficiary = beneficiary.into_inner().unwrap_or_else(PoisonError::into_inner);
             beneficiary.finish(env.beneficiary, &mut access);
         }
         let record = self.record_access.then_some((&mut access, after_last(txs)));
@@ -400,7 +400,7 @@ impl ParallelExecutor {
     ) -> Result<(U256, bool)> {
         let start = Instant::now();
         let results = Results::new(range.clone());
-        let left = LeftBeneficiary::new(range.len());
+        let left = block.beneficiary.is_some().then(|| LeftBeneficiary::new(range.len()));
         let (offset, txs) = (range.start, &block.txs[range]);
         let source = Source { base: block.base, changes };
         let prepared = Prepared::new(txs, block.env.beneficiary, spare, &self.workers)
@@ -444,7 +444,9 @@ impl ParallelExecutor {
                     // SAFETY: each cell is one `tx` declared as written.
                     unsafe { shared.commit(writes.drain(..)) };
                     let done = Done { fee: executed.fee, ran: executed.receipt.ran() };
-                    left.put(index - offset, Left { balance: executed.beneficiary, fee: done.fee, ran: done.ran });
+                    if let Some(left) = &left {
+                        left.put(index - offset, executed.beneficiary, done);
+                    }
                     (block.receipt)(index, executed.receipt);
                     Ok(done)
                 }));
@@ -487,8 +489,8 @@ impl ParallelExecutor {
         phases.schedule += schedule - prepare;
         phases.execute += execute - schedule;
         let ran = results.finish()?;
-        if self.record_access {
-            left.add_to(&mut lock(&block.beneficiary), offset);
+        if let (Some(left), Some(balance)) = (left, &block.beneficiary) {
+            left.add_to(&mut lock(balance), offset);
         }
         phases.finish += start.elapsed() - execute;
         Ok(ran)
@@ -532,8 +534,9 @@ struct BlockRun<'a> {
     /// What each worker recorded of the block's accesses (worker `w`'s is
     /// `recorders[w]`).
     recorders: Vec<Mutex<Recorder>>,
-    /// The beneficiary's balance, segment by segment.
-    beneficiary: Mutex<BeneficiaryBalance>,
+    /// The beneficiary's balance, segment by segment, where accesses are
+    /// recorded.
+    beneficiary: Option<Mutex<BeneficiaryBalance>>,
     receipt: &'a Sink<'a>,
 }
 

@@ -133,17 +133,10 @@ impl Receipts {
 /// What each transaction of a segment left the beneficiary, for the
 /// block's access record ([`BeneficiaryBalance`]): a slot each, written in
 /// place by the workers, read in block order once the segment is done.
+/// Each slot holds the balance a transaction left the beneficiary with, if
+/// it changed it, and how it ended.
 #[derive(Debug)]
-pub(crate) struct LeftBeneficiary(Vec<OnceLock<Left>>);
-
-/// The balance a transaction left the beneficiary with, if it changed it,
-/// its fee, and whether it ran.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Left {
-    pub(crate) balance: Option<U256>,
-    pub(crate) fee: U256,
-    pub(crate) ran: bool,
-}
+pub(crate) struct LeftBeneficiary(Vec<OnceLock<(Option<U256>, Done)>>);
 
 impl LeftBeneficiary {
     /// Empty slots for `txs` transactions.
@@ -152,15 +145,15 @@ impl LeftBeneficiary {
     }
 
     /// Keeps what the segment's transaction `index` left.
-    pub(crate) fn put(&self, index: usize, left: Left) {
-        let _ = self.0[index].set(left);
+    pub(crate) fn put(&self, index: usize, left: Option<U256>, done: Done) {
+        let _ = self.0[index].set((left, done));
     }
 
     /// Adds the segment's transactions, in block order, to `balance`; the
     /// segment's first transaction is at block position `offset`.
     pub(crate) fn add_to(self, balance: &mut BeneficiaryBalance, offset: usize) {
         for (index, slot) in (offset..).zip(self.0) {
-            if let Some(Left { balance: left, fee, ran }) = slot.into_inner() {
+            if let Some((left, Done { fee, ran })) = slot.into_inner() {
                 balance.add(index as u32 + 1, left, fee, ran);
             }
         }

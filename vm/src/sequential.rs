@@ -272,7 +272,7 @@ fn run(
     // governs, then the transactions.
     let mut evm = build_evm(View { overlay: &overlay, policy, system: true }, block);
     let mut access = record_access.then(|| Recorder::new(1, block.beneficiary));
-    let mut beneficiary_balance = BeneficiaryBalance::new(beneficiary::balance(state, block));
+    let mut beneficiary_balance = record_access.then(|| BeneficiaryBalance::new(beneficiary::balance(state, block)));
     for (what, address, data) in system::calls(block) {
         let info = overlay.borrow().info(address);
         if info.and_then(|info| info.code).is_some_and(|code| !code.is_empty()) {
@@ -294,8 +294,10 @@ fn run(
         let writable = |key: &StateKey| policy.may_write(key).then_some(*key);
         let executed = execute(&mut evm, tx, index, block, writable, &mut writes, access.as_mut())?;
         let ran = executed.receipt.ran();
-        beneficiary_balance.add(index as u32 + 1, executed.beneficiary, executed.fee, ran);
-        any_ran |= executed.receipt.ran();
+        if let Some(balance) = beneficiary_balance.as_mut() {
+            balance.add(index as u32 + 1, executed.beneficiary, executed.fee, ran);
+        }
+        any_ran |= ran;
         pending += executed.fee;
         fees += executed.fee;
         let mut overlay = overlay.borrow_mut();
@@ -317,8 +319,8 @@ fn run(
     let mut changes = overlay.into_inner().changes;
     beneficiary::settle(&mut changes, state, block, pending, any_ran);
     let mut access = access.map(Recorder::into_access);
-    if let Some(access) = access.as_mut() {
-        beneficiary_balance.finish(block.beneficiary, access);
+    if let (Some(access), Some(balance)) = (access.as_mut(), beneficiary_balance) {
+        balance.finish(block.beneficiary, access);
     }
     system::post_execution(&mut changes, state, block, access.as_mut().map(|a| (a, after_last(txs))))?;
     Ok(BlockEffects { changes, fees, access: access.unwrap_or_default() })

@@ -225,10 +225,10 @@ pub(crate) fn post_execution(
     }
     for (what, address) in REQUESTS {
         let mut written = StateChanges::default();
-        let mut recorder = Recorder::new(1, block.beneficiary);
-        let record = access.as_ref().map(|(_, index)| (&mut recorder, *index));
+        let mut recorder = access.as_ref().map(|(_, index)| (Recorder::new(1, block.beneficiary), *index));
+        let record = recorder.as_mut().map(|(recorder, index)| (recorder, *index));
         system_call(After { base, changes }, block, what, address, Bytes::new(), &mut written, record)?;
-        if let Some((access, _)) = access.as_mut() {
+        if let (Some((access, _)), Some((recorder, _))) = (access.as_mut(), recorder) {
             access.absorb(recorder);
         }
         changes.extend(written);
