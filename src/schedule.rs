@@ -131,3 +131,13 @@ fn struct_member<'a>(artifact: &'a Artifact, ty: &str, offset: U256) -> Option<&
     let members = artifact.structs.get(name)?;
     members.iter().find(|m| m.slot.parse::<U256>().ok() == Some(offset)).map(|m| m.label.as_str())
 }
+
+/// The speedup bound of a block whose transactions, of `costs`, need not
+/// wait for one another (executed from its block access list): on
+/// `threads` threads, `min(threads, total / the largest)`, as the lock
+/// graph's bound is `min(threads, total / critical path)`.
+pub fn independent_bound(costs: &[u64], threads: usize) -> f64 {
+    let total: u64 = costs.iter().sum();
+    let largest = costs.iter().copied().max().unwrap_or(0);
+    if largest == 0 { 1.0 } else { (total as f64 / largest as f64).min(threads.max(1) as f64) }
+}

@@ -3,10 +3,13 @@
 //! same block run by plain revm; on every generated workload at several
 //! hotnesses and on every mainnet fixture, in every mode.
 
-use defivm::ethereum::{bal_hash, block_access_list};
+use alloy_eip7928::{BlockAccessIndex, NonceChange};
+use defivm::ethereum::{AccountChanges, BlockAccessList, bal_hash, block_access, block_access_list};
 use defivm::fixture::{Codes, LoadedFixture};
 use defivm::vm::{
-    BlockEnv, ParallelExecutor, ParallelMode, SequentialExecutor, State, Status, Transaction, revm_block_access_list,
+    Address, BalExecutor, BlockEnv, BlockOutcome, Field, FieldValue, ListMismatch, ListedAccess, MismatchKind,
+    ParallelExecutor, ParallelMode, SequentialExecutor, State, Status, Transaction, U256, VmError,
+    revm_block_access_list,
 };
 use defivm::workload::{Workload, WorkloadSpec, generate};
 use std::path::Path;
@@ -126,4 +129,192 @@ fn a_transaction_rejected_for_an_access_violation_leaves_no_entries() {
         let parallel = executor.execute(block.state(), &block.env, &block.txs).unwrap();
         assert_eq!(parallel, sequential, "{} threads {:?}", executor.threads(), executor.mode());
     }
+}
+
+/// Executes the block from `list` at 1 to 4 threads: each outcome must be
+/// `expected` (the sequential one), what it accessed aside.
+fn from_list(
+    what: &str,
+    state: &State,
+    env: &BlockEnv,
+    txs: &[Transaction],
+    list: &ListedAccess,
+    expected: &BlockOutcome,
+) {
+    for threads in 1..=4 {
+        let got = BalExecutor::new(threads).unwrap().execute(state, env, txs, list);
+        let got = got.unwrap_or_else(|e| panic!("{what}: {threads} threads: {e}"));
+        assert_eq!(got.receipts, expected.receipts, "{what}: {threads} threads");
+        assert_eq!(got.changes, expected.changes, "{what}: {threads} threads");
+        assert_eq!(got.fees, expected.fees, "{what}: {threads} threads");
+    }
+}
+
+#[test]
+fn every_generated_workload_runs_from_its_list_as_sequentially() {
+    for workload in Workload::ALL {
+        for hot in [0.0, 0.1, 0.5, 1.0] {
+            let spec = WorkloadSpec { users: 60, hot, seed: 12, ..WorkloadSpec::new(workload, 300) };
+            let block = generate(&spec).unwrap();
+            let expected = SequentialExecutor::new()
+                .with_access_record(true)
+                .execute(block.state(), &block.env, &block.txs)
+                .unwrap();
+            let list = ListedAccess::new(expected.access.clone());
+            from_list(&format!("{workload} hot {hot}"), block.state(), &block.env, &block.txs, &list, &expected);
+        }
+    }
+}
+
+#[test]
+fn every_mainnet_block_runs_from_its_list_as_sequentially() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/mainnet");
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let codes = Codes::new();
+    for file in &files {
+        let fixture = LoadedFixture::load_with(file, &codes).unwrap();
+        let expected = SequentialExecutor::new().execute(&fixture.state, &fixture.env, &fixture.txs).unwrap();
+        // The list the fixture carries, as a block would.
+        let list = ListedAccess::new(block_access(fixture.block_access_list.as_ref().unwrap()));
+        from_list(&file.display().to_string(), &fixture.state, &fixture.env, &fixture.txs, &list, &expected);
+    }
+    assert_eq!(files.len(), 68);
+}
+
+/// A list made wrong by `tamper` fails the block at every thread count
+/// with the mismatch `expected` gives (from the right list and the wrong
+/// one), and nothing is applied (the executor returns no outcome).
+fn tampered(
+    what: &str,
+    block: &defivm::workload::GeneratedBlock,
+    tamper: impl Fn(&mut BlockAccessList),
+    expected: impl Fn(&ListMismatch) -> bool,
+) {
+    let record =
+        SequentialExecutor::new().with_access_record(true).execute(block.state(), &block.env, &block.txs).unwrap();
+    let mut list = block_access_list(&record.access);
+    tamper(&mut list);
+    let list = ListedAccess::new(block_access(&list));
+    for threads in 1..=4 {
+        let error =
+            BalExecutor::new(threads).unwrap().execute(block.state(), &block.env, &block.txs, &list).unwrap_err();
+        let VmError::AccessList(mismatch) = &error else { panic!("{what}, {threads} threads: {error}") };
+        assert!(expected(mismatch), "{what}, {threads} threads: {mismatch:?}");
+    }
+}
+
+#[test]
+fn a_wrong_list_fails_the_block_naming_the_step_the_key_and_both_values() {
+    let spec = WorkloadSpec { users: 40, hot: 0.5, seed: 5, ..WorkloadSpec::new(Workload::Mixed, 400) };
+    let block = generate(&spec).unwrap();
+    let record =
+        SequentialExecutor::new().with_access_record(true).execute(block.state(), &block.env, &block.txs).unwrap();
+    let list = block_access_list(&record.access);
+    let index = |c: u64| u32::try_from(c).unwrap();
+
+    // An account dropped: the first step that loads it reads what the list
+    // does not hold (a sender: loaded first by its first transaction).
+    let sender = block.txs[7].from;
+    let first = block.txs.iter().position(|tx| tx.from == sender || tx.to == Some(sender)).unwrap() as u32 + 1;
+    tampered(
+        "account dropped",
+        &block,
+        |l| l.retain(|a| a.address != sender),
+        |m| m.kind == MismatchKind::UnlistedRead && m.address == sender && m.field.is_none() && m.index == Some(first),
+    );
+
+    // A storage read dropped.
+    let (reader, read) = list.iter().find_map(|a| a.storage_reads.first().map(|s| (a.address, *s))).unwrap();
+    tampered(
+        "storage read dropped",
+        &block,
+        |l| l.iter_mut().filter(|a| a.address == reader).for_each(|a| a.storage_reads.retain(|s| *s != read)),
+        |m| {
+            m.kind == MismatchKind::UnlistedRead
+                && m.address == reader
+                && m.field == Some(Field::Storage(read))
+                && m.index.is_some()
+        },
+    );
+
+    // One post-value changed.
+    let (owner, slot, at, value) = list
+        .iter()
+        .find_map(|a| {
+            a.storage_changes
+                .first()
+                .map(|s| (a.address, s.slot, s.changes[0].block_access_index, s.changes[0].new_value))
+        })
+        .unwrap();
+    let wrong = value ^ U256::from(1);
+    tampered(
+        "post-value changed",
+        &block,
+        |l| {
+            let account = l.iter_mut().find(|a| a.address == owner).unwrap();
+            account.storage_changes.iter_mut().find(|s| s.slot == slot).unwrap().changes[0].new_value = wrong;
+        },
+        |m| {
+            m.kind == MismatchKind::ValueDiffers
+                && (m.index, m.address, m.field) == (Some(index(at.get())), owner, Some(Field::Storage(slot)))
+                && m.expected == Some(FieldValue::Storage(wrong))
+                && m.computed == Some(FieldValue::Storage(value))
+        },
+    );
+
+    // A balance change moved to a later index where its account has none:
+    // its step makes a change the list does not record.
+    let (mover, from, balance) = list
+        .iter()
+        .find_map(|a| {
+            let c = a.balance_changes.first()?;
+            let to = c.block_access_index.get() + 1;
+            a.balance_changes.iter().all(|d| d.block_access_index.get() != to).then_some((
+                a.address,
+                c.block_access_index,
+                c.post_balance,
+            ))
+        })
+        .unwrap();
+    tampered(
+        "entry moved",
+        &block,
+        |l| {
+            let account = l.iter_mut().find(|a| a.address == mover).unwrap();
+            account.balance_changes[0].block_access_index = BlockAccessIndex::new(from.get() + 1);
+        },
+        |m| {
+            m.kind == MismatchKind::UnlistedChange
+                && (m.index, m.address, m.field) == (Some(index(from.get())), mover, Some(Field::Balance))
+                && m.expected.is_none()
+                && m.computed == Some(FieldValue::Balance(balance))
+        },
+    );
+
+    // An entry nothing produced: a nonce change of a contract at the first
+    // transaction's index.
+    let contract = block.txs[0].to.unwrap();
+    tampered(
+        "entry added",
+        &block,
+        |l| {
+            let account = l.iter_mut().find(|a| a.address == contract).unwrap();
+            account.nonce_changes.insert(0, NonceChange::new(BlockAccessIndex::new(1), 77));
+        },
+        |m| {
+            m.kind == MismatchKind::Unproduced
+                && (m.index, m.address, m.field) == (Some(1), contract, Some(Field::Nonce))
+                && m.expected == Some(FieldValue::Nonce(77))
+        },
+    );
+
+    // An account added that no step loads.
+    let stranger = Address::repeat_byte(0x5a);
+    tampered(
+        "account added",
+        &block,
+        |l| l.push(AccountChanges { address: stranger, ..AccountChanges::default() }),
+        |m| m.kind == MismatchKind::Unproduced && m.address == stranger && m.index.is_none(),
+    );
 }

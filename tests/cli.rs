@@ -134,7 +134,7 @@ fn bench_reports_every_mode_with_phases_and_the_bound_as_json_and_plots_them() {
         let bound = block["bound"].as_f64().unwrap();
         assert!((1.0..=2.0).contains(&bound), "{bound}");
         let modes: Vec<&str> = block["modes"].as_array().unwrap().iter().map(|m| m["mode"].as_str().unwrap()).collect();
-        assert_eq!(modes, ["sequential", "waves", "dag"]);
+        assert_eq!(modes, ["sequential", "waves", "dag", "bal"]);
         for m in block["modes"].as_array().unwrap() {
             assert!(
                 m["tps"].as_f64().unwrap() > 0.0
@@ -142,12 +142,17 @@ fn bench_reports_every_mode_with_phases_and_the_bound_as_json_and_plots_them() {
                     && m["speedup"].as_f64().unwrap() > 0.0
             );
         }
-        for m in &block["modes"].as_array().unwrap()[1..] {
+        for m in &block["modes"].as_array().unwrap()[1..3] {
             assert!(m["phases"]["execute"].as_f64().unwrap() > 0.0 && m["schedule_share"].as_f64().unwrap() > 0.0);
         }
+        // Bal mode schedules nothing.
+        let bal = &block["modes"][3];
+        assert!(bal["phases"]["execute"].as_f64().unwrap() > 0.0 && bal["schedule_share"].as_f64() == Some(0.0));
     }
-    // A pure chain on one pool has no parallelism to offer.
+    // A pure chain on one pool has no parallelism to offer, but from its
+    // block access list no transaction waits.
     assert_eq!(blocks[1]["bound"].as_f64(), Some(1.0));
+    assert_eq!(blocks[1]["balBound"].as_f64(), Some(2.0));
     let svg = std::fs::read_to_string(&plot).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("speedup over plain revm") && svg.contains("dag"), "{svg}");
     std::fs::remove_file(&plot).unwrap();
@@ -178,8 +183,10 @@ fn replay_reports_what_it_computed_for_an_ethereum_blocks_header() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let results = json["results"].as_array().unwrap();
-    assert_eq!(results.len(), 6, "two blocks, three modes");
-    for result in &results[..3] {
+    assert_eq!(results.len(), 8, "two blocks, four modes");
+    let modes: Vec<&str> = results.iter().map(|r| r["mode"].as_str().unwrap()).collect();
+    assert_eq!(modes[..4], ["sequential", "waves", "dag", "bal"]);
+    for result in &results[..4] {
         assert_eq!(result["matches"].as_bool(), Some(true));
         let block = &result["block"];
         assert_eq!(block["number"].as_u64(), Some(19_923_400));
@@ -188,8 +195,8 @@ fn replay_reports_what_it_computed_for_an_ethereum_blocks_header() {
         assert!(block["logsBloom"].as_str().is_some_and(|b| b.len() == 2 + 512), "{block}");
     }
     // Before Byzantium there is no receipts root to give.
-    assert_eq!(results[3]["block"]["number"].as_u64(), Some(46_147));
-    assert!(results[3]["block"]["receiptsRoot"].is_null());
+    assert_eq!(results[4]["block"]["number"].as_u64(), Some(46_147));
+    assert!(results[4]["block"]["receiptsRoot"].is_null());
     // A generated block has no header: no `block` object.
     let generated = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/erc20.json.gz");
     let out = defivm(&["replay", generated, "--mode", "sequential", "--json"]);
@@ -210,13 +217,13 @@ fn bench_measures_many_fixtures_with_each_modes_total_and_the_path_each_block_ta
     assert_eq!(blocks.len(), 2);
     for block in blocks {
         let modes: Vec<&str> = block["modes"].as_array().unwrap().iter().map(|m| m["mode"].as_str().unwrap()).collect();
-        assert_eq!(modes, ["sequential", "waves", "dag"]);
+        assert_eq!(modes, ["sequential", "waves", "dag", "bal"]);
         assert!(block["modes"].as_array().unwrap().iter().all(|m| m["seconds"].as_f64().unwrap() > 0.0));
     }
     // One exchange wallet's payouts: a chain the executor runs sequentially.
     assert!(blocks[1]["plan"].as_str().unwrap().starts_with("sequential (one sender's chain"), "{}", blocks[1]);
     let totals: Vec<&str> = json["totals"].as_array().unwrap().iter().map(|t| t["mode"].as_str().unwrap()).collect();
-    assert_eq!(totals, ["sequential", "waves", "dag"]);
+    assert_eq!(totals, ["sequential", "waves", "dag", "bal"]);
     let sum: f64 = blocks.iter().map(|b| b["modes"][2]["seconds"].as_f64().unwrap()).sum();
     assert!((json["totals"][2]["seconds"].as_f64().unwrap() - sum).abs() < 1e-9);
 
@@ -266,6 +273,9 @@ fn a_generated_fixture_carries_its_block_access_list_which_replay_and_bal_check(
     let stdout = text(&out.stdout);
     assert!(!out.status.success(), "{stdout}");
     assert_eq!(stdout.matches("MISMATCH: blockAccessList").count(), 3, "{stdout}");
+    // Bal mode runs from the list, and finds the step that does not agree.
+    let bal = stdout.lines().find(|l| l.contains("[bal, 2 threads]")).unwrap();
+    assert!(bal.contains("MISMATCH") && bal.contains("block access list is wrong"), "{stdout}");
 
     // A hash that is not the list's: the file does not load.
     let mut corrupted = fixture.clone();

@@ -29,6 +29,31 @@ pub fn bal_hash(list: &BlockAccessList) -> B256 {
     compute_block_access_list_hash(list)
 }
 
+/// What a block access list says the block accessed: the reverse of
+/// [`block_access_list`], for executing the block from it
+/// ([`defivm_vm::ListedAccess`]). An index too large for a block (over
+/// `u32::MAX`) is kept as `u32::MAX`, past every block's last step, which
+/// checking the list then reports.
+pub fn block_access(list: &BlockAccessList) -> BlockAccess {
+    let index = |at: BlockAccessIndex| u32::try_from(at.get()).unwrap_or(u32::MAX);
+    BlockAccess::from_accounts(list.iter().map(|account| {
+        let mut access = AccountAccess {
+            balance: account.balance_changes.iter().map(|c| (index(c.block_access_index), c.post_balance)).collect(),
+            nonce: account.nonce_changes.iter().map(|c| (index(c.block_access_index), c.new_nonce)).collect(),
+            code: account.code_changes.iter().map(|c| (index(c.block_access_index), c.new_code.clone())).collect(),
+            ..AccountAccess::default()
+        };
+        for slot in &account.storage_changes {
+            let changes = slot.changes.iter().map(|c| (index(c.block_access_index), c.new_value));
+            access.storage.entry(slot.slot).or_default().extend(changes);
+        }
+        for slot in &account.storage_reads {
+            access.storage.entry(*slot).or_default();
+        }
+        (account.address, access)
+    }))
+}
+
 /// One account's entry.
 fn account_changes(address: Address, access: &AccountAccess) -> AccountChanges {
     let index = |at: u32| BlockAccessIndex::new(u64::from(at));

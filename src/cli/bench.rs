@@ -10,9 +10,11 @@ use super::plot::{self, Point};
 use super::shape::Shape;
 use clap::{Args, ValueEnum};
 use defivm::fixture::{Codes, LoadedFixture};
+use defivm::schedule::independent_bound;
 use defivm::scheduler::{Limits, LockGraph, ScheduleStats};
 use defivm::vm::{
-    BlockEnv, ParallelExecutor, ParallelMode, Phases, PlainRevm, Plan, SequentialExecutor, State, Transaction,
+    BalExecutor, BlockEnv, BlockOutcome, ListedAccess, ParallelExecutor, ParallelMode, Phases, PlainRevm, Plan,
+    SequentialExecutor, State, Transaction,
 };
 use defivm::workload::{REALISTIC_HOT, Workload, bench_users, generate};
 use indicatif::ProgressBar;
@@ -28,8 +30,60 @@ pub(crate) enum BenchMode {
     Waves,
     /// Barrier-free execution along the dependency graph.
     Dag,
+    /// Every transaction at once, from the block's EIP-7928 access list
+    /// (recorded by a sequential run before the timing, as a block would
+    /// carry it).
+    Bal,
     /// Every parallel mode.
     All,
+}
+
+/// A parallel executor under measurement.
+#[derive(Debug)]
+enum Contender {
+    /// Waves or DAG.
+    Declared(Box<ParallelExecutor>),
+    /// From the block's access list.
+    Bal(BalExecutor),
+}
+
+impl Contender {
+    /// Runs the block; `list` is its access list, which bal mode needs.
+    fn run(
+        &self,
+        state: &State,
+        env: &BlockEnv,
+        txs: &[Transaction],
+        list: Option<&ListedAccess>,
+    ) -> Result<(BlockOutcome, Phases), String> {
+        match (self, list) {
+            (Contender::Declared(executor), _) => executor.execute_timed(state, env, txs),
+            (Contender::Bal(executor), Some(list)) => executor.execute_timed(state, env, txs, list),
+            (Contender::Bal(_), None) => return Err("bal mode needs the block's access list".into()),
+        }
+        .map_err(|e| e.to_string())
+    }
+
+    /// Whether `outcome` is `expected`'s (bal mode records no accesses:
+    /// its list is the record).
+    fn agrees(&self, outcome: &BlockOutcome, expected: &BlockOutcome) -> bool {
+        match self {
+            Contender::Declared(_) => outcome == expected,
+            Contender::Bal(_) => {
+                outcome.receipts == expected.receipts
+                    && outcome.changes == expected.changes
+                    && outcome.fees == expected.fees
+            }
+        }
+    }
+
+    /// The path `txs` takes.
+    fn plan(&self, txs: &[Transaction]) -> Plan {
+        match self {
+            Contender::Declared(executor) => executor.plan(txs),
+            Contender::Bal(_) => Plan::Parallel,
+        }
+    }
 }
 
 /// Measure plain sequential revm and each parallel mode on the same block.
@@ -89,6 +143,9 @@ struct Measured {
     txs: usize,
     gas: u64,
     bound: f64,
+    /// Bal mode's bound, where it is measured: no transaction waits for
+    /// another, so `min(threads, total gas / the heaviest's)`.
+    bal_bound: Option<f64>,
     /// The path the executors take on this block.
     plan: Plan,
     plain: Duration,
@@ -126,16 +183,25 @@ impl Measured {
 
 impl Bench {
     pub(crate) fn execute(self) -> Result<ExitCode, String> {
-        let modes: Vec<(&'static str, ParallelMode)> = match self.mode {
-            BenchMode::Waves => vec![("waves", ParallelMode::Waves)],
-            BenchMode::Dag => vec![("dag", ParallelMode::Dag)],
-            BenchMode::All => vec![("waves", ParallelMode::Waves), ("dag", ParallelMode::Dag)],
+        let modes: Vec<(&'static str, Option<ParallelMode>)> = match self.mode {
+            BenchMode::Waves => vec![("waves", Some(ParallelMode::Waves))],
+            BenchMode::Dag => vec![("dag", Some(ParallelMode::Dag))],
+            BenchMode::Bal => vec![("bal", None)],
+            BenchMode::All => {
+                vec![("waves", Some(ParallelMode::Waves)), ("dag", Some(ParallelMode::Dag)), ("bal", None)]
+            }
         };
         let executors = modes
             .iter()
             .map(|&(name, mode)| {
-                let executor = ParallelExecutor::new(self.threads)?.with_mode(mode);
-                Ok((name, executor.with_access_record(self.record_access)))
+                let contender = match mode {
+                    Some(mode) => {
+                        let executor = ParallelExecutor::new(self.threads)?.with_mode(mode);
+                        Contender::Declared(Box::new(executor.with_access_record(self.record_access)))
+                    }
+                    None => Contender::Bal(BalExecutor::new(self.threads)?),
+                };
+                Ok((name, contender))
             })
             .collect::<Result<Vec<_>, defivm::vm::VmError>>()
             .map_err(|e| e.to_string())?;
@@ -190,16 +256,25 @@ impl Bench {
         state: &State,
         env: &BlockEnv,
         txs: &[Transaction],
-        executors: &[(&'static str, ParallelExecutor)],
+        executors: &[(&'static str, Contender)],
     ) -> Result<Measured, String> {
         let rounds = self.repeat.max(1);
         let progress = ProgressBar::new(((1 + executors.len()) * rounds + 1) as u64);
         let sequential = SequentialExecutor::new().with_access_record(self.record_access);
         let expected = sequential.execute(state, env, txs).map_err(|e| e.to_string())?;
+        // The block's access list, for bal mode: as a block carries it, so
+        // made before the timing.
+        let list = if executors.iter().any(|(_, c)| matches!(c, Contender::Bal(_))) {
+            let record = SequentialExecutor::new().with_access_record(true).execute(state, env, txs);
+            Some(ListedAccess::new(record.map_err(|e| e.to_string())?.access))
+        } else {
+            None
+        };
         // A warm-up run of each mode, checked too: the first block an
         // executor sees also allocates the buffers it keeps.
         for (name, executor) in executors {
-            if executor.execute(state, env, txs).map_err(|e| e.to_string())? != expected {
+            let (outcome, _) = executor.run(state, env, txs, list.as_ref())?;
+            if !executor.agrees(&outcome, &expected) {
                 return Err(format!("{name} mode disagrees with the sequential executor"));
             }
         }
@@ -221,10 +296,10 @@ impl Bench {
             drop((revm, receipts));
             for ((name, executor), best) in executors.iter().zip(&mut best) {
                 let start = Instant::now();
-                let (outcome, phases) = executor.execute_timed(state, env, txs).map_err(|e| e.to_string())?;
+                let (outcome, phases) = executor.run(state, env, txs, list.as_ref())?;
                 let time = start.elapsed();
                 progress.inc(1);
-                if outcome != expected {
+                if !executor.agrees(&outcome, &expected) {
                     return Err(format!("{name} mode disagrees with the sequential executor"));
                 }
                 if best.as_ref().is_none_or(|b| time < b.time) {
@@ -237,6 +312,7 @@ impl Bench {
         let sets: Vec<_> = txs.iter().map(Transaction::full_access).collect();
         let graph = LockGraph::from_access_sets(&sets, Limits::default()).map_err(|e| e.to_string())?;
         let bound = ScheduleStats::new(&graph, &gas).speedup_bound(self.threads);
+        let bal_bound = list.is_some().then(|| independent_bound(&gas, self.threads));
         let plan = executors.first().map_or(Plan::Parallel, |(_, e)| e.plan(txs));
         Ok(Measured {
             label,
@@ -244,6 +320,7 @@ impl Bench {
             txs: txs.len(),
             gas: gas.iter().sum(),
             bound,
+            bal_bound,
             plan,
             plain,
             modes: best.into_iter().flatten().collect(),
@@ -282,6 +359,7 @@ impl Bench {
                     "txs": m.txs,
                     "gas": m.gas,
                     "bound": m.bound,
+                    "balBound": m.bal_bound,
                     "plan": m.plan.to_string(),
                     "modes": modes,
                 })
@@ -349,8 +427,9 @@ fn point(m: &Measured) -> Point {
 
 fn print_table(m: &Measured, threads: usize, rounds: usize) {
     let hot = m.hot.map(|h| format!(", hot {h}")).unwrap_or_default();
+    let bal = m.bal_bound.map(|b| format!("; bal bound {b:.2}x")).unwrap_or_default();
     println!(
-        "{}: {} txs{hot}, {threads} threads, best of {}; bound {:.2}x (gas-weighted)",
+        "{}: {} txs{hot}, {threads} threads, best of {}; bound {:.2}x (gas-weighted){bal}",
         m.label,
         m.txs,
         rounds.max(1),
@@ -408,12 +487,20 @@ fn total_bound(measured: &[Measured]) -> f64 {
     if least == 0.0 { 1.0 } else { gas / least }
 }
 
+/// Bal mode's bound over many blocks, as [`total_bound`].
+fn total_bal_bound(measured: &[Measured]) -> Option<f64> {
+    let gas: f64 = measured.iter().map(|m| m.gas as f64).sum();
+    let least: Option<f64> = measured.iter().map(|m| Some(m.gas as f64 / m.bal_bound?)).sum();
+    least.map(|least| if least == 0.0 { 1.0 } else { gas / least })
+}
+
 /// One block's line in a many-block table.
 fn print_row(m: &Measured, first: bool) {
     if first {
         let names: Vec<String> = m.modes.iter().map(|r| format!("{:>8}", r.name)).collect();
         let header = format!("{:<40} {:>6} {:>11} {:>10} {}", "block", "txs", "gas", "plain ms", names.join(" "));
-        println!("{header} {:>6}  path", "bound");
+        let bal = if m.bal_bound.is_some() { format!(" {:>6}", "bal b.") } else { String::new() };
+        println!("{header} {:>6}{bal}  path", "bound");
     }
     let speedups: Vec<String> = m.modes.iter().map(|r| format!("{:>7.2}x", m.figures(r.time).speedup)).collect();
     let plain = m.plain.as_secs_f64() * 1e3;
@@ -422,13 +509,15 @@ fn print_row(m: &Measured, first: bool) {
         Plan::Sequential(_) => "sequential",
     };
     let row = format!("{:<40} {:>6} {:>11} {:>10.3} {}", m.label, m.txs, m.gas, plain, speedups.join(" "));
-    println!("{row} {:>5.2}x  {path}", m.bound);
+    let bal = m.bal_bound.map(|b| format!(" {b:>5.2}x")).unwrap_or_default();
+    println!("{row} {:>5.2}x{bal}  {path}", m.bound);
 }
 
 /// Each mode's total over many blocks, and the lowest block.
 fn print_totals(measured: &[Measured], threads: usize, rounds: usize) {
+    let bal = total_bal_bound(measured).map(|b| format!("; bal bound {b:.2}x")).unwrap_or_default();
     println!(
-        "total over {} blocks, {threads} threads, best of {} per block; bound {:.2}x (gas-weighted)",
+        "total over {} blocks, {threads} threads, best of {} per block; bound {:.2}x (gas-weighted){bal}",
         measured.len(),
         rounds.max(1),
         total_bound(measured)

@@ -2,8 +2,11 @@
 //! outcome.
 
 use clap::{Args, ValueEnum};
+use defivm::ethereum::block_access;
 use defivm::fixture::{Codes, LoadedFixture};
-use defivm::vm::{ParallelExecutor, ParallelMode, Receipt, SequentialExecutor};
+use defivm::vm::{
+    BalExecutor, BlockEffects, BlockOutcome, ListedAccess, ParallelExecutor, ParallelMode, Receipt, SequentialExecutor,
+};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -17,7 +20,10 @@ pub(crate) enum Mode {
     Waves,
     /// Barrier-free execution along the dependency graph.
     Dag,
-    /// Every mode in turn.
+    /// Every transaction at once, from the fixture's block access list
+    /// (`blockAccessList`), which is checked as it is used.
+    Bal,
+    /// Every mode in turn (bal where the fixture has a block access list).
     All,
 }
 
@@ -41,7 +47,7 @@ pub(crate) struct Replay {
 impl Replay {
     pub(crate) fn execute(self) -> Result<ExitCode, String> {
         let modes = match self.mode {
-            Mode::All => vec![Mode::Sequential, Mode::Waves, Mode::Dag],
+            Mode::All => vec![Mode::Sequential, Mode::Waves, Mode::Dag, Mode::Bal],
             one => vec![one],
         };
         let mut results = Vec::new();
@@ -51,18 +57,28 @@ impl Replay {
         for file in &self.files {
             let fixture = LoadedFixture::load_with(file, &codes).map_err(|e| e.to_string())?;
             let (state, env, txs) = (&fixture.state, &fixture.env, &fixture.txs);
+            // The list in lookup form, as a block's list is decoded before
+            // its block runs.
+            let list = fixture.block_access_list.as_ref().map(|list| ListedAccess::new(block_access(list)));
             for &mode in &modes {
                 let name = match mode {
                     Mode::Sequential => "sequential",
                     Mode::Waves => "waves",
+                    Mode::Bal => "bal",
                     _ => "dag",
+                };
+                let list = match (mode, &list) {
+                    (Mode::Bal, None) if self.mode == Mode::All => continue,
+                    (Mode::Bal, None) => return Err(format!("{}: bal mode needs a blockAccessList", file.display())),
+                    (Mode::Bal, Some(list)) => Some(list),
+                    _ => None,
                 };
                 // A fresh executor per run, made before the clock starts: its
                 // threads end with it, and with them their keccak memos (up
                 // to 25 MiB each), which a kept idle pool would hold through
                 // the next run.
                 let parallel = match mode {
-                    Mode::Sequential => None,
+                    Mode::Sequential | Mode::Bal => None,
                     Mode::Waves => Some(ParallelMode::Waves),
                     _ => Some(ParallelMode::Dag),
                 };
@@ -72,24 +88,33 @@ impl Replay {
                     .map(|m| ParallelExecutor::new(self.threads).map(|e| e.with_mode(m).with_access_record(record)))
                     .transpose()
                     .map_err(|e| e.to_string())?;
+                let bal = list.map(|list| BalExecutor::new(self.threads).map(|e| (e, list))).transpose();
+                let bal = bal.map_err(|e| e.to_string())?;
                 // Receipts are checked as they come and not kept: a large
                 // block's receipts and logs would be most of a gigabyte.
                 let check = fixture.stream_check();
                 let receipt = |index, receipt: Receipt| check.receipt(index, &receipt);
                 let start = Instant::now();
-                let result = match &executor {
-                    Some(executor) => executor.execute_streamed(state, env, txs, receipt),
-                    None => {
+                let result = match (&executor, &bal) {
+                    (Some(executor), _) => executor.execute_streamed(state, env, txs, receipt),
+                    // The list is checked as the block runs from it; the
+                    // receipts are checked as the others'.
+                    (None, Some((executor, list))) => executor.execute(state, env, txs, list).map(|outcome| {
+                        let BlockOutcome { receipts, changes, fees, .. } = outcome;
+                        receipts.into_iter().enumerate().for_each(|(index, r)| check.receipt(index, &r));
+                        BlockEffects { changes, fees, access: Default::default() }
+                    }),
+                    (None, None) => {
                         SequentialExecutor::new().with_access_record(record).execute_streamed(state, env, txs, receipt)
                     }
                 };
                 let seconds = start.elapsed().as_secs_f64();
-                drop(executor);
+                drop((executor, bal));
                 let gas = if result.is_ok() { check.gas_used() } else { 0 };
                 let header = result.is_ok().then(|| check.computed_header()).flatten();
                 let checked = check.finish(&result).and_then(|()| match &result {
-                    Ok(effects) => fixture.compare_access(&effects.access),
-                    Err(_) => Ok(()),
+                    Ok(effects) if mode != Mode::Bal => fixture.compare_access(&effects.access),
+                    _ => Ok(()),
                 });
                 let (matches, detail) = match checked {
                     Ok(()) => (true, String::new()),

@@ -2,7 +2,7 @@
 
 use clap::Args;
 use defivm::fixture::LoadedFixture;
-use defivm::schedule::report;
+use defivm::schedule::{independent_bound, report};
 use defivm::vm::Plan;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +35,8 @@ impl Schedule {
         let report = report(state, txs, &costs, self.top).map_err(|e| format!("{}: {e}", self.file.display()))?;
         let stats = &report.stats;
         let bound = stats.speedup_bound(self.threads);
+        // Executed from its block access list, no transaction waits.
+        let bal_bound = independent_bound(&costs, self.threads);
         // The path the parallel executor takes on this block at these threads.
         let plan = Plan::for_block(txs, self.threads);
         if self.json {
@@ -54,6 +56,7 @@ impl Schedule {
                 "total_cost": stats.total_cost,
                 "threads": self.threads,
                 "bound": bound,
+                "bal_bound": bal_bound,
                 "plan": plan.to_string(),
                 "hot_spots": hot,
             });
@@ -74,6 +77,10 @@ impl Schedule {
             println!(
                 "critical path: {} transactions, {} of {} gas; speedup bound on {} threads: {bound:.2}x",
                 stats.critical_path_txs, stats.critical_path_cost, stats.total_cost, self.threads
+            );
+            println!(
+                "from the block access list (bal mode) no transaction waits: bound on {} threads {bal_bound:.2}x",
+                self.threads
             );
             println!("parallel executor's path on {} threads: {plan}", self.threads);
             println!("hot spots (keys shared by the most transactions, at least one writing):");

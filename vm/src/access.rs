@@ -30,7 +30,8 @@
 use alloy_primitives::{Address, Bytes, U256};
 use hashbrown::HashMap;
 use revm::handler::SYSTEM_ADDRESS;
-use revm::state::{AccountInfo, EvmState};
+use revm::primitives::KECCAK_EMPTY;
+use revm::state::EvmState;
 
 /// Every account a block accessed, with what each step changed.
 #[derive(Debug, Clone, Default)]
@@ -84,6 +85,21 @@ impl BlockAccess {
     /// The accesses of the account at `address`, if the block had any.
     pub fn account(&self, address: &Address) -> Option<&AccountAccess> {
         self.parts.get(part(address, self.parts.len().max(1)))?.get(address)
+    }
+
+    /// The accounts accessed, taken out, in no particular order.
+    pub fn into_accounts(self) -> impl Iterator<Item = (Address, AccountAccess)> {
+        self.parts.into_iter().flatten()
+    }
+
+    /// A block's accesses made of each account's (an account given twice
+    /// keeps both's changes).
+    pub fn from_accounts(accounts: impl IntoIterator<Item = (Address, AccountAccess)>) -> Self {
+        let mut access = Self::default();
+        for (address, account) in accounts {
+            access.entry(address).absorb(account);
+        }
+        access
     }
 
     /// How many accounts the block accessed.
@@ -182,6 +198,75 @@ fn set<T>(changes: &mut Vec<(u32, T)>, index: u32, value: T) {
     }
 }
 
+/// What one step did to one account it loaded, as a block access list
+/// records it: each field it changed, with its value at the end of the step
+/// (a field left as the step found it is `None`, however often it moved in
+/// between), and every slot it loaded.
+pub(crate) struct Step<'a> {
+    /// The new balance.
+    pub(crate) balance: Option<U256>,
+    /// The new nonce.
+    pub(crate) nonce: Option<u64>,
+    account: &'a revm::state::Account,
+    /// Destroyed in the step: it ends empty, its loaded slots zero.
+    destroyed: bool,
+    code_changed: bool,
+}
+
+impl Step<'_> {
+    /// The new runtime code, if the step changed it.
+    pub(crate) fn code(&self) -> Option<Bytes> {
+        let code = if self.destroyed { None } else { self.account.info.code.as_ref() };
+        self.code_changed.then(|| code.map(|code| code.original_bytes()).unwrap_or_default())
+    }
+
+    /// Every slot the step loaded, with its new value if it changed it.
+    pub(crate) fn slots(&self) -> impl Iterator<Item = (U256, Option<U256>)> + '_ {
+        self.account.storage.iter().map(|(slot, value)| {
+            let present = if self.destroyed { U256::ZERO } else { value.present_value };
+            (*slot, (present != value.original_value).then_some(present))
+        })
+    }
+}
+
+/// Every account a step whose state diff is `state` loaded, with what it did
+/// to it ([`Step`]); for a system call (`system`), the system address that
+/// made it is left out. The one rule of what a step changed, for the
+/// recorders and for checking a list.
+pub(crate) fn steps(state: &EvmState, system: bool) -> impl Iterator<Item = (&Address, Step<'_>)> {
+    state.iter().filter(move |(address, _)| !(system && **address == SYSTEM_ADDRESS)).map(|(address, account)| {
+        let destroyed = account.is_selfdestructed_locally();
+        let mut step = Step { balance: None, nonce: None, account, destroyed, code_changed: false };
+        // An account whose fields did not move is left at that, without a
+        // copy of what it was: a copy clones its code, a counter every
+        // thread would bump (a hot contract's, in every transaction).
+        if destroyed || account.is_changed() {
+            let before = account.original_info();
+            let info = &account.info;
+            let (balance, nonce, code_hash) =
+                if destroyed { (U256::ZERO, 0, KECCAK_EMPTY) } else { (info.balance, info.nonce, info.code_hash) };
+            step.balance = (before.balance != balance).then_some(balance);
+            step.nonce = (before.nonce != nonce).then_some(nonce);
+            step.code_changed = before.code_hash != code_hash;
+        }
+        (address, step)
+    })
+}
+
+/// What is shown each transaction's state diff as it runs.
+pub(crate) trait StepObserver {
+    /// Transaction step `index` (its block access index) left `state`;
+    /// returns the balance it left the beneficiary with, if it changed it
+    /// (its fee not included).
+    fn observe(&mut self, index: u32, state: &EvmState) -> Option<U256>;
+}
+
+impl StepObserver for Recorder {
+    fn observe(&mut self, index: u32, state: &EvmState) -> Option<U256> {
+        self.record(index, state, false)
+    }
+}
+
 /// One thread's record of the steps it ran, split into `parts` parts by
 /// address. The beneficiary's balance is left out: the fees set it
 /// ([`BeneficiaryBalance`]).
@@ -205,34 +290,25 @@ impl Recorder {
     pub(crate) fn record(&mut self, index: u32, state: &EvmState, system: bool) -> Option<U256> {
         let parts = self.parts.len();
         let mut beneficiary = None;
-        for (address, account) in state {
-            if system && *address == SYSTEM_ADDRESS {
-                continue;
-            }
+        for (address, step) in steps(state, system) {
             let entry = self.parts[part(address, parts)].entry(*address).or_default();
-            let destroyed = account.is_selfdestructed_locally();
-            let empty = AccountInfo::default();
-            let after = if destroyed { &empty } else { &account.info };
-            let before = account.original_info();
-            if before.balance != after.balance {
+            if let Some(balance) = step.balance {
                 if *address == self.beneficiary {
-                    beneficiary = Some(after.balance);
+                    beneficiary = Some(balance);
                 } else {
-                    set(&mut entry.balance, index, after.balance);
+                    set(&mut entry.balance, index, balance);
                 }
             }
-            if before.nonce != after.nonce {
-                set(&mut entry.nonce, index, after.nonce);
+            if let Some(nonce) = step.nonce {
+                set(&mut entry.nonce, index, nonce);
             }
-            if before.code_hash != after.code_hash {
-                let code = after.code.as_ref().map(|code| code.original_bytes()).unwrap_or_default();
+            if let Some(code) = step.code() {
                 set(&mut entry.code, index, code);
             }
-            for (slot, value) in &account.storage {
-                let changes = entry.storage.entry(*slot).or_default();
-                let present = if destroyed { U256::ZERO } else { value.present_value };
-                if present != value.original_value {
-                    set(changes, index, present);
+            for (slot, value) in step.slots() {
+                let changes = entry.storage.entry(slot).or_default();
+                if let Some(value) = value {
+                    set(changes, index, value);
                 }
             }
         }

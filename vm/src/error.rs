@@ -1,6 +1,7 @@
 //! The VM's errors.
 
 use crate::key::StateKey;
+use crate::listed::ListMismatch;
 use defivm_scheduler::ScheduleError;
 
 /// Why a block could not be executed. Nothing of a failed block reaches the
@@ -32,6 +33,11 @@ pub enum VmError {
         /// What was caught.
         message: String,
     },
+    /// The block's access list disagrees with the block
+    /// ([`crate::BalExecutor`]): the first step, in block order, that shows
+    /// it.
+    #[error("the block access list is wrong: {0}")]
+    AccessList(Box<ListMismatch>),
     /// The thread pool could not be built.
     #[error("cannot start {threads} worker threads: {message}")]
     ThreadPool {

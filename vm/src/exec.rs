@@ -6,7 +6,7 @@
 //! each transaction's credit is computed here and the executors add the
 //! credits up (addition commutes), see [`crate::beneficiary`].
 
-use crate::access::Recorder;
+use crate::access::StepObserver;
 use crate::block::BlockEnv;
 use crate::error::{UndeclaredRead, VmError};
 use crate::key::{AccessKind, StateKey};
@@ -138,8 +138,9 @@ impl Executed {
 /// is left in `writes` (cleared first, and left empty for a violation), each
 /// key as `writable` named it with its new value, for the caller to apply.
 /// The caller keeps `writes` from one transaction to the next, so that it
-/// is allocated once. With `access`, what the transaction accessed is
-/// recorded there too (nothing for a violation).
+/// is allocated once. With `access`, the transaction's state diff is shown
+/// there too, unless it was rejected for a violation (a recorder records
+/// it; a list's check checks it).
 pub(crate) fn execute<DB, W>(
     evm: &mut Evm<DB>,
     tx: &Transaction,
@@ -147,7 +148,7 @@ pub(crate) fn execute<DB, W>(
     block: &BlockEnv,
     writable: impl Fn(&StateKey) -> Option<W>,
     writes: &mut Vec<(W, Value)>,
-    access: Option<&mut Recorder>,
+    access: Option<&mut dyn StepObserver>,
 ) -> Result<Executed, VmError>
 where
     DB: Database<Error = UndeclaredRead>,
@@ -165,7 +166,7 @@ where
     if let (Some(access), Ok(executed)) = (access, &mut result)
         && executed.receipt.ran()
     {
-        executed.beneficiary = access.record(index as u32 + 1, &state, false);
+        executed.beneficiary = access.observe(index as u32 + 1, &state);
     }
     // The emptied map goes back to the journal: the next transaction
     // reuses its allocation instead of growing a new one.

@@ -50,6 +50,12 @@
 //!   changed one: the content of the block's EIP-7928 access list
 //!   ([`BlockAccess`], `access.rs`), the same in every mode.
 //!   [`revm_block_access_list`] is revm's own builder, to compare with.
+//! - **Executing from the list.** With the block's access list
+//!   ([`ListedAccess`]), the [`BalExecutor`] runs every transaction at once,
+//!   each reading what the ones before it left from the list, and checks
+//!   the list as it goes: the outcome is the sequential one, or
+//!   [`VmError::AccessList`] names the first step the list disagrees with
+//!   ([`ListMismatch`]). Declarations still hold.
 //! - **Invalid transactions** (nonce mismatch, balance below the gas cost,
 //!   gas limit over the block's) fail the whole block with
 //!   [`VmError::InvalidTransaction`] for the first one in block order;
@@ -68,9 +74,12 @@
 //! for the parallel executor), `parallel.rs`, `workers.rs` (the calling thread and its helpers), `results.rs` (what its workers
 //! leave per transaction), `baseline.rs` (plain revm, for
 //! comparison), `access.rs` (what a block accessed: its EIP-7928 list's
-//! content), `revm_bal.rs` (revm's own list builder, to compare with), `error.rs`.
+//! content), `revm_bal.rs` (revm's own list builder, to compare with),
+//! `listed.rs` (a list in lookup form, and the checks of the steps against
+//! it), `bal.rs` (executing a block from its list), `error.rs`.
 
 mod access;
+mod bal;
 mod baseline;
 mod beneficiary;
 mod block;
@@ -78,6 +87,7 @@ mod error;
 mod exec;
 mod keccak_memo;
 mod key;
+mod listed;
 mod parallel;
 mod plan;
 mod prepare;
@@ -92,11 +102,13 @@ mod workers;
 
 pub use access::{AccountAccess, BlockAccess};
 pub use alloy_primitives::{Address, B256, Bytes, Log, U256};
+pub use bal::BalExecutor;
 pub use baseline::PlainRevm;
 pub use block::{BlockEnv, Ommer, OmmerHeader, SpecId, Withdrawal};
 pub use defivm_scheduler::{AccessSet, Limits};
 pub use error::{Result, VmError};
 pub use key::{AccessKind, StateKey};
+pub use listed::{Field, FieldValue, ListMismatch, ListedAccess, MismatchKind};
 pub use parallel::{KEEP_BUFFERS_TXS, ParallelExecutor, ParallelMode, Phases, SEGMENT_TXS};
 pub use plan::{MIN_PARALLEL_GAIN, MIN_PARALLEL_KEYS, MIN_PARALLEL_TXS, Plan, Why};
 pub use receipt::{BlockEffects, BlockOutcome, Receipt, Status};

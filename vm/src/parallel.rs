@@ -58,7 +58,7 @@
 //! [`ParallelExecutor::execute_timed`] reports the four phases' times,
 //! summed over the segments.
 
-use crate::access::{BeneficiaryBalance, BlockAccess, Recorder, after_last};
+use crate::access::{BeneficiaryBalance, BlockAccess, Recorder, StepObserver, after_last};
 use crate::beneficiary;
 use crate::block::BlockEnv;
 use crate::error::{Result, UndeclaredRead, VmError};
@@ -439,7 +439,7 @@ impl ParallelExecutor {
                     evm.ctx.journaled_state.database = View { shared: &shared, decl };
                     let writable = |key: &StateKey| prepared.find(decl, key).filter(|k| k.written()).map(DeclKey::cell);
                     let tx = &block.txs[index];
-                    let access = recorder.as_deref_mut();
+                    let access = recorder.as_deref_mut().map(|r| r as &mut dyn StepObserver);
                     let executed = execute(&mut evm, tx, index, block.env, writable, &mut writes, access)?;
                     // SAFETY: each cell is one `tx` declared as written.
                     unsafe { shared.commit(writes.drain(..)) };
@@ -718,7 +718,7 @@ impl Shared<'_> {
     }
 }
 
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     panic
         .downcast_ref::<&str>()
         .map(|s| s.to_string())

@@ -67,6 +67,11 @@ pub enum Why {
         /// The bound: the block's gas limit over the sender's.
         bound: f64,
     },
+    /// Executing from an access list, the block comes before EIP-161
+    /// (Spurious Dragon): whether a touched empty account exists, which a
+    /// list does not say, changes what later transactions pay
+    /// ([`crate::BalExecutor`]).
+    BeforeEip161,
 }
 
 impl Plan {
@@ -113,6 +118,9 @@ impl core::fmt::Display for Plan {
             }
             Plan::Sequential(Why::OneSender { sender, bound }) => {
                 write!(f, "sequential (one sender's chain, {sender}, bounds the speedup at {bound:.2}x)")
+            }
+            Plan::Sequential(Why::BeforeEip161) => {
+                f.write_str("sequential (an access list cannot run a block before EIP-161)")
             }
         }
     }

@@ -1,6 +1,6 @@
 //! The sequential executor: the specification every parallel mode must match.
 
-use crate::access::{BeneficiaryBalance, Recorder, after_last};
+use crate::access::{BeneficiaryBalance, Recorder, StepObserver, after_last};
 use crate::beneficiary;
 use crate::block::BlockEnv;
 use crate::error::{Result, UndeclaredRead};
@@ -131,7 +131,7 @@ trait Policy {
 /// strongest) and scanned by tag; a long one is also indexed by tag, sorted
 /// once, and searched.
 #[derive(Debug, Default)]
-struct Enforce {
+pub(crate) struct Enforce {
     keys: RefCell<Vec<(StateKey, bool)>>,
     tags: RefCell<Vec<u32>>,
     /// For a long declaration: `(tag, position in keys)`, sorted.
@@ -147,7 +147,7 @@ const SCAN: usize = 16;
 
 impl Enforce {
     /// `None` if `key` is not declared, else whether it may be written.
-    fn find(&self, key: &StateKey) -> Option<bool> {
+    pub(crate) fn find(&self, key: &StateKey) -> Option<bool> {
         if let StateKey::Account(address) = key
             && self.written.get().contains(&Some(*address))
         {
@@ -173,6 +173,28 @@ impl Enforce {
 
 impl Policy for Enforce {
     fn start(&self, tx: &Transaction) {
+        self.declare(tx);
+    }
+
+    fn may_read(&self, key: &StateKey) -> bool {
+        self.find(key).is_some()
+    }
+
+    fn may_write(&self, key: &StateKey) -> bool {
+        self.find(key) == Some(true)
+    }
+
+    fn sees_beneficiary(&self, beneficiary: &StateKey) -> bool {
+        self.find(beneficiary).is_some()
+    }
+
+    fn finish(&self, _tx: &Transaction) {}
+}
+
+impl Enforce {
+    /// Takes `tx`'s declaration, declared and implied keys, in place of the
+    /// last one's.
+    pub(crate) fn declare(&self, tx: &Transaction) {
         let callee = match tx.to {
             Some(to) => Some(to).filter(|_| !tx.value.is_zero()),
             None => tx.created_address(),
@@ -192,20 +214,6 @@ impl Policy for Enforce {
             index.sort_unstable();
         }
     }
-
-    fn may_read(&self, key: &StateKey) -> bool {
-        self.find(key).is_some()
-    }
-
-    fn may_write(&self, key: &StateKey) -> bool {
-        self.find(key) == Some(true)
-    }
-
-    fn sees_beneficiary(&self, beneficiary: &StateKey) -> bool {
-        self.find(beneficiary).is_some()
-    }
-
-    fn finish(&self, _tx: &Transaction) {}
 }
 
 /// No rule: every key is allowed and recorded.
@@ -266,7 +274,7 @@ fn run(
     // and the system calls' few slots.
     let writes: usize = txs.iter().map(|tx| tx.access.writes().len() + 2).sum();
     let changes = StateChanges::with_capacity(writes.min(1 << 20) + 4);
-    let overlay = RefCell::new(Overlay { base: state, changes, cleared: false, slots: None });
+    let overlay = RefCell::new(Overlay::new(state, changes));
     crate::keccak_memo::forget();
     // One EVM for the block: first the system calls, which no declaration
     // governs, then the transactions.
@@ -292,7 +300,8 @@ fn run(
             pending = U256::ZERO;
         }
         let writable = |key: &StateKey| policy.may_write(key).then_some(*key);
-        let executed = execute(&mut evm, tx, index, block, writable, &mut writes, access.as_mut())?;
+        let observer = access.as_mut().map(|a| a as &mut dyn StepObserver);
+        let executed = execute(&mut evm, tx, index, block, writable, &mut writes, observer)?;
         let ran = executed.receipt.ran();
         if let Some(balance) = beneficiary_balance.as_mut() {
             balance.add(index as u32 + 1, executed.beneficiary, executed.fee, ran);
@@ -328,7 +337,7 @@ fn run(
 
 /// The state as of the last committed transaction.
 #[derive(Debug)]
-struct Overlay<'a> {
+pub(crate) struct Overlay<'a> {
     base: &'a State,
     changes: StateChanges,
     /// Whether a committed write cleared an account's storage: until one
@@ -339,12 +348,22 @@ struct Overlay<'a> {
     slots: Option<HashMap<Address, Vec<U256>>>,
 }
 
-impl Overlay<'_> {
+impl<'a> Overlay<'a> {
+    /// No change yet over `base`, with room for `changes` changes.
+    pub(crate) fn new(base: &'a State, changes: StateChanges) -> Self {
+        Self { base, changes, cleared: false, slots: None }
+    }
+
+    /// The block's changes.
+    pub(crate) fn into_changes(self) -> StateChanges {
+        self.changes
+    }
+
     /// Adds `fees` (not zero) to the balance of the account at `address`,
     /// as [`beneficiary::credit`] and [`Overlay::commit`] would, in place
     /// (a block's transactions may credit their beneficiary again and
     /// again).
-    fn credit(&mut self, address: Address, fees: U256) {
+    pub(crate) fn credit(&mut self, address: Address, fees: U256) {
         crate::state::credit(&mut self.changes, self.base, address, fees);
     }
 
@@ -375,7 +394,7 @@ impl Overlay<'_> {
     /// clears an account's storage sets every slot of it the block wrote
     /// before to zero; slots it did not write read as zero from then on
     /// ([`Value::after`]).
-    fn commit(&mut self, key: StateKey, value: Value) {
+    pub(crate) fn commit(&mut self, key: StateKey, value: Value) {
         if let StateKey::Account(address) = key
             && value.clears_storage()
         {

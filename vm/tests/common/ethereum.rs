@@ -3,8 +3,8 @@
 
 use alloy_primitives::{Address, Bytes, U256};
 use defivm_vm::{
-    Account, BlockEnv, BlockOutcome, Bytecode, Envelope, Fee, ParallelExecutor, ParallelMode, SEGMENT_TXS,
-    SequentialExecutor, State, StateChanges, StateKey, Transaction, TxType, Value, VmError,
+    Account, BalExecutor, BlockEnv, BlockOutcome, Bytecode, Envelope, Fee, ListedAccess, ParallelExecutor,
+    ParallelMode, SEGMENT_TXS, SequentialExecutor, State, StateChanges, StateKey, Transaction, TxType, Value, VmError,
 };
 
 /// A funded sender.
@@ -23,8 +23,9 @@ pub(crate) fn declared(state: &State, block: &BlockEnv, txs: &[Transaction]) -> 
 
 /// Runs `txs` (declared by a recorded run) in the sequential executor and
 /// in both parallel modes at 1, 2 and 4 threads, whole and in segments of
-/// one transaction; every outcome, what the block accessed included, must
-/// be the sequential one, which is returned.
+/// one transaction, and from the block's access list; every outcome, what
+/// the block accessed included, must be the sequential one, which is
+/// returned.
 pub(crate) fn every_mode(state: &State, block: &BlockEnv, txs: &[Transaction]) -> BlockOutcome {
     let txs = declared(state, block, txs);
     let expected = SequentialExecutor::new().with_access_record(true).execute(state, block, &txs).unwrap();
@@ -41,6 +42,11 @@ pub(crate) fn every_mode(state: &State, block: &BlockEnv, txs: &[Transaction]) -
                 assert_eq!(got, expected, "{threads} threads, {mode:?}, segments of {segment}");
             }
         }
+        // From the block's access list: the same outcome (its record is
+        // the list).
+        let list = ListedAccess::new(expected.access.clone());
+        let got = BalExecutor::new(threads).unwrap().execute(state, block, &txs, &list).unwrap();
+        assert_eq!(BlockOutcome { access: expected.access.clone(), ..got }, expected, "{threads} threads, bal");
     }
     expected
 }

@@ -1,0 +1,483 @@
+//! Executing a block from its access list (EIP-7928): every transaction at
+//! once, none waiting for another.
+//!
+//! The list gives the value every step left in every key it changed, so
+//! transaction `i` need not wait for the ones before it: it reads what they
+//! left from the list ([`ListedAccess`]: the last change below its block
+//! access index `i + 1`, else the base state). Workers take transactions
+//! from a shared counter in block order, each with one EVM reused for all
+//! it takes, and check each as it ends against the list (`listed.rs`):
+//! what it loaded is listed, and the changes it computed are the list's at
+//! its index. Once every step checks, the list is the block's, and so is
+//! what each transaction computed from it.
+//!
+//! The block's changes are made without replaying its writes in order:
+//! the list says which transaction changes a key last, so a worker keeps
+//! that write as the key's final value and drops the ones a later
+//! transaction overwrites ([`Fate`]). Only what depends on what came before
+//! goes in block order, on the calling thread once the workers are done:
+//! created and deleted accounts, accounts the block destroys, and the
+//! beneficiary's fees, folded as the sequential executor folds them. Then
+//! the block's rules after the last transaction run on the changes and are
+//! checked against the list too. The outcome is the sequential executor's,
+//! whatever the thread count; any disagreement fails the block with
+//! [`VmError::AccessList`] for the first step in block order that shows
+//! it, and nothing is applied.
+//!
+//! A block before EIP-161 (Spurious Dragon) runs on the sequential path,
+//! and its list is checked against what that run records: there a touched
+//! account that did not exist comes into being, empty, and whether it
+//! exists changes what a later transaction pays, which no list says.
+//!
+//! Declarations still hold: a transaction that reads or writes outside its
+//! declaration is rejected for an access violation as in every mode (and
+//! leaves no entry in the list).
+
+use crate::access::{Recorder, after_last};
+use crate::beneficiary;
+use crate::block::BlockEnv;
+use crate::block::SpecId;
+use crate::error::{Result, UndeclaredRead, VmError};
+use crate::exec::{Evm, build_evm, execute};
+use crate::key::StateKey;
+use crate::listed::{Fate, ListMismatch, ListedAccess, Seen, StepCheck};
+use crate::parallel::{Phases, panic_message};
+use crate::receipt::BlockOutcome;
+use crate::results::Receipts;
+use crate::sequential::SequentialExecutor;
+use crate::sequential::{Enforce, Overlay};
+use crate::state::{State, StateChanges, Value};
+use crate::system;
+use crate::tx::{Transaction, check_declarations};
+use crate::workers::Workers;
+use crate::{BlockAccess, Plan, Why};
+use alloy_primitives::{Address, B256, Bytes, U256};
+use core::cell::RefCell;
+use defivm_scheduler::Limits;
+use hashbrown::HashMap;
+use hashbrown::hash_map::Entry;
+use revm::database_interface::{Database, DatabaseRef};
+use revm::state::{AccountInfo, Bytecode};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::Instant;
+
+/// Executes a block from its access list on a pool of threads, all its
+/// transactions at once. Output is identical to
+/// [`crate::SequentialExecutor`]'s for every block whose list is right; a
+/// wrong list fails the block with [`VmError::AccessList`].
+#[derive(Debug)]
+pub struct BalExecutor {
+    workers: Workers,
+    limits: Limits,
+}
+
+/// What one worker's transactions left, for the block's changes.
+#[derive(Debug, Default)]
+struct Share {
+    /// Writes that are their key's last ([`Fate::Final`]): no two
+    /// workers' hold the same key.
+    finals: StateChanges,
+    /// Each transaction the worker ran, in block order.
+    done: Vec<Done>,
+    /// The writes that join the changes in block order ([`Fate::Ordered`]),
+    /// transaction after transaction.
+    ordered: Vec<(StateKey, Value)>,
+}
+
+/// One transaction's part in the block's changes.
+#[derive(Debug)]
+struct Done {
+    index: u32,
+    fee: U256,
+    ran: bool,
+    /// Whether it declares the beneficiary: the fees before it are folded
+    /// into its account first.
+    sees_beneficiary: bool,
+    /// Where its ordered writes end in its share's.
+    ordered_end: usize,
+}
+
+impl BalExecutor {
+    /// An executor on `threads` threads: the calling thread and
+    /// `threads - 1` helpers of its own (named `defivm-bal-{i}`), with the
+    /// default [`Limits`].
+    pub fn new(threads: usize) -> Result<Self> {
+        let threads = threads.max(1);
+        let workers =
+            Workers::new(threads, "defivm-bal").map_err(|e| VmError::ThreadPool { threads, message: e.to_string() })?;
+        Ok(Self { workers, limits: Limits::default() })
+    }
+
+    /// The same, with a limit on declaration sizes.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Number of threads a block runs on, the caller's included.
+    pub fn threads(&self) -> usize {
+        self.workers.threads()
+    }
+
+    /// Executes `txs` on top of `state` (left untouched) from `list`, the
+    /// block's access list, checking it as it goes. The outcome's
+    /// [`BlockOutcome::access`] is left empty: the list is the record.
+    pub fn execute(
+        &self,
+        state: &State,
+        block: &BlockEnv,
+        txs: &[Transaction],
+        list: &ListedAccess,
+    ) -> Result<BlockOutcome> {
+        self.execute_timed(state, block, txs, list).map(|(outcome, _)| outcome)
+    }
+
+    /// [`execute`](Self::execute), also reporting where the time went:
+    /// `prepare` is the system calls before the transactions, `execute` the
+    /// transactions, `finish` their changes, the block's rules and the last
+    /// checks; nothing is scheduled.
+    pub fn execute_timed(
+        &self,
+        state: &State,
+        env: &BlockEnv,
+        txs: &[Transaction],
+        list: &ListedAccess,
+    ) -> Result<(BlockOutcome, Phases)> {
+        let start = Instant::now();
+        check_declarations(txs, &self.limits)?;
+        let (_turn, run) = list.begin();
+        let after = after_last(txs);
+        let failed = |mismatch: Box<ListMismatch>| Err(VmError::AccessList(mismatch));
+        let seen = RefCell::default();
+        let mut check = StepCheck::new(list, &seen, run, env.beneficiary);
+        if !env.spec.is_enabled_in(SpecId::SPURIOUS_DRAGON) {
+            // The sequential path, and the list checked against its record.
+            let sequential = SequentialExecutor::with_limits(self.limits).with_access_record(true);
+            let mut outcome = sequential.execute(state, env, txs)?;
+            let record = core::mem::take(&mut outcome.access);
+            check.whole(&record).map_err(VmError::AccessList)?;
+            if let Some(mismatch) = list.unloaded(run, check.marked) {
+                return failed(Box::new(mismatch));
+            }
+            let plan = Plan::Sequential(Why::BeforeEip161);
+            return Ok((outcome, Phases { plan, execute: start.elapsed(), ..Phases::default() }));
+        }
+        // Step 0: the system calls, on the base state.
+        let mut recorder = Recorder::new(1, env.beneficiary);
+        let system_changes = system::pre_execution(state, env, Some(&mut recorder))?;
+        check.start();
+        check.record(0, &recorder.into_access());
+        if let Err(mismatch) = check.finish(0) {
+            return failed(mismatch);
+        }
+        let mut phases = Phases { plan: Plan::Parallel, prepare: start.elapsed(), ..Phases::default() };
+
+        let start = Instant::now();
+        let block = Run {
+            base: state,
+            env,
+            txs,
+            list,
+            run,
+            next: AtomicUsize::new(0),
+            first_failure: AtomicU32::new(u32::MAX),
+            failure: Mutex::new(None),
+            marked: AtomicU64::new(check.marked),
+            shares: Mutex::new(Vec::new()),
+            receipts: Receipts::new(txs.len()),
+        };
+        // Each transaction catches its own panic; this one is for the rest.
+        let abort = || block.first_failure.store(0, Ordering::Relaxed);
+        if let Err(message) = self.workers.run(&|_| block.work(), &abort) {
+            block.fail(0, VmError::Internal { index: 0, message });
+        }
+        phases.execute = start.elapsed();
+
+        let start = Instant::now();
+        let Run { failure, marked, shares, receipts, .. } = block;
+        if let Some((_, error)) = failure.into_inner().unwrap_or_else(PoisonError::into_inner) {
+            return Err(error);
+        }
+        // The writes that must go in block order.
+        let mut shares = shares.into_inner().unwrap_or_else(PoisonError::into_inner);
+        let mut overlay = Overlay::new(state, system_changes);
+        let (mut pending, mut fees, mut any_ran) = (U256::ZERO, U256::ZERO, false);
+        let mut at = vec![(0usize, 0usize); shares.len()];
+        for index in 0..txs.len() as u32 {
+            let share = (0..shares.len()).find(|&s| shares[s].done.get(at[s].0).is_some_and(|d| d.index == index));
+            let Some(s) = share else {
+                return Err(VmError::Internal {
+                    index: index as usize,
+                    message: "the transaction has no result".into(),
+                });
+            };
+            let done = &shares[s].done[at[s].0];
+            if done.sees_beneficiary && !pending.is_zero() {
+                overlay.credit(env.beneficiary, pending);
+                pending = U256::ZERO;
+            }
+            for (key, value) in shares[s].ordered[at[s].1..done.ordered_end].iter().cloned() {
+                overlay.commit(key, value);
+            }
+            pending += done.fee;
+            fees += done.fee;
+            any_ran |= done.ran;
+            at[s] = (at[s].0 + 1, done.ordered_end);
+        }
+        // The last writes, over the ordered ones (which are earlier).
+        shares.sort_by_key(|share| core::cmp::Reverse(share.finals.len()));
+        let mut finals = shares.iter_mut().map(|share| core::mem::take(&mut share.finals));
+        let mut changes = finals.next().unwrap_or_default();
+        finals.for_each(|more| changes.extend(more));
+        drop(shares);
+        for (key, earlier) in overlay.into_changes() {
+            match changes.entry(key) {
+                Entry::Occupied(mut last) => {
+                    let value = Value::overwrite(Some(&earlier), last.get().clone());
+                    last.insert(value);
+                }
+                Entry::Vacant(entry) => {
+                    entry.insert(earlier);
+                }
+            }
+        }
+        beneficiary::settle(&mut changes, state, env, pending, any_ran);
+        // The block's rules after the last transaction, and the last checks.
+        let mut rules = BlockAccess::default();
+        system::post_execution(&mut changes, state, env, Some((&mut rules, after)))?;
+        check.marked = 0;
+        check.start();
+        check.record(after, &rules);
+        if let Err(mismatch) = check.finish(after) {
+            return failed(mismatch);
+        }
+        if let Some(last) = list.last_index().filter(|&last| last > after) {
+            check.start();
+            if let Err(mismatch) = check.finish(last) {
+                return failed(mismatch);
+            }
+        }
+        if let Some(mismatch) = list.unloaded(run, marked.into_inner() + check.marked) {
+            return failed(Box::new(mismatch));
+        }
+        let receipts = receipts.into_vec()?;
+        phases.finish = start.elapsed();
+        Ok((BlockOutcome { receipts, changes, fees, access: BlockAccess::default() }, phases))
+    }
+}
+
+/// One block's run, shared by the workers.
+struct Run<'a> {
+    base: &'a State,
+    env: &'a BlockEnv,
+    txs: &'a [Transaction],
+    list: &'a ListedAccess,
+    run: u64,
+    /// The next transaction to take.
+    next: AtomicUsize,
+    /// The block access index of the first step known to fail.
+    first_failure: AtomicU32,
+    /// Its error.
+    failure: Mutex<Option<(u32, VmError)>>,
+    /// The list's entries the workers loaded.
+    marked: AtomicU64,
+    /// Each worker's, once it is done.
+    shares: Mutex<Vec<Share>>,
+    receipts: Receipts,
+}
+
+impl Run<'_> {
+    /// Keeps `error` of step `index` if no earlier step failed.
+    fn fail(&self, index: u32, error: VmError) {
+        let mut failure = self.failure.lock().unwrap_or_else(PoisonError::into_inner);
+        if failure.as_ref().is_none_or(|(first, _)| index < *first) {
+            self.first_failure.fetch_min(index, Ordering::Relaxed);
+            *failure = Some((index, error));
+        }
+    }
+
+    /// One worker's share: transactions from the counter until none is
+    /// left, or every one left comes after a failure.
+    fn work(&self) {
+        let policy = Enforce::default();
+        let (seen, codes) = (RefCell::default(), RefCell::default());
+        let new_evm = || {
+            let view = ListView {
+                base: self.base,
+                list: self.list,
+                index: 0,
+                policy: &policy,
+                seen: &seen,
+                codes: &codes,
+                unlisted: None,
+            };
+            build_evm(view, self.env)
+        };
+        let mut evm = new_evm();
+        let mut check = StepCheck::new(self.list, &seen, self.run, self.env.beneficiary);
+        let mut writes = Vec::new();
+        let mut share = Share::default();
+        loop {
+            let index = self.next.fetch_add(1, Ordering::Relaxed);
+            if index >= self.txs.len() {
+                break;
+            }
+            let step = index as u32 + 1;
+            if step > self.first_failure.load(Ordering::Relaxed) {
+                break;
+            }
+            // Nothing may unwind past here: the block fails instead.
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                self.one(&mut evm, &policy, &mut check, &mut writes, &mut share, index)
+            }));
+            let failure = match outcome {
+                Ok(Ok(())) => continue,
+                Ok(Err(error)) => error,
+                Err(panic) => {
+                    // The EVM may be mid-transaction: start a fresh one.
+                    evm = new_evm();
+                    VmError::Internal { index, message: panic_message(panic.as_ref()) }
+                }
+            };
+            self.fail(step, failure);
+        }
+        self.marked.fetch_add(check.marked, Ordering::Relaxed);
+        self.shares.lock().unwrap_or_else(PoisonError::into_inner).push(share);
+    }
+}
+
+impl<'a> Run<'a> {
+    /// Runs transaction `index` on `evm` and checks it against the list.
+    fn one(
+        &self,
+        evm: &mut Evm<ListView<'a, '_>>,
+        policy: &Enforce,
+        check: &mut StepCheck<'_, '_>,
+        writes: &mut Vec<(StateKey, Value)>,
+        share: &mut Share,
+        index: usize,
+    ) -> Result<()> {
+        let tx = &self.txs[index];
+        let step = index as u32 + 1;
+        policy.declare(tx);
+        let db = &mut evm.ctx.journaled_state.database;
+        db.index = step;
+        db.unlisted = None;
+        db.seen.borrow_mut().clear();
+        check.start();
+        let writable = |key: &StateKey| (policy.find(key) == Some(true)).then_some(*key);
+        let executed = execute(evm, tx, index, self.env, writable, writes, Some(check))?;
+        let ran = executed.receipt.ran();
+        if ran {
+            if let Some((address, slot)) = evm.ctx.journaled_state.database.unlisted {
+                check.unlisted(step, address, slot);
+            }
+            check.fee(self.base, step, executed.beneficiary, executed.fee);
+        }
+        check.finish(step).map_err(VmError::AccessList)?;
+        let after = after_last(self.txs);
+        for (key, value) in writes.drain(..) {
+            let seen = evm.ctx.journaled_state.database.seen.borrow();
+            match self.list.fate(&key, &value, step, after, self.env.beneficiary, &seen) {
+                Fate::Final => {
+                    share.finals.insert(key, value);
+                }
+                Fate::Superseded => {}
+                Fate::Ordered => share.ordered.push((key, value)),
+            }
+        }
+        share.done.push(Done {
+            index: step - 1,
+            fee: executed.fee,
+            ran,
+            sees_beneficiary: policy.find(&StateKey::Account(self.env.beneficiary)).is_some(),
+            ordered_end: share.ordered.len(),
+        });
+        self.receipts.put(index, executed.receipt);
+        Ok(())
+    }
+}
+
+/// What one transaction sees: the list at its index over the base state,
+/// through its declaration.
+struct ListView<'a, 's> {
+    base: &'a State,
+    list: &'a ListedAccess,
+    /// The running transaction's block access index.
+    index: u32,
+    policy: &'s Enforce,
+    /// Where the list holds what it loaded.
+    seen: &'s RefCell<Seen<'a>>,
+    /// This worker's copies of the code it ran, by where the shared code
+    /// lies.
+    codes: &'s RefCell<HashMap<usize, Bytecode>>,
+    /// Its first read of a key the list does not hold: answered from the
+    /// base state, which is right if the list holds every change, and an
+    /// error unless the transaction is rejected for a violation (which
+    /// leaves nothing in the list).
+    unlisted: Option<(Address, Option<U256>)>,
+}
+
+impl ListView<'_, '_> {
+    /// The account as revm takes it, with this worker's own copy of its
+    /// code: the shared one's counter, bumped by every transaction that
+    /// loads a hot contract, would bounce between the workers' cores.
+    fn info(&self, balance: U256, nonce: u64, code: Option<&Bytecode>) -> AccountInfo {
+        static NO_CODE: LazyLock<AccountInfo> = LazyLock::new(|| AccountInfo::default().without_code());
+        let mut info = NO_CODE.copy_without_code();
+        info.balance = balance;
+        info.nonce = nonce;
+        if let Some(code) = code.filter(|code| !code.is_empty()) {
+            let mut codes = self.codes.borrow_mut();
+            let own = codes.entry(code.original_byte_slice().as_ptr() as usize).or_insert_with(|| {
+                let bytes = Bytes::copy_from_slice(code.original_byte_slice());
+                Bytecode::new_raw_checked(bytes).unwrap_or_else(|_| code.clone())
+            });
+            info.code_hash = own.hash_slow();
+            info.code = Some(own.clone());
+        }
+        info
+    }
+
+    fn check(&self, key: StateKey) -> core::result::Result<(), UndeclaredRead> {
+        if self.policy.find(&key).is_some() { Ok(()) } else { Err(UndeclaredRead(key)) }
+    }
+}
+
+impl Database for ListView<'_, '_> {
+    type Error = UndeclaredRead;
+
+    fn basic(&mut self, address: Address) -> core::result::Result<Option<AccountInfo>, Self::Error> {
+        self.check(StateKey::Account(address))?;
+        let account = match self.list.account(self.base, address, self.index, self.seen) {
+            Ok(account) => account,
+            Err(()) => {
+                self.unlisted.get_or_insert((address, None));
+                self.base.account(&address).map(|a| (a.balance, a.nonce, a.code.as_ref()))
+            }
+        };
+        Ok(account.map(|(balance, nonce, code)| self.info(balance, nonce, code)))
+    }
+
+    fn code_by_hash(&mut self, code_hash: B256) -> core::result::Result<Bytecode, Self::Error> {
+        Ok(self.base.code_by_hash_ref(code_hash).unwrap_or_else(|never| match never {}))
+    }
+
+    fn storage(&mut self, address: Address, index: U256) -> core::result::Result<U256, Self::Error> {
+        self.check(StateKey::Storage(address, index))?;
+        match self.list.slot(self.base, address, index, self.index, self.seen) {
+            Ok(value) => Ok(value),
+            Err(()) => {
+                self.unlisted.get_or_insert((address, Some(index)));
+                Ok(self.base.storage(&address, &index))
+            }
+        }
+    }
+
+    fn block_hash(&mut self, number: u64) -> core::result::Result<B256, Self::Error> {
+        Ok(self.base.block_hash_ref(number).unwrap_or_else(|never| match never {}))
+    }
+}

@@ -1,0 +1,764 @@
+//! A block's access list in lookup form, for executing the block from it
+//! ([`crate::BalExecutor`]): what the list says each key holds before a
+//! step, and the checks that what the steps really did is exactly what it
+//! lists.
+//!
+//! What a key holds before step `k` (block access index `k`): its last
+//! change at an index below `k`, else its value in the base state. An
+//! account destroyed at an index below `k` (its code changed to none, or
+//! its nonce to zero: nothing else lowers them) has no storage from before
+//! it, so a slot with no change since reads as zero.
+//!
+//! A list is right for a block when every step, run on what the list says,
+//! computes exactly the changes the list records at its index, and between
+//! them the steps load every account and slot it holds. Then, by induction
+//! over the indexes, every step read what the steps before it left, so it
+//! ran as it does sequentially. The checks kept here:
+//! - a step loads no account or slot the list does not hold;
+//! - each field a step changes has a change at the step's index, with the
+//!   same value;
+//! - a step makes as many changes as the list has at its index (so none of
+//!   those is left unproduced), counted per index when the list is made;
+//! - the accounts and slots the steps loaded, each counted once per run (a
+//!   mark holding the run's number), are as many as the list holds.
+//!
+//! Marks let one list be executed again and again (a benchmark) with no
+//! pass to clear them; runs of one list take turns ([`ListedAccess::begin`]).
+
+use crate::access::{AccountAccess, BlockAccess, Step, StepObserver, steps};
+use crate::key::StateKey;
+use crate::state::{State, Value};
+use alloy_primitives::{Address, Bytes, U256};
+use core::cell::RefCell;
+use hashbrown::HashMap;
+use revm::state::{Bytecode, EvmState};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// A block access list ready to execute a block from: built once from its
+/// content ([`BlockAccess`]; `defivm-ethereum` makes one from an EIP-7928
+/// list), then used by any number of runs, one at a time.
+#[derive(Debug, Default)]
+pub struct ListedAccess {
+    accounts: HashMap<Address, ListedAccount>,
+    /// How many changes the list holds at each block access index.
+    changes_at: Vec<u32>,
+    /// Accounts and slots, in all.
+    entries: u64,
+    /// The last run's number.
+    runs: AtomicU64,
+    /// Held by the run in progress.
+    turn: Mutex<()>,
+}
+
+#[derive(Debug)]
+struct ListedAccount {
+    mark: AtomicU64,
+    balance: Vec<(u32, U256)>,
+    nonce: Vec<(u32, u64)>,
+    code: Vec<(u32, Bytecode)>,
+    /// The indexes where the account was destroyed, in order.
+    destroyed: Vec<u32>,
+    storage: HashMap<U256, ListedSlot>,
+}
+
+#[derive(Debug)]
+struct ListedSlot {
+    mark: AtomicU64,
+    changes: Vec<(u32, U256)>,
+}
+
+/// Which of an account's fields an entry is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    /// Its balance.
+    Balance,
+    /// Its nonce.
+    Nonce,
+    /// Its code.
+    Code,
+    /// One storage slot.
+    Storage(U256),
+}
+
+/// A field's value in a list entry, or as a step computed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldValue {
+    /// A balance, in wei.
+    Balance(U256),
+    /// A nonce.
+    Nonce(u64),
+    /// Runtime code.
+    Code(Bytes),
+    /// A slot's value.
+    Storage(U256),
+}
+
+impl fmt::Display for FieldValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FieldValue::Balance(v) | FieldValue::Storage(v) => write!(f, "{v:#x}"),
+            FieldValue::Nonce(v) => write!(f, "{v}"),
+            FieldValue::Code(code) => write!(f, "{} bytes of code ({})", code.len(), alloy_primitives::keccak256(code)),
+        }
+    }
+}
+
+/// How a block access list disagrees with the block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MismatchKind {
+    /// A step read an account or slot the list does not hold.
+    UnlistedRead,
+    /// A step changed a field the list records no change of at its index.
+    UnlistedChange,
+    /// The list's value differs from the one the step computed.
+    ValueDiffers,
+    /// The list holds an entry no step produced: a change at an index whose
+    /// step did not make it (or an index past the block's last), or an
+    /// account or slot no step loaded.
+    Unproduced,
+}
+
+/// Where and how a block access list disagrees with its block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListMismatch {
+    /// What is wrong.
+    pub kind: MismatchKind,
+    /// The block access index of the step concerned (0: the system calls
+    /// before the transactions, `i + 1`: transaction `i`, `n + 1`: what
+    /// follows the last of `n`); `None` for an account or slot no step
+    /// loaded.
+    pub index: Option<u32>,
+    /// The account.
+    pub address: Address,
+    /// The field, where the mismatch is about one.
+    pub field: Option<Field>,
+    /// The list's value (`None`: it has none).
+    pub expected: Option<FieldValue>,
+    /// The step's value (`None`: it computed none).
+    pub computed: Option<FieldValue>,
+}
+
+impl ListMismatch {
+    /// The transaction concerned, if the step is one of a block of `txs`.
+    pub fn transaction(&self, txs: usize) -> Option<usize> {
+        let index = self.index? as usize;
+        (1..=txs).contains(&index).then(|| index - 1)
+    }
+}
+
+impl fmt::Display for ListMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.kind {
+            MismatchKind::UnlistedRead => "reads what the list does not hold",
+            MismatchKind::UnlistedChange => "makes a change the list does not record",
+            MismatchKind::ValueDiffers => "computes a value other than the list's",
+            MismatchKind::Unproduced => "does not produce the list's entry",
+        };
+        match self.index {
+            Some(index) => write!(f, "block access index {index} {what}: {}", self.address)?,
+            None => write!(f, "no step loads the list's entry: {}", self.address)?,
+        }
+        match self.field {
+            Some(Field::Storage(slot)) => write!(f, " slot {slot:#x}")?,
+            Some(Field::Balance) => write!(f, " balance")?,
+            Some(Field::Nonce) => write!(f, " nonce")?,
+            Some(Field::Code) => write!(f, " code")?,
+            None => {}
+        }
+        let value = |v: &Option<FieldValue>| v.as_ref().map_or_else(|| "none".to_string(), ToString::to_string);
+        if self.expected.is_some() || self.computed.is_some() {
+            write!(f, " (list: {}, computed: {})", value(&self.expected), value(&self.computed))?;
+        }
+        Ok(())
+    }
+}
+
+/// The value of the last change below `index`, with its index.
+fn before<T>(changes: &[(u32, T)], index: u32) -> Option<&(u32, T)> {
+    let below = changes.partition_point(|(at, _)| *at < index);
+    below.checked_sub(1).map(|last| &changes[last])
+}
+
+/// The change at exactly `index`.
+fn at<T>(changes: &[(u32, T)], index: u32) -> Option<&T> {
+    changes.binary_search_by_key(&index, |(at, _)| *at).ok().map(|found| &changes[found].1)
+}
+
+impl ListedAccess {
+    /// The list whose content is `access`.
+    pub fn new(access: BlockAccess) -> Self {
+        let mut list = Self::default();
+        for (address, account) in access.into_accounts() {
+            let AccountAccess { mut balance, mut nonce, mut code, mut storage } = account;
+            // In index order (a list of a real block is; one moved about
+            // need not be).
+            balance.sort_by_key(|c| c.0);
+            nonce.sort_by_key(|c| c.0);
+            code.sort_by_key(|c| c.0);
+            storage.values_mut().for_each(|changes| changes.sort_by_key(|c| c.0));
+            let indexes = (balance.iter().map(|c| c.0))
+                .chain(nonce.iter().map(|c| c.0))
+                .chain(code.iter().map(|c| c.0))
+                .chain(storage.values().flatten().map(|c| c.0));
+            for index in indexes {
+                let index = index as usize;
+                if list.changes_at.len() <= index {
+                    list.changes_at.resize(index + 1, 0);
+                }
+                list.changes_at[index] += 1;
+            }
+            let mut destroyed: Vec<u32> = nonce.iter().filter(|(_, n)| *n == 0).map(|(at, _)| *at).collect();
+            destroyed.extend(code.iter().filter(|(_, c)| c.is_empty()).map(|(at, _)| *at));
+            destroyed.sort_unstable();
+            destroyed.dedup();
+            let code = code.into_iter().map(|(at, bytes)| (at, bytecode(bytes))).collect();
+            let storage: HashMap<U256, ListedSlot> = storage
+                .into_iter()
+                .map(|(slot, changes)| (slot, ListedSlot { mark: AtomicU64::new(0), changes }))
+                .collect();
+            list.entries += 1 + storage.len() as u64;
+            let account = ListedAccount { mark: AtomicU64::new(0), balance, nonce, code, destroyed, storage };
+            list.accounts.insert(address, account);
+        }
+        list
+    }
+
+    /// How many accounts the list holds.
+    pub fn len(&self) -> usize {
+        self.accounts.len()
+    }
+
+    /// Whether the list holds no account.
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty()
+    }
+
+    /// Starts a run: waits for the run in progress, if any, and returns the
+    /// guard that makes the others wait with the new run's number.
+    pub(crate) fn begin(&self) -> (MutexGuard<'_, ()>, u64) {
+        let turn = self.turn.lock().unwrap_or_else(PoisonError::into_inner);
+        (turn, self.runs.fetch_add(1, Ordering::Relaxed) + 1)
+    }
+
+    /// How many changes the list holds at `index`.
+    fn changes_at(&self, index: u32) -> u32 {
+        self.changes_at.get(index as usize).copied().unwrap_or(0)
+    }
+
+    /// The highest index with a change, if any.
+    pub(crate) fn last_index(&self) -> Option<u32> {
+        self.changes_at.iter().rposition(|&n| n > 0).map(|at| at as u32)
+    }
+
+    /// The account at `address` as the list has it before step `index`
+    /// over `base` (its balance, nonce and code, if it exists), or `Err` if
+    /// the list does not hold it; `seen` keeps where the list holds it, for
+    /// the step's check.
+    pub(crate) fn account<'a>(
+        &'a self,
+        base: &'a State,
+        address: Address,
+        index: u32,
+        seen: &RefCell<Seen<'a>>,
+    ) -> Result<Option<Fields<'a>>, ()> {
+        let listed = self.accounts.get(&address).ok_or(())?;
+        seen.borrow_mut().accounts.push((address, listed));
+        let base = base.account(&address);
+        let balance = before(&listed.balance, index);
+        let nonce = before(&listed.nonce, index);
+        let code = before(&listed.code, index);
+        if balance.is_none() && nonce.is_none() && code.is_none() {
+            return Ok(base.map(|a| (a.balance, a.nonce, a.code.as_ref())));
+        }
+        let balance = balance.map_or_else(|| base.map_or(U256::ZERO, |a| a.balance), |c| c.1);
+        let nonce = nonce.map_or_else(|| base.map_or(0, |a| a.nonce), |c| c.1);
+        let code = code.map_or_else(|| base.and_then(|a| a.code.as_ref()), |c| Some(&c.1));
+        let code = code.filter(|code| !code.is_empty());
+        let destroyed = last_below(&listed.destroyed, index).is_some();
+        if balance.is_zero() && nonce == 0 && code.is_none() && (base.is_none() || destroyed) {
+            return Ok(None);
+        }
+        Ok(Some((balance, nonce, code)))
+    }
+
+    /// The slot's value as the list has it before step `index` over
+    /// `base`, or `Err` if the list does not hold it; `seen` keeps where
+    /// the list holds it, for the step's check.
+    pub(crate) fn slot<'a>(
+        &'a self,
+        base: &State,
+        address: Address,
+        slot: U256,
+        index: u32,
+        seen: &RefCell<Seen<'a>>,
+    ) -> Result<U256, ()> {
+        let mut seen = seen.borrow_mut();
+        let listed = match seen.account(&address) {
+            Some(listed) => listed,
+            None => self.accounts.get(&address).ok_or(())?,
+        };
+        let listed_slot = listed.storage.get(&slot).ok_or(())?;
+        seen.slots.push((address, slot, listed_slot));
+        match (before(&listed_slot.changes, index), last_below(&listed.destroyed, index)) {
+            (Some(&(at, value)), Some(destroyed)) if at >= destroyed => Ok(value),
+            (Some(&(_, value)), None) => Ok(value),
+            (_, Some(_)) => Ok(U256::ZERO),
+            (None, None) => Ok(base.storage(&address, &slot)),
+        }
+    }
+}
+
+/// An account's balance, nonce and code.
+pub(crate) type Fields<'a> = (U256, u64, Option<&'a Bytecode>);
+
+/// Where the list holds what the running step loaded, kept as it loads
+/// them: its check then finds each without a search of the whole list.
+#[derive(Debug, Default)]
+pub(crate) struct Seen<'a> {
+    accounts: Vec<(Address, &'a ListedAccount)>,
+    slots: Vec<(Address, U256, &'a ListedSlot)>,
+}
+
+impl<'a> Seen<'a> {
+    /// Forgets the last step's.
+    pub(crate) fn clear(&mut self) {
+        self.accounts.clear();
+        self.slots.clear();
+    }
+
+    fn account(&self, address: &Address) -> Option<&'a ListedAccount> {
+        self.accounts.iter().find(|(a, _)| a == address).map(|(_, listed)| *listed)
+    }
+
+    fn slot(&self, address: &Address, slot: &U256) -> Option<&'a ListedSlot> {
+        self.slots.iter().find(|(a, s, _)| s == slot && a == address).map(|(_, _, listed)| *listed)
+    }
+}
+
+/// The last of `indexes` (in order) below `index`.
+fn last_below(indexes: &[u32], index: u32) -> Option<u32> {
+    indexes.partition_point(|&at| at < index).checked_sub(1).map(|last| indexes[last])
+}
+
+/// Where a transaction's write goes once the list checks
+/// ([`ListedAccess::fate`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fate {
+    /// No later transaction writes the key: this is its value after the
+    /// transactions.
+    Final,
+    /// A later transaction writes the key again: this value is spent.
+    Superseded,
+    /// Its effect depends on what came before (a created or deleted
+    /// account, one the block destroys, the beneficiary's fees): it joins
+    /// the block's changes in block order.
+    Ordered,
+}
+
+impl ListedAccess {
+    /// Where transaction step `index`'s write of `value` to `key` goes, in
+    /// a block whose transactions end before step `after` (with the
+    /// beneficiary `beneficiary`), if the list is right. A key's last
+    /// change among the transactions' is the last write of it (a
+    /// transaction writes a key exactly where it changes it, as the list
+    /// records), and where no step destroys the account, nothing after it
+    /// changes it but the block's own rules, which build on the
+    /// transactions' changes. An account whose code the block changes is
+    /// created in it, and a write over that is [`Fate::Ordered`]; its slots
+    /// are written after the creation, and so are not.
+    pub(crate) fn fate(
+        &self,
+        key: &StateKey,
+        value: &Value,
+        index: u32,
+        after: u32,
+        beneficiary: Address,
+        seen: &Seen<'_>,
+    ) -> Fate {
+        let last = |changes: Option<u32>| match changes {
+            Some(last) if last == index => Fate::Final,
+            Some(last) if last > index => Fate::Superseded,
+            _ => Fate::Ordered,
+        };
+        match (key, value) {
+            (StateKey::Storage(address, slot), Value::Storage(_)) => {
+                let listed = seen.account(address).or_else(|| self.accounts.get(address));
+                if listed.is_none_or(|a| !a.destroyed.is_empty()) {
+                    return Fate::Ordered;
+                }
+                let listed = seen.slot(address, slot).or_else(|| listed?.storage.get(slot));
+                last(listed.and_then(|s| before(&s.changes, after)).map(|c| c.0))
+            }
+            (StateKey::Account(address), Value::Account(Some(_))) if *address != beneficiary => {
+                let simple = |a: &&ListedAccount| a.destroyed.is_empty() && a.code.is_empty();
+                let Some(listed) = seen.account(address).or_else(|| self.accounts.get(address)).filter(simple) else {
+                    return Fate::Ordered;
+                };
+                let balance = before(&listed.balance, after).map(|c| c.0);
+                let nonce = before(&listed.nonce, after).map(|c| c.0);
+                last(balance.max(nonce))
+            }
+            _ => Fate::Ordered,
+        }
+    }
+}
+
+/// `bytes` as revm runs them (a malformed delegation, which no list of a
+/// real block holds, as plain code: no step will match it).
+fn bytecode(bytes: Bytes) -> Bytecode {
+    Bytecode::new_raw_checked(bytes.clone()).unwrap_or_else(|_| Bytecode::new_legacy(bytes))
+}
+
+/// One worker's checks of the steps it runs against a list, in one run.
+#[derive(Debug)]
+pub(crate) struct StepCheck<'a, 's> {
+    list: &'a ListedAccess,
+    /// Where the list holds what the running step loaded.
+    seen: &'s RefCell<Seen<'a>>,
+    run: u64,
+    beneficiary: Address,
+    /// The list's entries this worker's steps were the first to load.
+    pub(crate) marked: u64,
+    /// The running step's changes that matched the list.
+    matched: u32,
+    /// The running step's matched changes, to find an unproduced entry.
+    produced: Vec<(Address, Field)>,
+    /// The running step's first mismatch.
+    mismatch: Option<ListMismatch>,
+}
+
+impl<'a, 's> StepCheck<'a, 's> {
+    /// Checks for run `run` of `list`, in a block whose beneficiary is
+    /// `beneficiary` (whose balance a step leaves to [`Self::fee`]).
+    /// `seen` is where the list holds what the running step loaded (kept
+    /// by its reads), to look in first.
+    pub(crate) fn new(list: &'a ListedAccess, seen: &'s RefCell<Seen<'a>>, run: u64, beneficiary: Address) -> Self {
+        Self { list, seen, run, beneficiary, marked: 0, matched: 0, produced: Vec::new(), mismatch: None }
+    }
+
+    /// Starts checking another step.
+    pub(crate) fn start(&mut self) {
+        self.matched = 0;
+        self.produced.clear();
+        self.mismatch = None;
+    }
+
+    fn mark(&mut self, mark: &AtomicU64) {
+        if mark.load(Ordering::Relaxed) != self.run && mark.swap(self.run, Ordering::Relaxed) != self.run {
+            self.marked += 1;
+        }
+    }
+
+    fn fail(&mut self, mismatch: ListMismatch) {
+        self.mismatch.get_or_insert(mismatch);
+    }
+
+    /// A step read `address` (and `slot`) that the list does not hold.
+    pub(crate) fn unlisted(&mut self, index: u32, address: Address, slot: Option<U256>) {
+        self.fail(unlisted(Some(index), address, slot));
+    }
+
+    /// Checks that step `index` changed `field` of `address` to `computed`,
+    /// as `changes` (the list's) say.
+    fn change<T: Clone + PartialEq>(
+        &mut self,
+        changes: &[(u32, T)],
+        index: u32,
+        address: Address,
+        field: Field,
+        computed: T,
+        value: impl Fn(T) -> FieldValue,
+    ) {
+        match at(changes, index) {
+            Some(listed) if *listed == computed => {
+                self.matched += 1;
+                self.produced.push((address, field));
+            }
+            listed => {
+                let kind = if listed.is_some() { MismatchKind::ValueDiffers } else { MismatchKind::UnlistedChange };
+                let expected = listed.cloned().map(&value);
+                let computed = Some(value(computed));
+                self.fail(ListMismatch { kind, index: Some(index), address, field: Some(field), expected, computed });
+            }
+        }
+    }
+
+    /// Checks a step's changes of one account, and marks what it loaded.
+    /// Returns the balance it left the beneficiary with, if it changed it.
+    fn account(&mut self, index: u32, address: Address, step: Step<'_>) -> Option<U256> {
+        let list = self.list;
+        let seen = self.seen.borrow();
+        let Some(listed) = seen.account(&address).or_else(|| list.accounts.get(&address)) else {
+            self.unlisted(index, address, None);
+            return None;
+        };
+        self.mark(&listed.mark);
+        let mut left = None;
+        if let Some(balance) = step.balance {
+            if address == self.beneficiary {
+                left = Some(balance);
+            } else {
+                self.change(&listed.balance, index, address, Field::Balance, balance, FieldValue::Balance);
+            }
+        }
+        if let Some(nonce) = step.nonce {
+            self.change(&listed.nonce, index, address, Field::Nonce, nonce, FieldValue::Nonce);
+        }
+        if let Some(code) = step.code() {
+            match at(&listed.code, index) {
+                Some(listed) if listed.original_byte_slice() == code.as_ref() => {
+                    self.matched += 1;
+                    self.produced.push((address, Field::Code));
+                }
+                listed => self.fail(ListMismatch {
+                    kind: if listed.is_some() { MismatchKind::ValueDiffers } else { MismatchKind::UnlistedChange },
+                    index: Some(index),
+                    address,
+                    field: Some(Field::Code),
+                    expected: listed.map(|c| FieldValue::Code(c.original_bytes())),
+                    computed: Some(FieldValue::Code(code)),
+                }),
+            }
+        }
+        for (slot, value) in step.slots() {
+            let Some(listed) = seen.slot(&address, &slot).or_else(|| listed.storage.get(&slot)) else {
+                self.unlisted(index, address, Some(slot));
+                continue;
+            };
+            self.mark(&listed.mark);
+            if let Some(value) = value {
+                self.change(&listed.changes, index, address, Field::Storage(slot), value, FieldValue::Storage);
+            }
+        }
+        left
+    }
+
+    /// Checks step `index`, whose state diff is `state` (`system`: a system
+    /// call's); returns the balance it left the beneficiary with, if it
+    /// changed it (a fee not counted).
+    pub(crate) fn step(&mut self, index: u32, state: &EvmState, system: bool) -> Option<U256> {
+        let mut left = None;
+        for (address, step) in steps(state, system) {
+            left = self.account(index, *address, step).or(left);
+        }
+        left
+    }
+
+    /// Checks a step recorded as a block's accesses (`record`, all at
+    /// `index`): the system calls and the block's rules.
+    pub(crate) fn record(&mut self, index: u32, record: &BlockAccess) {
+        let list = self.list;
+        for (&address, account) in record.accounts() {
+            let Some(listed) = list.accounts.get(&address) else {
+                self.unlisted(index, address, None);
+                continue;
+            };
+            self.mark(&listed.mark);
+            for &(_, balance) in &account.balance {
+                self.change(&listed.balance, index, address, Field::Balance, balance, FieldValue::Balance);
+            }
+            for &(_, nonce) in &account.nonce {
+                self.change(&listed.nonce, index, address, Field::Nonce, nonce, FieldValue::Nonce);
+            }
+            for (_, code) in &account.code {
+                let bytes = |c: &Bytecode| c.original_bytes();
+                let listed_code: Vec<(u32, Bytes)> = listed.code.iter().map(|(at, c)| (*at, bytes(c))).collect();
+                self.change(&listed_code, index, address, Field::Code, code.clone(), FieldValue::Code);
+            }
+            for (slot, changes) in &account.storage {
+                let Some(listed) = listed.storage.get(slot) else {
+                    self.unlisted(index, address, Some(*slot));
+                    continue;
+                };
+                self.mark(&listed.mark);
+                for &(_, value) in changes {
+                    self.change(&listed.changes, index, address, Field::Storage(*slot), value, FieldValue::Storage);
+                }
+            }
+        }
+    }
+
+    /// Checks a whole block's record (`record`, each change at its own
+    /// index): the first mismatch in block order, if any. An account or
+    /// slot the list does not hold is reported at the account's first
+    /// change, if it has one.
+    pub(crate) fn whole(&mut self, record: &BlockAccess) -> Result<(), Box<ListMismatch>> {
+        let list = self.list;
+        let mut matched = vec![0u32; list.changes_at.len()];
+        let mut produced: Vec<(u32, Address, Field)> = Vec::new();
+        let (mut mismatches, mut missing) = (Vec::new(), Vec::new());
+        let mut one = |check: &mut Self, at: u32, address: Address, field: Field, run: &mut dyn FnMut(&mut Self)| {
+            check.start();
+            run(check);
+            match check.mismatch.take() {
+                Some(mismatch) => mismatches.push(mismatch),
+                None => {
+                    matched[at as usize] += 1;
+                    produced.push((at, address, field));
+                }
+            }
+        };
+        for (&address, account) in record.accounts() {
+            let Some(listed) = list.accounts.get(&address) else {
+                let first = account.balance.first().map(|c| c.0).or(account.nonce.first().map(|c| c.0));
+                missing.push(unlisted(first, address, None));
+                continue;
+            };
+            self.mark(&listed.mark);
+            for &(at, balance) in &account.balance {
+                one(self, at, address, Field::Balance, &mut |c| {
+                    c.change(&listed.balance, at, address, Field::Balance, balance, FieldValue::Balance)
+                });
+            }
+            for &(at, nonce) in &account.nonce {
+                one(self, at, address, Field::Nonce, &mut |c| {
+                    c.change(&listed.nonce, at, address, Field::Nonce, nonce, FieldValue::Nonce)
+                });
+            }
+            let listed_code: Vec<(u32, Bytes)> = listed.code.iter().map(|(at, c)| (*at, c.original_bytes())).collect();
+            for (at, code) in &account.code {
+                one(self, *at, address, Field::Code, &mut |c| {
+                    c.change(&listed_code, *at, address, Field::Code, code.clone(), FieldValue::Code)
+                });
+            }
+            for (slot, changes) in &account.storage {
+                let Some(listed) = listed.storage.get(slot) else {
+                    missing.push(unlisted(changes.first().map(|c| c.0), address, Some(*slot)));
+                    continue;
+                };
+                self.mark(&listed.mark);
+                let field = Field::Storage(*slot);
+                for &(at, value) in changes {
+                    one(self, at, address, field, &mut |c| {
+                        c.change(&listed.changes, at, address, field, value, FieldValue::Storage)
+                    });
+                }
+            }
+        }
+        mismatches.append(&mut missing);
+        for (index, (&listed, &matched)) in list.changes_at.iter().zip(&matched).enumerate() {
+            if listed != matched {
+                let index = index as u32;
+                let at: Vec<_> = produced.iter().filter(|p| p.0 == index).map(|p| (p.1, p.2)).collect();
+                mismatches.push(list.unproduced_at(index, &at));
+            }
+        }
+        match mismatches.into_iter().min_by_key(|m| (m.index.unwrap_or(u32::MAX), m.address)) {
+            Some(mismatch) => Err(Box::new(mismatch)),
+            None => Ok(()),
+        }
+    }
+
+    /// The beneficiary's balance after transaction step `index` that ran,
+    /// left at `left` if it changed it, and its fee: `base` holds its
+    /// balance before the block.
+    pub(crate) fn fee(&mut self, base: &State, index: u32, left: Option<U256>, fee: U256) {
+        let list = self.list;
+        let address = self.beneficiary;
+        let Some(listed) = list.accounts.get(&address) else {
+            self.unlisted(index, address, None);
+            return;
+        };
+        self.mark(&listed.mark);
+        let found = before(&listed.balance, index)
+            .map_or_else(|| base.account(&address).map_or(U256::ZERO, |a| a.balance), |c| c.1);
+        let after = left.unwrap_or(found) + fee;
+        if after != found {
+            self.change(&listed.balance, index, address, Field::Balance, after, FieldValue::Balance);
+        }
+    }
+
+    /// Ends step `index`: its first mismatch, if any, else whether it made
+    /// every change the list has at its index.
+    pub(crate) fn finish(&mut self, index: u32) -> Result<(), Box<ListMismatch>> {
+        if let Some(mismatch) = self.mismatch.take() {
+            return Err(Box::new(mismatch));
+        }
+        if self.matched == self.list.changes_at(index) {
+            return Ok(());
+        }
+        Err(Box::new(self.list.unproduced_at(index, &self.produced)))
+    }
+}
+
+impl StepObserver for StepCheck<'_, '_> {
+    fn observe(&mut self, index: u32, state: &EvmState) -> Option<U256> {
+        self.step(index, state, false)
+    }
+}
+
+impl ListedAccess {
+    /// The first entry at `index` not among `produced`, as a mismatch.
+    fn unproduced_at(&self, index: u32, produced: &[(Address, Field)]) -> ListMismatch {
+        let mut found = Vec::new();
+        for (&address, listed) in &self.accounts {
+            let mut entry = |field: Field, value: Option<FieldValue>| {
+                if let Some(value) = value
+                    && !produced.contains(&(address, field))
+                {
+                    found.push((address, field, value));
+                }
+            };
+            entry(Field::Balance, at(&listed.balance, index).map(|v| FieldValue::Balance(*v)));
+            entry(Field::Nonce, at(&listed.nonce, index).map(|v| FieldValue::Nonce(*v)));
+            entry(Field::Code, at(&listed.code, index).map(|c| FieldValue::Code(c.original_bytes())));
+            for (&slot, listed) in &listed.storage {
+                entry(Field::Storage(slot), at(&listed.changes, index).map(|v| FieldValue::Storage(*v)));
+            }
+        }
+        // The step's matched changes are distinct entries at `index`, so
+        // when they are fewer than the list's one is always found.
+        let first = found.into_iter().min_by_key(|(address, field, _)| (*address, field_order(field)));
+        let (address, field, expected) = match first {
+            Some((address, field, value)) => (address, Some(field), Some(value)),
+            None => (Address::ZERO, None, None),
+        };
+        ListMismatch { kind: MismatchKind::Unproduced, index: Some(index), address, field, expected, computed: None }
+    }
+
+    /// After a run that marked `marked` entries: the first account or slot
+    /// no step loaded, if any (by address, then slot).
+    pub(crate) fn unloaded(&self, run: u64, marked: u64) -> Option<ListMismatch> {
+        if marked == self.entries {
+            return None;
+        }
+        let mut found: Vec<(Address, Option<U256>)> = Vec::new();
+        for (&address, listed) in &self.accounts {
+            if listed.mark.load(Ordering::Relaxed) != run {
+                found.push((address, None));
+            }
+            for (&slot, listed) in &listed.storage {
+                if listed.mark.load(Ordering::Relaxed) != run {
+                    found.push((address, Some(slot)));
+                }
+            }
+        }
+        let (address, slot) = found.into_iter().min()?;
+        Some(ListMismatch {
+            kind: MismatchKind::Unproduced,
+            index: None,
+            address,
+            field: slot.map(Field::Storage),
+            expected: None,
+            computed: None,
+        })
+    }
+}
+
+/// A read of `address` (and `slot`) the list does not hold, by step `index`.
+fn unlisted(index: Option<u32>, address: Address, slot: Option<U256>) -> ListMismatch {
+    let field = slot.map(Field::Storage);
+    ListMismatch { kind: MismatchKind::UnlistedRead, index, address, field, expected: None, computed: None }
+}
+
+/// Fields in the order a mismatch is reported.
+fn field_order(field: &Field) -> (u8, U256) {
+    match field {
+        Field::Balance => (0, U256::ZERO),
+        Field::Nonce => (1, U256::ZERO),
+        Field::Code => (2, U256::ZERO),
+        Field::Storage(slot) => (3, *slot),
+    }
+}
