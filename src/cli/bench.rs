@@ -76,14 +76,6 @@ impl Contender {
             }
         }
     }
-
-    /// The path `txs` takes.
-    fn plan(&self, txs: &[Transaction]) -> Plan {
-        match self {
-            Contender::Declared(executor) => executor.plan(txs),
-            Contender::Bal(_) => Plan::Parallel,
-        }
-    }
 }
 
 /// Measure plain sequential revm and each parallel mode on the same block.
@@ -313,7 +305,8 @@ impl Bench {
         let graph = LockGraph::from_access_sets(&sets, Limits::default()).map_err(|e| e.to_string())?;
         let bound = ScheduleStats::new(&graph, &gas).speedup_bound(self.threads);
         let bal_bound = list.is_some().then(|| independent_bound(&gas, self.threads));
-        let plan = executors.first().map_or(Plan::Parallel, |(_, e)| e.plan(txs));
+        // The path the first mode's best run took.
+        let plan = best.first().and_then(|b| b.as_ref()).map_or(Plan::Parallel, |run| run.phases.plan);
         Ok(Measured {
             label,
             hot,

@@ -5,7 +5,7 @@
 //! transaction `i` need not wait for the ones before it: it reads what they
 //! left from the list ([`ListedAccess`]: the last change below its block
 //! access index `i + 1`, else the base state). Workers take transactions
-//! from a shared counter in block order, each with one EVM reused for all
+//! from a shared counter, heaviest first, each with one EVM reused for all
 //! it takes, and check each as it ends against the list (`listed.rs`):
 //! what it loaded is listed, and the changes it computed are the list's at
 //! its index. Once every step checks, the list is the block's, and so is
@@ -53,6 +53,7 @@ use crate::workers::Workers;
 use crate::{BlockAccess, Plan, Why};
 use alloy_primitives::{Address, B256, Bytes, U256};
 use core::cell::RefCell;
+use core::ops::Range;
 use defivm_scheduler::Limits;
 use hashbrown::HashMap;
 use hashbrown::hash_map::Entry;
@@ -72,7 +73,13 @@ use std::time::Instant;
 pub struct BalExecutor {
     workers: Workers,
     limits: Limits,
+    /// Each worker's own copies of the code it ran, kept from block to
+    /// block (a copy is analysed and hashed once): see `ListView::info`.
+    codes: Vec<Mutex<HashMap<B256, Bytecode>>>,
 }
+
+/// The most codes a worker keeps copies of; past it, it starts again.
+const KEEP_CODES: usize = 4096;
 
 /// What one worker's transactions left, for the block's changes.
 #[derive(Debug, Default)]
@@ -96,8 +103,8 @@ struct Done {
     /// Whether it declares the beneficiary: the fees before it are folded
     /// into its account first.
     sees_beneficiary: bool,
-    /// Where its ordered writes end in its share's.
-    ordered_end: usize,
+    /// Where its ordered writes lie in its share's.
+    ordered: Range<usize>,
 }
 
 impl BalExecutor {
@@ -108,7 +115,8 @@ impl BalExecutor {
         let threads = threads.max(1);
         let workers =
             Workers::new(threads, "defivm-bal").map_err(|e| VmError::ThreadPool { threads, message: e.to_string() })?;
-        Ok(Self { workers, limits: Limits::default() })
+        let codes = (0..workers.threads()).map(|_| Mutex::default()).collect();
+        Ok(Self { workers, limits: Limits::default(), codes })
     }
 
     /// The same, with a limit on declaration sizes.
@@ -182,6 +190,7 @@ impl BalExecutor {
             txs,
             list,
             run,
+            order: heaviest_first(txs),
             next: AtomicUsize::new(0),
             first_failure: AtomicU32::new(u32::MAX),
             failure: Mutex::new(None),
@@ -191,7 +200,17 @@ impl BalExecutor {
         };
         // Each transaction catches its own panic; this one is for the rest.
         let abort = || block.first_failure.store(0, Ordering::Relaxed);
-        if let Err(message) = self.workers.run(&|_| block.work(), &abort) {
+        let work = |worker: usize| {
+            let mut codes = self.codes[worker].lock().unwrap_or_else(PoisonError::into_inner);
+            if codes.len() > KEEP_CODES {
+                codes.clear();
+            }
+            block.work(&mut codes);
+        };
+        if txs.len() < 2 {
+            // Nothing to share: the calling thread alone.
+            work(0);
+        } else if let Err(message) = self.workers.run(&work, &abort) {
             block.fail(0, VmError::Internal { index: 0, message });
         }
         phases.execute = start.elapsed();
@@ -205,27 +224,29 @@ impl BalExecutor {
         let mut shares = shares.into_inner().unwrap_or_else(PoisonError::into_inner);
         let mut overlay = Overlay::new(state, system_changes);
         let (mut pending, mut fees, mut any_ran) = (U256::ZERO, U256::ZERO, false);
-        let mut at = vec![(0usize, 0usize); shares.len()];
+        // Each share's transactions in block order (taken heaviest first).
+        shares.iter_mut().for_each(|share| share.done.sort_unstable_by_key(|done| done.index));
+        let mut at = vec![0usize; shares.len()];
         for index in 0..txs.len() as u32 {
-            let share = (0..shares.len()).find(|&s| shares[s].done.get(at[s].0).is_some_and(|d| d.index == index));
+            let share = (0..shares.len()).find(|&s| shares[s].done.get(at[s]).is_some_and(|d| d.index == index));
             let Some(s) = share else {
                 return Err(VmError::Internal {
                     index: index as usize,
                     message: "the transaction has no result".into(),
                 });
             };
-            let done = &shares[s].done[at[s].0];
+            let done = &shares[s].done[at[s]];
             if done.sees_beneficiary && !pending.is_zero() {
                 overlay.credit(env.beneficiary, pending);
                 pending = U256::ZERO;
             }
-            for (key, value) in shares[s].ordered[at[s].1..done.ordered_end].iter().cloned() {
+            for (key, value) in shares[s].ordered[done.ordered.clone()].iter().cloned() {
                 overlay.commit(key, value);
             }
             pending += done.fee;
             fees += done.fee;
             any_ran |= done.ran;
-            at[s] = (at[s].0 + 1, done.ordered_end);
+            at[s] += 1;
         }
         // The last writes, over the ordered ones (which are earlier).
         shares.sort_by_key(|share| core::cmp::Reverse(share.finals.len()));
@@ -269,6 +290,14 @@ impl BalExecutor {
     }
 }
 
+/// The positions of `txs`, heaviest first by gas limit, in block order
+/// among equals.
+fn heaviest_first(txs: &[Transaction]) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..txs.len() as u32).collect();
+    order.sort_by_key(|&index| core::cmp::Reverse(txs[index as usize].gas_limit));
+    order
+}
+
 /// One block's run, shared by the workers.
 struct Run<'a> {
     base: &'a State,
@@ -276,7 +305,10 @@ struct Run<'a> {
     txs: &'a [Transaction],
     list: &'a ListedAccess,
     run: u64,
-    /// The next transaction to take.
+    /// The transactions, heaviest first (by gas limit; block order among
+    /// equals): a heavy one taken last would leave the other workers idle.
+    order: Vec<u32>,
+    /// The next of `order` to take.
     next: AtomicUsize,
     /// The block access index of the first step known to fail.
     first_failure: AtomicU32,
@@ -301,9 +333,9 @@ impl Run<'_> {
 
     /// One worker's share: transactions from the counter until none is
     /// left, or every one left comes after a failure.
-    fn work(&self) {
+    fn work(&self, kept: &mut HashMap<B256, Bytecode>) {
         let policy = Enforce::default();
-        let (seen, codes) = (RefCell::default(), RefCell::default());
+        let (seen, codes) = (RefCell::default(), RefCell::new(core::mem::take(kept)));
         let new_evm = || {
             let view = ListView {
                 base: self.base,
@@ -320,14 +352,11 @@ impl Run<'_> {
         let mut check = StepCheck::new(self.list, &seen, self.run, self.env.beneficiary);
         let mut writes = Vec::new();
         let mut share = Share::default();
-        loop {
-            let index = self.next.fetch_add(1, Ordering::Relaxed);
-            if index >= self.txs.len() {
-                break;
-            }
+        while let Some(&index) = self.order.get(self.next.fetch_add(1, Ordering::Relaxed)) {
+            let index = index as usize;
             let step = index as u32 + 1;
             if step > self.first_failure.load(Ordering::Relaxed) {
-                break;
+                continue;
             }
             // Nothing may unwind past here: the block fails instead.
             let outcome = catch_unwind(AssertUnwindSafe(|| {
@@ -346,6 +375,8 @@ impl Run<'_> {
         }
         self.marked.fetch_add(check.marked, Ordering::Relaxed);
         self.shares.lock().unwrap_or_else(PoisonError::into_inner).push(share);
+        drop(evm);
+        *kept = codes.into_inner();
     }
 }
 
@@ -379,6 +410,7 @@ impl<'a> Run<'a> {
         }
         check.finish(step).map_err(VmError::AccessList)?;
         let after = after_last(self.txs);
+        let ordered_start = share.ordered.len();
         for (key, value) in writes.drain(..) {
             let seen = evm.ctx.journaled_state.database.seen.borrow();
             match self.list.fate(&key, &value, step, after, self.env.beneficiary, &seen) {
@@ -394,7 +426,7 @@ impl<'a> Run<'a> {
             fee: executed.fee,
             ran,
             sees_beneficiary: policy.find(&StateKey::Account(self.env.beneficiary)).is_some(),
-            ordered_end: share.ordered.len(),
+            ordered: ordered_start..share.ordered.len(),
         });
         self.receipts.put(index, executed.receipt);
         Ok(())
@@ -411,9 +443,8 @@ struct ListView<'a, 's> {
     policy: &'s Enforce,
     /// Where the list holds what it loaded.
     seen: &'s RefCell<Seen<'a>>,
-    /// This worker's copies of the code it ran, by where the shared code
-    /// lies.
-    codes: &'s RefCell<HashMap<usize, Bytecode>>,
+    /// This worker's copies of the code it ran, by code hash.
+    codes: &'s RefCell<HashMap<B256, Bytecode>>,
     /// Its first read of a key the list does not hold: answered from the
     /// base state, which is right if the list holds every change, and an
     /// error unless the transaction is rejected for a violation (which
@@ -432,7 +463,9 @@ impl ListView<'_, '_> {
         info.nonce = nonce;
         if let Some(code) = code.filter(|code| !code.is_empty()) {
             let mut codes = self.codes.borrow_mut();
-            let own = codes.entry(code.original_byte_slice().as_ptr() as usize).or_insert_with(|| {
+            // The shared code keeps its hash once computed (a read, not a
+            // write, of what the workers share).
+            let own = codes.entry(code.hash_slow()).or_insert_with(|| {
                 let bytes = Bytes::copy_from_slice(code.original_byte_slice());
                 Bytecode::new_raw_checked(bytes).unwrap_or_else(|_| code.clone())
             });

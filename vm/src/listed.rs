@@ -264,7 +264,11 @@ impl ListedAccess {
         seen: &RefCell<Seen<'a>>,
     ) -> Result<Option<Fields<'a>>, ()> {
         let listed = self.accounts.get(&address).ok_or(())?;
-        seen.borrow_mut().accounts.push((address, listed));
+        let mut seen = seen.borrow_mut();
+        if seen.accounts.len() <= SCAN {
+            seen.accounts.push((address, listed));
+        }
+        drop(seen);
         let base = base.account(&address);
         let balance = before(&listed.balance, index);
         let nonce = before(&listed.nonce, index);
@@ -300,7 +304,9 @@ impl ListedAccess {
             None => self.accounts.get(&address).ok_or(())?,
         };
         let listed_slot = listed.storage.get(&slot).ok_or(())?;
-        seen.slots.push((address, slot, listed_slot));
+        if seen.slots.len() <= SCAN {
+            seen.slots.push((address, slot, listed_slot));
+        }
         match (before(&listed_slot.changes, index), last_below(&listed.destroyed, index)) {
             (Some(&(at, value)), Some(destroyed)) if at >= destroyed => Ok(value),
             (Some(&(_, value)), None) => Ok(value),
@@ -312,6 +318,9 @@ impl ListedAccess {
 
 /// An account's balance, nonce and code.
 pub(crate) type Fields<'a> = (U256, u64, Option<&'a Bytecode>);
+
+/// Up to this many accounts or slots a step loaded are scanned.
+const SCAN: usize = 16;
 
 /// Where the list holds what the running step loaded, kept as it loads
 /// them: its check then finds each without a search of the whole list.
@@ -328,12 +337,18 @@ impl<'a> Seen<'a> {
         self.slots.clear();
     }
 
+    /// Found by a scan, in a step that loaded a few (else the list's
+    /// search is the quicker).
     fn account(&self, address: &Address) -> Option<&'a ListedAccount> {
-        self.accounts.iter().find(|(a, _)| a == address).map(|(_, listed)| *listed)
+        let few = self.accounts.len() <= SCAN;
+        few.then(|| self.accounts.iter().find(|(a, _)| a == address).map(|(_, listed)| *listed)).flatten()
     }
 
+    /// As [`Seen::account`].
     fn slot(&self, address: &Address, slot: &U256) -> Option<&'a ListedSlot> {
-        self.slots.iter().find(|(a, s, _)| s == slot && a == address).map(|(_, _, listed)| *listed)
+        let few = self.slots.len() <= SCAN;
+        few.then(|| self.slots.iter().find(|(a, s, _)| s == slot && a == address).map(|(_, _, listed)| *listed))
+            .flatten()
     }
 }
 
