@@ -13,8 +13,8 @@ use defivm::fixture::{Codes, LoadedFixture};
 use defivm::schedule::independent_bound;
 use defivm::scheduler::{Limits, LockGraph, ScheduleStats};
 use defivm::vm::{
-    BalExecutor, BlockEnv, BlockOutcome, ListedAccess, ParallelExecutor, ParallelMode, Phases, PlainRevm, Plan,
-    SequentialExecutor, State, Transaction,
+    BalExecutor, BlockAccess, BlockEnv, BlockOutcome, ListedAccess, ParallelExecutor, ParallelMode, Phases, PlainRevm,
+    Plan, SequentialExecutor, State, Transaction,
 };
 use defivm::workload::{REALISTIC_HOT, Workload, bench_users, generate};
 use indicatif::ProgressBar;
@@ -32,7 +32,7 @@ pub(crate) enum BenchMode {
     Dag,
     /// Every transaction at once, from the block's EIP-7928 access list
     /// (recorded by a sequential run before the timing, as a block would
-    /// carry it).
+    /// carry it; put in lookup form within the timing).
     Bal,
     /// Every parallel mode.
     All,
@@ -48,17 +48,39 @@ enum Contender {
 }
 
 impl Contender {
-    /// Runs the block; `list` is its access list, which bal mode needs.
+    /// What a run needs besides the block, made before the clock starts:
+    /// for bal mode, the block's access list as decoded (`access`).
+    fn input(&self, access: Option<&BlockAccess>) -> Option<BlockAccess> {
+        match self {
+            Contender::Declared(_) => None,
+            Contender::Bal(_) => access.cloned(),
+        }
+    }
+
+    /// Runs the block on `input` (see [`Contender::input`]). Bal mode puts
+    /// the list in its lookup form first, counted as preparation: the
+    /// other modes' interning of their keys is timed too. What is left to
+    /// free is returned, to be dropped after the clock stops.
     fn run(
         &self,
         state: &State,
         env: &BlockEnv,
         txs: &[Transaction],
-        list: Option<&ListedAccess>,
-    ) -> Result<(BlockOutcome, Phases), String> {
-        match (self, list) {
-            (Contender::Declared(executor), _) => executor.execute_timed(state, env, txs),
-            (Contender::Bal(executor), Some(list)) => executor.execute_timed(state, env, txs, list),
+        input: Option<BlockAccess>,
+    ) -> Result<(BlockOutcome, Phases, Option<ListedAccess>), String> {
+        match (self, input) {
+            (Contender::Declared(executor), _) => {
+                executor.execute_timed(state, env, txs).map(|(outcome, phases)| (outcome, phases, None))
+            }
+            (Contender::Bal(executor), Some(access)) => {
+                let start = Instant::now();
+                let list = ListedAccess::new(access);
+                let lookup = start.elapsed();
+                executor.execute_timed(state, env, txs, &list).map(|(outcome, mut phases)| {
+                    phases.prepare += lookup;
+                    (outcome, phases, Some(list))
+                })
+            }
             (Contender::Bal(_), None) => return Err("bal mode needs the block's access list".into()),
         }
         .map_err(|e| e.to_string())
@@ -254,18 +276,18 @@ impl Bench {
         let progress = ProgressBar::new(((1 + executors.len()) * rounds + 1) as u64);
         let sequential = SequentialExecutor::new().with_access_record(self.record_access);
         let expected = sequential.execute(state, env, txs).map_err(|e| e.to_string())?;
-        // The block's access list, for bal mode: as a block carries it, so
-        // made before the timing.
-        let list = if executors.iter().any(|(_, c)| matches!(c, Contender::Bal(_))) {
+        // The block's access list, for bal mode: as a block carries it, and
+        // decoded as its transactions are, so made before the timing.
+        let access = if executors.iter().any(|(_, c)| matches!(c, Contender::Bal(_))) {
             let record = SequentialExecutor::new().with_access_record(true).execute(state, env, txs);
-            Some(ListedAccess::new(record.map_err(|e| e.to_string())?.access))
+            Some(record.map_err(|e| e.to_string())?.access)
         } else {
             None
         };
         // A warm-up run of each mode, checked too: the first block an
         // executor sees also allocates the buffers it keeps.
         for (name, executor) in executors {
-            let (outcome, _) = executor.run(state, env, txs, list.as_ref())?;
+            let (outcome, _, _) = executor.run(state, env, txs, executor.input(access.as_ref()))?;
             if !executor.agrees(&outcome, &expected) {
                 return Err(format!("{name} mode disagrees with the sequential executor"));
             }
@@ -287,9 +309,11 @@ impl Bench {
             // held across the next run would push that run onto fresh pages.
             drop((revm, receipts));
             for ((name, executor), best) in executors.iter().zip(&mut best) {
+                let input = executor.input(access.as_ref());
                 let start = Instant::now();
-                let (outcome, phases) = executor.run(state, env, txs, list.as_ref())?;
+                let (outcome, phases, spent) = executor.run(state, env, txs, input)?;
                 let time = start.elapsed();
+                drop(spent);
                 progress.inc(1);
                 if !executor.agrees(&outcome, &expected) {
                     return Err(format!("{name} mode disagrees with the sequential executor"));
@@ -304,7 +328,7 @@ impl Bench {
         let sets: Vec<_> = txs.iter().map(Transaction::full_access).collect();
         let graph = LockGraph::from_access_sets(&sets, Limits::default()).map_err(|e| e.to_string())?;
         let bound = ScheduleStats::new(&graph, &gas).speedup_bound(self.threads);
-        let bal_bound = list.is_some().then(|| independent_bound(&gas, self.threads));
+        let bal_bound = access.is_some().then(|| independent_bound(&gas, self.threads));
         // The path the first mode's best run took.
         let plan = best.first().and_then(|b| b.as_ref()).map_or(Plan::Parallel, |run| run.phases.plan);
         Ok(Measured {
