@@ -309,6 +309,20 @@ fn a_wrong_list_fails_the_block_naming_the_step_the_key_and_both_values() {
         },
     );
 
+    // A change at an index past every step (one no block reaches).
+    tampered(
+        "entry past the block",
+        &block,
+        |l| {
+            let account = l.iter_mut().find(|a| a.address == contract).unwrap();
+            account.nonce_changes.push(NonceChange::new(BlockAccessIndex::new(u64::MAX), 9));
+        },
+        |m| {
+            m.kind == MismatchKind::Unproduced
+                && (m.index, m.address, m.field) == (Some(u32::MAX), contract, Some(Field::Nonce))
+        },
+    );
+
     // An account added that no step loads.
     let stranger = Address::repeat_byte(0x5a);
     tampered(

@@ -54,6 +54,24 @@ pub fn block_access(list: &BlockAccessList) -> BlockAccess {
     }))
 }
 
+/// Where `list` departs from the EIP's form, if it does: accounts sorted by
+/// address and each given once, and in each, changes sorted by index with
+/// one per index, slots sorted and each given once, no slot both read and
+/// changed. A list in another form may hash to what a header says and
+/// still say what a list in the EIP's form does not (an account given
+/// twice, say), so it is refused rather than read.
+pub fn noncanonical(list: &BlockAccessList) -> Option<String> {
+    let canonical = block_access_list(&block_access(list));
+    if canonical == *list {
+        return None;
+    }
+    let at = list.iter().zip(&canonical).position(|(a, b)| a != b).unwrap_or(list.len().min(canonical.len()));
+    let address = list.get(at).map(|a| a.address.to_string()).unwrap_or_default();
+    Some(format!(
+        "not in the EIP's order and form from account {at} ({address}): sorted, each account, slot and index once"
+    ))
+}
+
 /// One account's entry.
 fn account_changes(address: Address, access: &AccountAccess) -> AccountChanges {
     let index = |at: u32| BlockAccessIndex::new(u64::from(at));
@@ -267,5 +285,30 @@ mod tests {
         }
         let back: Vec<BalAccountJson> = serde_json::from_value(json).unwrap();
         assert_eq!(bal_from_json(&back), list);
+    }
+}
+
+#[cfg(test)]
+mod canonical_tests {
+    use super::*;
+
+    fn two_accounts() -> BlockAccessList {
+        let account = |byte: u8, index: u64| AccountChanges {
+            address: Address::repeat_byte(byte),
+            balance_changes: vec![BalanceChange::new(BlockAccessIndex::new(index), U256::from(index))],
+            ..AccountChanges::default()
+        };
+        vec![account(1, 1), account(2, 2)]
+    }
+
+    #[test]
+    fn a_list_out_of_the_eips_order_or_with_an_account_twice_is_named() {
+        assert_eq!(noncanonical(&two_accounts()), None);
+        let mut reversed = two_accounts();
+        reversed.reverse();
+        assert!(noncanonical(&reversed).is_some_and(|m| m.contains("account 0")));
+        let mut twice = two_accounts();
+        twice.push(twice[1].clone());
+        assert!(noncanonical(&twice).is_some_and(|m| m.contains("account 2")), "{:?}", noncanonical(&twice));
     }
 }

@@ -209,7 +209,9 @@ impl BalExecutor {
         };
         if txs.len() < 2 {
             // Nothing to share: the calling thread alone.
-            work(0);
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| work(0))) {
+                block.fail(0, VmError::Internal { index: 0, message: panic_message(panic.as_ref()) });
+            }
         } else if let Err(message) = self.workers.run(&work, &abort) {
             block.fail(0, VmError::Internal { index: 0, message });
         }
@@ -275,9 +277,9 @@ impl BalExecutor {
         if let Err(mismatch) = check.finish(after) {
             return failed(mismatch);
         }
-        if let Some(last) = list.last_index().filter(|&last| last > after) {
+        if let Some(past) = list.first_past(after) {
             check.start();
-            if let Err(mismatch) = check.finish(last) {
+            if let Err(mismatch) = check.finish(past) {
                 return failed(mismatch);
             }
         }

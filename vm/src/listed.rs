@@ -5,9 +5,10 @@
 //!
 //! What a key holds before step `k` (block access index `k`): its last
 //! change at an index below `k`, else its value in the base state. An
-//! account destroyed at an index below `k` (its code changed to none, or
-//! its nonce to zero: nothing else lowers them) has no storage from before
-//! it, so a slot with no change since reads as zero.
+//! account destroyed at an index below `k` (its nonce changed to zero, or
+//! its code to none while its nonce is zero: nothing else lowers them; code
+//! cleared with a nonce left is a revoked EIP-7702 delegation) has no
+//! storage from before it, so a slot with no change since reads as zero.
 //!
 //! A list is right for a block when every step, run on what the list says,
 //! computes exactly the changes the list records at its index, and between
@@ -43,7 +44,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 pub struct ListedAccess {
     accounts: HashMap<Address, ListedAccount>,
     /// How many changes the list holds at each block access index.
-    changes_at: Vec<u32>,
+    changes_at: Counts,
     /// Accounts and slots, in all.
     entries: u64,
     /// The last run's number.
@@ -58,7 +59,8 @@ struct ListedAccount {
     balance: Vec<(u32, U256)>,
     nonce: Vec<(u32, u64)>,
     code: Vec<(u32, Bytecode)>,
-    /// The indexes where the account was destroyed, in order.
+    /// The indexes where the account may have been destroyed (its nonce
+    /// changed to zero, or its code to none), in order.
     destroyed: Vec<u32>,
     storage: HashMap<U256, ListedSlot>,
 }
@@ -202,13 +204,7 @@ impl ListedAccess {
                 .chain(nonce.iter().map(|c| c.0))
                 .chain(code.iter().map(|c| c.0))
                 .chain(storage.values().flatten().map(|c| c.0));
-            for index in indexes {
-                let index = index as usize;
-                if list.changes_at.len() <= index {
-                    list.changes_at.resize(index + 1, 0);
-                }
-                list.changes_at[index] += 1;
-            }
+            indexes.for_each(|index| list.changes_at.add(index));
             let mut destroyed: Vec<u32> = nonce.iter().filter(|(_, n)| *n == 0).map(|(at, _)| *at).collect();
             destroyed.extend(code.iter().filter(|(_, c)| c.is_empty()).map(|(at, _)| *at));
             destroyed.sort_unstable();
@@ -244,12 +240,12 @@ impl ListedAccess {
 
     /// How many changes the list holds at `index`.
     fn changes_at(&self, index: u32) -> u32 {
-        self.changes_at.get(index as usize).copied().unwrap_or(0)
+        self.changes_at.get(index)
     }
 
-    /// The highest index with a change, if any.
-    pub(crate) fn last_index(&self) -> Option<u32> {
-        self.changes_at.iter().rposition(|&n| n > 0).map(|at| at as u32)
+    /// The first index past `last` with a change, if any.
+    pub(crate) fn first_past(&self, last: u32) -> Option<u32> {
+        self.changes_at.iter().map(|(index, _)| index).filter(|&index| index > last).min()
     }
 
     /// The account at `address` as the list has it before step `index`
@@ -307,7 +303,12 @@ impl ListedAccess {
         if seen.slots.len() <= SCAN {
             seen.slots.push((address, slot, listed_slot));
         }
-        match (before(&listed_slot.changes, index), last_below(&listed.destroyed, index)) {
+        let destroyed = if listed.destroyed.is_empty() {
+            None
+        } else {
+            listed.destroyed_below(index, base.account(&address).map_or(0, |a| a.nonce))
+        };
+        match (before(&listed_slot.changes, index), destroyed) {
             (Some(&(at, value)), Some(destroyed)) if at >= destroyed => Ok(value),
             (Some(&(_, value)), None) => Ok(value),
             (_, Some(_)) => Ok(U256::ZERO),
@@ -349,6 +350,59 @@ impl<'a> Seen<'a> {
         let few = self.slots.len() <= SCAN;
         few.then(|| self.slots.iter().find(|(a, s, _)| s == slot && a == address).map(|(_, _, listed)| *listed))
             .flatten()
+    }
+}
+
+impl ListedAccount {
+    /// The last index below `index` where the account was destroyed: its
+    /// nonce changed to zero, or its code to none with its nonce zero then
+    /// (`base_nonce` is its nonce before the block). Code cleared with a
+    /// nonce left is an EIP-7702 delegation revoked: the storage stays.
+    fn destroyed_below(&self, index: u32, base_nonce: u64) -> Option<u32> {
+        let below = self.destroyed.partition_point(|&at| at < index);
+        self.destroyed[..below].iter().rev().copied().find(|&at| {
+            let nonce = before(&self.nonce, at + 1).map_or(base_nonce, |c| c.1);
+            nonce == 0
+        })
+    }
+}
+
+/// How many changes a list holds at each block access index: counted in
+/// place up to [`DENSE`], and in a map past it (an index no block reaches,
+/// which a wrong list may hold).
+#[derive(Debug, Default)]
+struct Counts {
+    dense: Vec<u32>,
+    far: HashMap<u32, u32>,
+}
+
+/// Indexes below this are counted in place.
+const DENSE: u32 = 1 << 20;
+
+impl Counts {
+    fn add(&mut self, index: u32) {
+        if index >= DENSE {
+            *self.far.entry(index).or_default() += 1;
+            return;
+        }
+        let at = index as usize;
+        if self.dense.len() <= at {
+            self.dense.resize(at + 1, 0);
+        }
+        self.dense[at] += 1;
+    }
+
+    fn get(&self, index: u32) -> u32 {
+        match self.dense.get(index as usize) {
+            Some(&n) => n,
+            None => self.far.get(&index).copied().unwrap_or(0),
+        }
+    }
+
+    /// Every index with changes, with their number.
+    fn iter(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        let dense = self.dense.iter().enumerate().filter(|(_, n)| **n > 0).map(|(at, n)| (at as u32, *n));
+        dense.chain(self.far.iter().map(|(&at, &n)| (at, n)))
     }
 }
 
@@ -601,7 +655,7 @@ impl<'a, 's> StepCheck<'a, 's> {
     /// change, if it has one.
     pub(crate) fn whole(&mut self, record: &BlockAccess) -> Result<(), Box<ListMismatch>> {
         let list = self.list;
-        let mut matched = vec![0u32; list.changes_at.len()];
+        let mut matched: HashMap<u32, u32> = HashMap::new();
         let mut produced: Vec<(u32, Address, Field)> = Vec::new();
         let (mut mismatches, mut missing) = (Vec::new(), Vec::new());
         let mut one = |check: &mut Self, at: u32, address: Address, field: Field, run: &mut dyn FnMut(&mut Self)| {
@@ -610,14 +664,18 @@ impl<'a, 's> StepCheck<'a, 's> {
             match check.mismatch.take() {
                 Some(mismatch) => mismatches.push(mismatch),
                 None => {
-                    matched[at as usize] += 1;
+                    *matched.entry(at).or_default() += 1;
                     produced.push((at, address, field));
                 }
             }
         };
         for (&address, account) in record.accounts() {
             let Some(listed) = list.accounts.get(&address) else {
-                let first = account.balance.first().map(|c| c.0).or(account.nonce.first().map(|c| c.0));
+                let first = (account.balance.iter().map(|c| c.0))
+                    .chain(account.nonce.iter().map(|c| c.0))
+                    .chain(account.code.iter().map(|c| c.0))
+                    .chain(account.storage.values().flatten().map(|c| c.0))
+                    .min();
                 missing.push(unlisted(first, address, None));
                 continue;
             };
@@ -653,9 +711,8 @@ impl<'a, 's> StepCheck<'a, 's> {
             }
         }
         mismatches.append(&mut missing);
-        for (index, (&listed, &matched)) in list.changes_at.iter().zip(&matched).enumerate() {
-            if listed != matched {
-                let index = index as u32;
+        for (index, listed) in list.changes_at.iter() {
+            if matched.get(&index).copied().unwrap_or(0) != listed {
                 let at: Vec<_> = produced.iter().filter(|p| p.0 == index).map(|p| (p.1, p.2)).collect();
                 mismatches.push(list.unproduced_at(index, &at));
             }
@@ -724,7 +781,9 @@ impl ListedAccess {
             }
         }
         // The step's matched changes are distinct entries at `index`, so
-        // when they are fewer than the list's one is always found.
+        // when they are fewer than the list's one is found, unless the list
+        // holds two changes of one field at one index (which no list made
+        // from alloy's, or by a recorder, does): then no field is named.
         let first = found.into_iter().min_by_key(|(address, field, _)| (*address, field_order(field)));
         let (address, field, expected) = match first {
             Some((address, field, value)) => (address, Some(field), Some(value)),
@@ -775,5 +834,55 @@ fn field_order(field: &Field) -> (u8, U256) {
         Field::Nonce => (1, U256::ZERO),
         Field::Code => (2, U256::ZERO),
         Field::Storage(slot) => (3, *slot),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::AccountAccess;
+    use crate::state::Account;
+
+    /// A base state with an account at `address` holding slot 7 = 5,
+    /// nonce 1 and code, and a list that changes its code to none at index
+    /// 1 (and its nonce to `nonce`, if given) and lists slot 7 as read.
+    fn cleared(nonce: Option<u64>) -> (State, ListedAccess, Address) {
+        let address = Address::repeat_byte(0xa1);
+        let mut state = State::new();
+        let mut account =
+            Account { nonce: 1, code: Some(Bytecode::new_legacy(Bytes::from_static(&[0x00]))), ..Account::default() };
+        account.storage.insert(U256::from(7), U256::from(5));
+        state.insert_account(address, account);
+        let mut access = AccountAccess { code: vec![(1, Bytes::new())], ..AccountAccess::default() };
+        access.nonce.extend(nonce.map(|n| (1, n)));
+        access.storage.insert(U256::from(7), Vec::new());
+        (state, ListedAccess::new(BlockAccess::from_accounts([(address, access)])), address)
+    }
+
+    #[test]
+    fn code_cleared_with_a_nonce_left_keeps_the_storage_and_a_destruction_ends_it() {
+        let seen = RefCell::default();
+        // An EIP-7702 delegation revoked: code gone, nonce kept.
+        let (state, list, address) = cleared(None);
+        assert_eq!(list.slot(&state, address, U256::from(7), 2, &seen), Ok(U256::from(5)));
+        // Destroyed: nonce to zero as well.
+        let (state, list, address) = cleared(Some(0));
+        assert_eq!(list.slot(&state, address, U256::from(7), 2, &seen), Ok(U256::ZERO));
+        // Before the step that cleared it, the base's value.
+        assert_eq!(list.slot(&state, address, U256::from(7), 1, &seen), Ok(U256::from(5)));
+        // A slot the list does not hold.
+        assert_eq!(list.slot(&state, address, U256::from(8), 2, &seen), Err(()));
+    }
+
+    #[test]
+    fn an_index_past_every_block_is_counted_without_room_for_every_index_below() {
+        let address = Address::repeat_byte(0xb2);
+        let access =
+            AccountAccess { balance: vec![(2, U256::from(1)), (u32::MAX, U256::from(2))], ..Default::default() };
+        let list = ListedAccess::new(BlockAccess::from_accounts([(address, access)]));
+        assert!(list.changes_at.dense.len() <= 3);
+        assert_eq!((list.changes_at(2), list.changes_at(u32::MAX)), (1, 1));
+        assert_eq!(list.first_past(5), Some(u32::MAX));
+        assert_eq!(list.first_past(1), Some(2));
     }
 }
