@@ -48,7 +48,7 @@ use crate::sequential::SequentialExecutor;
 use crate::sequential::{Enforce, Overlay};
 use crate::state::{State, StateChanges, Value};
 use crate::system;
-use crate::tx::{Transaction, check_declarations};
+use crate::tx::{Transaction, check_declarations, heaviest_first};
 use crate::workers::Workers;
 use crate::{BlockAccess, Plan, Why};
 use alloy_primitives::{Address, B256, Bytes, U256};
@@ -190,7 +190,11 @@ impl BalExecutor {
             txs,
             list,
             run,
-            order: heaviest_first(txs),
+            order: {
+                let mut order: Vec<u32> = (0..txs.len() as u32).collect();
+                heaviest_first(&mut order, txs);
+                order
+            },
             next: AtomicUsize::new(0),
             first_failure: AtomicU32::new(u32::MAX),
             failure: Mutex::new(None),
@@ -290,14 +294,6 @@ impl BalExecutor {
         phases.finish = start.elapsed();
         Ok((BlockOutcome { receipts, changes, fees, access: BlockAccess::default() }, phases))
     }
-}
-
-/// The positions of `txs`, heaviest first by gas limit, in block order
-/// among equals.
-fn heaviest_first(txs: &[Transaction]) -> Vec<u32> {
-    let mut order: Vec<u32> = (0..txs.len() as u32).collect();
-    order.sort_by_key(|&index| core::cmp::Reverse(txs[index as usize].gas_limit));
-    order
 }
 
 /// One block's run, shared by the workers.

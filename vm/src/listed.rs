@@ -488,6 +488,9 @@ pub(crate) struct StepCheck<'a, 's> {
     seen: &'s RefCell<Seen<'a>>,
     run: u64,
     beneficiary: Address,
+    /// Where the list holds the beneficiary, which every transaction that
+    /// runs accesses (looked up once).
+    beneficiary_listed: Option<&'a ListedAccount>,
     /// The list's entries this worker's steps were the first to load.
     pub(crate) marked: u64,
     /// The running step's changes that matched the list.
@@ -504,7 +507,18 @@ impl<'a, 's> StepCheck<'a, 's> {
     /// `seen` is where the list holds what the running step loaded (kept
     /// by its reads), to look in first.
     pub(crate) fn new(list: &'a ListedAccess, seen: &'s RefCell<Seen<'a>>, run: u64, beneficiary: Address) -> Self {
-        Self { list, seen, run, beneficiary, marked: 0, matched: 0, produced: Vec::new(), mismatch: None }
+        let beneficiary_listed = list.accounts.get(&beneficiary);
+        Self {
+            list,
+            seen,
+            run,
+            beneficiary,
+            beneficiary_listed,
+            marked: 0,
+            matched: 0,
+            produced: Vec::new(),
+            mismatch: None,
+        }
     }
 
     /// Starts checking another step.
@@ -554,6 +568,24 @@ impl<'a, 's> StepCheck<'a, 's> {
         }
     }
 
+    /// [`Self::change`] for code, which the list holds as revm runs it.
+    fn code_change(&mut self, changes: &[(u32, Bytecode)], index: u32, address: Address, code: Bytes) {
+        match at(changes, index) {
+            Some(listed) if listed.original_byte_slice() == code.as_ref() => {
+                self.matched += 1;
+                self.produced.push((address, Field::Code));
+            }
+            listed => self.fail(ListMismatch {
+                kind: if listed.is_some() { MismatchKind::ValueDiffers } else { MismatchKind::UnlistedChange },
+                index: Some(index),
+                address,
+                field: Some(Field::Code),
+                expected: listed.map(|c| FieldValue::Code(c.original_bytes())),
+                computed: Some(FieldValue::Code(code)),
+            }),
+        }
+    }
+
     /// Checks a step's changes of one account, and marks what it loaded.
     /// Returns the balance it left the beneficiary with, if it changed it.
     fn account(&mut self, index: u32, address: Address, step: Step<'_>) -> Option<U256> {
@@ -576,20 +608,7 @@ impl<'a, 's> StepCheck<'a, 's> {
             self.change(&listed.nonce, index, address, Field::Nonce, nonce, FieldValue::Nonce);
         }
         if let Some(code) = step.code() {
-            match at(&listed.code, index) {
-                Some(listed) if listed.original_byte_slice() == code.as_ref() => {
-                    self.matched += 1;
-                    self.produced.push((address, Field::Code));
-                }
-                listed => self.fail(ListMismatch {
-                    kind: if listed.is_some() { MismatchKind::ValueDiffers } else { MismatchKind::UnlistedChange },
-                    index: Some(index),
-                    address,
-                    field: Some(Field::Code),
-                    expected: listed.map(|c| FieldValue::Code(c.original_bytes())),
-                    computed: Some(FieldValue::Code(code)),
-                }),
-            }
+            self.code_change(&listed.code, index, address, code);
         }
         for (slot, value) in step.slots() {
             let Some(listed) = seen.slot(&address, &slot).or_else(|| listed.storage.get(&slot)) else {
@@ -632,9 +651,7 @@ impl<'a, 's> StepCheck<'a, 's> {
                 self.change(&listed.nonce, index, address, Field::Nonce, nonce, FieldValue::Nonce);
             }
             for (_, code) in &account.code {
-                let bytes = |c: &Bytecode| c.original_bytes();
-                let listed_code: Vec<(u32, Bytes)> = listed.code.iter().map(|(at, c)| (*at, bytes(c))).collect();
-                self.change(&listed_code, index, address, Field::Code, code.clone(), FieldValue::Code);
+                self.code_change(&listed.code, index, address, code.clone());
             }
             for (slot, changes) in &account.storage {
                 let Some(listed) = listed.storage.get(slot) else {
@@ -690,11 +707,8 @@ impl<'a, 's> StepCheck<'a, 's> {
                     c.change(&listed.nonce, at, address, Field::Nonce, nonce, FieldValue::Nonce)
                 });
             }
-            let listed_code: Vec<(u32, Bytes)> = listed.code.iter().map(|(at, c)| (*at, c.original_bytes())).collect();
             for (at, code) in &account.code {
-                one(self, *at, address, Field::Code, &mut |c| {
-                    c.change(&listed_code, *at, address, Field::Code, code.clone(), FieldValue::Code)
-                });
+                one(self, *at, address, Field::Code, &mut |c| c.code_change(&listed.code, *at, address, code.clone()));
             }
             for (slot, changes) in &account.storage {
                 let Some(listed) = listed.storage.get(slot) else {
@@ -727,9 +741,8 @@ impl<'a, 's> StepCheck<'a, 's> {
     /// left at `left` if it changed it, and its fee: `base` holds its
     /// balance before the block.
     pub(crate) fn fee(&mut self, base: &State, index: u32, left: Option<U256>, fee: U256) {
-        let list = self.list;
         let address = self.beneficiary;
-        let Some(listed) = list.accounts.get(&address) else {
+        let Some(listed) = self.beneficiary_listed else {
             self.unlisted(index, address, None);
             return;
         };

@@ -71,7 +71,7 @@ use crate::results::{Done, LeftBeneficiary, Receipts, Results};
 use crate::sequential::SequentialExecutor;
 use crate::state::{State, StateChanges, Value};
 use crate::system;
-use crate::tx::{Transaction, check_declarations};
+use crate::tx::{Transaction, check_declarations, heaviest_first};
 use crate::workers::Workers;
 use alloy_primitives::{Address, B256, U256};
 use core::ops::Range;
@@ -606,7 +606,7 @@ impl Gates {
         for wave in waves.iter() {
             let start = order.len();
             order.extend_from_slice(wave);
-            order[start..].sort_by_key(|&tx| core::cmp::Reverse(txs[tx as usize].gas_limit));
+            heaviest_first(&mut order[start..], txs);
         }
         let counters = || stretches.iter().map(|_| AtomicUsize::new(0)).collect();
         Self { claimed: counters(), done: counters(), order, stretches, aborted: AtomicBool::new(false) }

@@ -205,6 +205,13 @@ impl Transaction {
     }
 }
 
+/// Puts `order` (positions in `txs`) heaviest first by gas limit, keeping
+/// block order among equals: a worker that takes a heavy transaction last
+/// leaves the others idle.
+pub(crate) fn heaviest_first(order: &mut [u32], txs: &[Transaction]) {
+    order.sort_by_key(|&tx| core::cmp::Reverse(txs[tx as usize].gas_limit));
+}
+
 /// Rejects the first transaction whose declaration (as given, duplicates
 /// counted) is larger than `limits` allow. Every executor checks this first,
 /// so an oversized declaration fails the same way in every mode.
