@@ -21,11 +21,11 @@
 //! - A transaction rejected for an access violation records nothing.
 //! - The system address, the caller of the system calls, is not recorded.
 //!
-//! How it is kept: each thread records the steps it runs into a
-//! [`Recorder`] of its own, whatever their order, each change put in place
-//! by index; the recorders are split alike into parts by address, and
-//! part `p` of every recorder is combined into part `p` of the block's
-//! record (one thread combines them all at the block's end).
+//! How it is kept: each thread appends what the steps it runs loaded and
+//! changed to a [`Recorder`] of its own, in parts by address, whatever the
+//! steps' order, with no lookup; at the block's end part `p` of every
+//! recorder becomes part `p` of the block's record, the parts built on
+//! several threads at once, each field's changes put in index order.
 
 use alloy_primitives::{Address, Bytes, U256};
 use hashbrown::HashMap;
@@ -135,32 +135,9 @@ impl BlockAccess {
 
     /// Takes in what `recorder` recorded (a few system calls).
     pub(crate) fn absorb(&mut self, recorder: Recorder) {
-        for (address, account) in recorder.parts.into_iter().flatten() {
+        for (address, account) in recorder.into_access().into_accounts() {
             self.entry(address).absorb(account);
         }
-    }
-
-    /// The records of several threads, each split alike, combined part by
-    /// part: part `p` of the block's is part `p` of every recorder's.
-    pub(crate) fn combine(recorders: Vec<Recorder>) -> Self {
-        let mut recorders = recorders.into_iter();
-        let Some(first) = recorders.next() else {
-            return Self::default();
-        };
-        let mut parts = first.parts;
-        for recorder in recorders {
-            for (into, from) in parts.iter_mut().zip(recorder.parts) {
-                for (address, account) in from {
-                    match into.entry(address) {
-                        hashbrown::hash_map::Entry::Vacant(entry) => {
-                            entry.insert(account);
-                        }
-                        hashbrown::hash_map::Entry::Occupied(mut entry) => entry.get_mut().absorb(account),
-                    }
-                }
-            }
-        }
-        Self { parts }
     }
 }
 
@@ -267,20 +244,64 @@ impl StepObserver for Recorder {
     }
 }
 
-/// One thread's record of the steps it ran, split into `parts` parts by
-/// address. The beneficiary's balance is left out: the fees set it
+/// One thread's record of the steps it ran: what each step loaded and
+/// changed, appended as the step ends, into `parts` parts by address. No
+/// lookup is made while steps run; [`BlockAccess::build`] puts part `p` of
+/// every thread's record together, one part per thread at once. A record
+/// is cleared, not freed, between blocks ([`reset`](Self::reset)). The
+/// beneficiary's balance is left out: the fees set it
 /// ([`BeneficiaryBalance`]).
 #[derive(Debug, Clone)]
 pub(crate) struct Recorder {
-    parts: Vec<HashMap<Address, AccountAccess>>,
+    parts: Vec<Logged>,
     beneficiary: Address,
+}
+
+/// Part of a [`Recorder`]'s record, in the order its steps ended. Within
+/// one record a step's changes follow every earlier step's of the same
+/// record, so that of two changes a step made to a field (two system calls
+/// at index 0) the later one is kept.
+#[derive(Debug, Clone, Default)]
+struct Logged {
+    /// Accounts loaded and left unchanged by a step (one entry for a run of
+    /// steps that load the same account).
+    loaded: Vec<Address>,
+    /// Each field change: the account, the step's index, the new value.
+    fields: Vec<(Address, u32, FieldChange)>,
+    /// Each slot loaded: the account, the slot, the step's index and the
+    /// new value if the step changed it.
+    slots: Vec<(Address, U256, u32, Option<U256>)>,
+}
+
+/// A change to one of an account's fields.
+#[derive(Debug, Clone)]
+enum FieldChange {
+    Balance(U256),
+    Nonce(u64),
+    Code(Bytes),
+}
+
+impl Logged {
+    fn clear(&mut self) {
+        self.loaded.clear();
+        self.fields.clear();
+        self.slots.clear();
+    }
 }
 
 impl Recorder {
     /// An empty record in `parts` parts (at least one) of a block whose
     /// beneficiary is `beneficiary`.
     pub(crate) fn new(parts: usize, beneficiary: Address) -> Self {
-        Self { parts: vec![HashMap::new(); parts.max(1)], beneficiary }
+        Self { parts: vec![Logged::default(); parts.max(1)], beneficiary }
+    }
+
+    /// The same record emptied for another block, in `parts` parts, its
+    /// room kept.
+    pub(crate) fn reset(&mut self, parts: usize, beneficiary: Address) {
+        self.parts.iter_mut().for_each(Logged::clear);
+        self.parts.resize_with(parts.max(1), Logged::default);
+        self.beneficiary = beneficiary;
     }
 
     /// Records step `index`, whose state diff is `state`, and returns the
@@ -291,34 +312,109 @@ impl Recorder {
         let parts = self.parts.len();
         let mut beneficiary = None;
         for (address, step) in steps(state, system) {
-            let entry = self.parts[part(address, parts)].entry(*address).or_default();
+            let log = &mut self.parts[part(address, parts)];
+            let mut changed = false;
             if let Some(balance) = step.balance {
                 if *address == self.beneficiary {
                     beneficiary = Some(balance);
                 } else {
-                    set(&mut entry.balance, index, balance);
+                    log.fields.push((*address, index, FieldChange::Balance(balance)));
+                    changed = true;
                 }
             }
             if let Some(nonce) = step.nonce {
-                set(&mut entry.nonce, index, nonce);
+                log.fields.push((*address, index, FieldChange::Nonce(nonce)));
+                changed = true;
             }
             if let Some(code) = step.code() {
-                set(&mut entry.code, index, code);
+                log.fields.push((*address, index, FieldChange::Code(code)));
+                changed = true;
             }
-            for (slot, value) in step.slots() {
-                let changes = entry.storage.entry(slot).or_default();
-                if let Some(value) = value {
-                    set(changes, index, value);
-                }
+            if !changed && log.loaded.last() != Some(address) {
+                log.loaded.push(*address);
             }
+            log.slots.extend(step.slots().map(|(slot, value)| (*address, slot, index, value)));
         }
         beneficiary
     }
 
     /// The whole record, as a block's.
     pub(crate) fn into_access(self) -> BlockAccess {
-        BlockAccess { parts: self.parts }
+        let parts = (0..self.parts.len()).map(|p| BlockAccess::build(std::slice::from_ref(&self), p)).collect();
+        BlockAccess { parts }
     }
+
+    /// The same record emptied, its room kept.
+    pub(crate) fn clear(&mut self) {
+        self.parts.iter_mut().for_each(Logged::clear);
+    }
+
+    /// How many parts the record is in.
+    pub(crate) fn parts(&self) -> usize {
+        self.parts.len()
+    }
+}
+
+impl BlockAccess {
+    /// Part `p` of the block's record out of part `p` of each of
+    /// `recorders` (all in as many parts), each field's changes in index
+    /// order.
+    pub(crate) fn build(recorders: &[Recorder], p: usize) -> HashMap<Address, AccountAccess> {
+        let logs = || recorders.iter().filter_map(|r| r.parts.get(p));
+        let mut accounts: HashMap<Address, AccountAccess> = HashMap::new();
+        for log in logs() {
+            for address in &log.loaded {
+                accounts.entry(*address).or_default();
+            }
+            for (address, index, change) in &log.fields {
+                let account = accounts.entry(*address).or_default();
+                match change {
+                    FieldChange::Balance(balance) => account.balance.push((*index, *balance)),
+                    FieldChange::Nonce(nonce) => account.nonce.push((*index, *nonce)),
+                    FieldChange::Code(code) => account.code.push((*index, code.clone())),
+                }
+            }
+            // A step's slots of one account come together: one lookup of
+            // the account for them all.
+            for run in log.slots.chunk_by(|a, b| a.0 == b.0) {
+                let storage = &mut accounts.entry(run[0].0).or_default().storage;
+                for (_, slot, index, value) in run {
+                    let changes = storage.entry(*slot).or_default();
+                    if let Some(value) = value {
+                        changes.push((*index, *value));
+                    }
+                }
+            }
+        }
+        // Records come in the order their steps ran on each thread: put
+        // each field's changes in index order, the last logged of an index
+        // kept (a stable sort keeps their logged order).
+        for account in accounts.values_mut() {
+            in_order(&mut account.balance);
+            in_order(&mut account.nonce);
+            in_order(&mut account.code);
+            account.storage.values_mut().for_each(in_order);
+        }
+        accounts
+    }
+
+    /// A block's record made of its parts, each built by [`build`](Self::build).
+    pub(crate) fn from_parts(parts: Vec<HashMap<Address, AccountAccess>>) -> Self {
+        Self { parts }
+    }
+}
+
+/// Puts a field's changes in index order, one per index: of two changes at
+/// one index, the later in `changes` stays.
+fn in_order<T>(changes: &mut Vec<(u32, T)>) {
+    if changes.is_sorted_by(|a, b| a.0 < b.0) {
+        return;
+    }
+    changes.sort_by_key(|(index, _)| *index);
+    // Of a run of one index, keep the last: reversed, dedup keeps the first.
+    changes.reverse();
+    changes.dedup_by_key(|(index, _)| *index);
+    changes.reverse();
 }
 
 /// The beneficiary's balance through a block, transaction by transaction

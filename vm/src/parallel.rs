@@ -93,6 +93,11 @@ pub const KEEP_BUFFERS_TXS: usize = 1 << 18;
 /// this many (see [`ParallelExecutor::with_segment_txs`]).
 pub const SEGMENT_TXS: usize = 1 << 16;
 
+/// Parts per worker of a block's record of accesses: the parts are put
+/// together one per worker at a time, so more parts than workers even out
+/// the parts' sizes.
+const RECORD_PARTS_PER_THREAD: usize = 4;
+
 /// How a [`ParallelExecutor`] orders the work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ParallelMode {
@@ -151,6 +156,9 @@ pub struct ParallelExecutor {
     fallback: bool,
     /// Whether a block's accesses are recorded ([`BlockOutcome::access`]).
     record_access: bool,
+    /// The workers' records of the last block's accesses, emptied, for the
+    /// next.
+    recorders: Mutex<Vec<Recorder>>,
 }
 
 impl ParallelExecutor {
@@ -170,6 +178,7 @@ impl ParallelExecutor {
             keep_buffers_txs: KEEP_BUFFERS_TXS,
             segment_txs: SEGMENT_TXS,
             record_access: false,
+            recorders: Mutex::default(),
             fallback: true,
         })
     }
@@ -338,10 +347,14 @@ impl ParallelExecutor {
         let start = Instant::now();
         check_declarations(txs, &self.limits)?;
         let mut spare = lock(&self.spare);
-        // A record of what the block accessed per worker, each in a part per
-        // worker, to be combined part by part.
-        let workers = if self.record_access { self.threads() } else { 0 };
-        let mut recorders: Vec<_> = (0..workers).map(|_| Recorder::new(workers, env.beneficiary)).collect();
+        // A record of what the block accessed per worker, each in parts by
+        // address, to be put together part by part.
+        let mut recorders = if self.record_access { std::mem::take(&mut *lock(&self.recorders)) } else { Vec::new() };
+        if self.record_access {
+            let parts = RECORD_PARTS_PER_THREAD * self.threads();
+            recorders.resize_with(self.threads(), || Recorder::new(parts, env.beneficiary));
+            recorders.iter_mut().for_each(|r| r.reset(parts, env.beneficiary));
+        }
         // The first segment runs on the state the system calls leave.
         let mut changes = system::pre_execution(state, env, recorders.first_mut())?;
         let block = BlockRun {
@@ -372,7 +385,12 @@ impl ParallelExecutor {
         let credited = lock(&block.folded).credited;
         beneficiary::settle(&mut changes, state, env, fees - credited, any_ran);
         let inner = |r: Mutex<Recorder>| r.into_inner().unwrap_or_else(PoisonError::into_inner);
-        let mut access = BlockAccess::combine(block.recorders.into_iter().map(inner).collect());
+        let mut recorders: Vec<Recorder> = block.recorders.into_iter().map(inner).collect();
+        let mut access = self.put_together(&recorders, txs.len().saturating_sub(1))?;
+        if txs.len() <= self.keep_buffers_txs {
+            recorders.iter_mut().for_each(Recorder::clear);
+            *lock(&self.recorders) = recorders;
+        }
         if let Some(beneficiary) = block.beneficiary {
             let beneficiary = beneficiary.into_inner().unwrap_or_else(PoisonError::into_inner);
             beneficiary.finish(env.beneficiary, &mut access);
@@ -381,6 +399,26 @@ impl ParallelExecutor {
         system::post_execution(&mut changes, state, env, record)?;
         phases.finish += start.elapsed();
         Ok((BlockEffects { changes, fees, access }, phases))
+    }
+
+    /// The block's record of what it accessed, out of the workers'
+    /// `recorders`: each part put together on one worker, the workers
+    /// taking parts in turn. A panic there is reported at the block's last
+    /// transaction (`last`), the step the record was closed after.
+    fn put_together(&self, recorders: &[Recorder], last: usize) -> Result<BlockAccess> {
+        let parts = recorders.first().map_or(0, Recorder::parts);
+        let built: Vec<Mutex<_>> = (0..parts).map(|_| Mutex::default()).collect();
+        let next = AtomicUsize::new(0);
+        let work = |_worker: usize| {
+            loop {
+                let p = next.fetch_add(1, Ordering::Relaxed);
+                let Some(into) = built.get(p) else { break };
+                *lock(into) = BlockAccess::build(recorders, p);
+            }
+        };
+        self.workers.run(&work, &|| ()).map_err(|message| VmError::Internal { index: last, message })?;
+        let inner = |p: Mutex<_>| p.into_inner().unwrap_or_else(PoisonError::into_inner);
+        Ok(BlockAccess::from_parts(built.into_iter().map(inner).collect()))
     }
 
     /// Prepares, schedules and runs the transactions in `range` on the state
