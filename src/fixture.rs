@@ -9,7 +9,9 @@
 //! `fixtures/README.md`.
 
 use crate::ethereum::BalAccountJson;
-use crate::vm::{BlockEnv, BlockOutcome, Receipt, SpecId, State, Status, Transaction, VmError, Withdrawal};
+use crate::vm::{
+    AccessSet, BlockEnv, BlockOutcome, Receipt, SpecId, State, StateKey, Status, Transaction, VmError, Withdrawal,
+};
 use alloy_eips::eip2930::AccessList;
 use alloy_eips::eip7702::SignedAuthorization;
 use alloy_primitives::{Address, B256, Bloom, Bytes, U256};
@@ -456,6 +458,32 @@ impl Fixture {
             account.code_hash = Some(hash);
         }
         self.codes = Some(file.to_string());
+    }
+
+    /// Takes every shared code into its account, so that the fixture no
+    /// longer needs its code file; `path` is the fixture's own, which the
+    /// code file is named relative to.
+    pub fn inline_codes(&mut self, path: &Path) -> Result<(), FixtureError> {
+        let Some(file) = self.codes.take() else {
+            return Ok(());
+        };
+        let codes = CodeFile::load(&codes::beside(path, &file))?;
+        for (address, account) in &mut self.genesis {
+            if let Some(hash) = account.code_hash.take() {
+                let code = convert::shared_code(*address, &hash, Some(&codes)).map_err(|e| e.at(path))?;
+                account.code = code.original_bytes();
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts `declarations` in place of the transactions' declared access,
+    /// one per transaction in block order.
+    pub fn set_declarations(&mut self, declarations: &[AccessSet<StateKey>]) {
+        for (tx, declaration) in self.transactions.iter_mut().zip(declarations) {
+            tx.reads = convert::keys_to_json(declaration.reads());
+            tx.writes = convert::keys_to_json(declaration.writes());
+        }
     }
 
     /// Reads a fixture file (gzip-compressed if its name ends in `.gz`).

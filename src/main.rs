@@ -36,6 +36,8 @@ enum Command {
     Bench(cli::bench::Bench),
     /// Show a fixture's EIP-7928 block access list.
     Bal(cli::bal::Bal),
+    /// Derive each transaction's declaration by simulation, and write the fixture with them.
+    Declare(cli::declare::Declare),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
         Command::Schedule(cmd) => cmd.execute(),
         Command::Bench(cmd) => cmd.execute(),
         Command::Bal(cmd) => cmd.execute(),
+        Command::Declare(cmd) => cmd.execute(),
     };
     match result {
         Ok(code) => code,

@@ -300,3 +300,32 @@ fn bench_can_measure_every_mode_recording_the_block_access_list() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["recordAccess"].as_bool(), Some(false));
 }
+
+#[test]
+fn declare_derives_declarations_that_replay_and_prints_them_as_access_lists() {
+    let path = temp("declared-erc20");
+    let file = path.to_str().unwrap();
+    for prefix in [false, true] {
+        let mut args = vec!["declare", "fixtures/erc20.json.gz", "-o", file, "--access-list"];
+        if prefix {
+            args.push("--prefix");
+        }
+        let out = defivm(&args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let stderr = text(&out.stderr);
+        let against = if prefix { "against the prefix" } else { "against the pre-state on 2 threads" };
+        assert!(stderr.contains("1000 transactions declared") && stderr.contains(against), "{stderr}");
+        let lists: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let first = &lists[0][0];
+        assert_eq!(lists.as_array().map(Vec::len), Some(1000));
+        assert!(first["address"].is_string() && first["storageKeys"].is_array(), "{first}");
+        // Transfers touch what they touch whatever came before: the derived
+        // declarations replay in every mode.
+        let out = defivm(&["replay", file, "--mode", "all"]);
+        assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+        assert_eq!(text(&out.stdout).matches(": match").count(), 4, "{}", text(&out.stdout));
+    }
+    let out = defivm(&["declare", "no-such-fixture.json", "-o", file]);
+    assert!(!out.status.success() && text(&out.stderr).contains("no-such-fixture.json"), "{}", text(&out.stderr));
+    std::fs::remove_file(&path).unwrap();
+}

@@ -2,6 +2,7 @@
 
 pub(crate) mod bal;
 pub(crate) mod bench;
+pub(crate) mod declare;
 pub(crate) mod generate;
 pub(crate) mod import;
 pub(crate) mod memory;

@@ -29,7 +29,10 @@
 //!   no nonce bump, no fee, no gas, none of its writes.
 //!   [`SequentialExecutor::record`] runs a block without the rule and
 //!   reports what each transaction really touched: a declaration that is
-//!   exact for that block.
+//!   exact for that block. A [`Declarer`] derives declarations for code
+//!   nobody declared by simulation: each transaction alone on the block's
+//!   pre-state, all at once (hints, which what earlier transactions wrote
+//!   can make wrong), or on the state its prefix leaves (exact).
 //! - **Fees.** The beneficiary's credit is kept aside and added up, so it
 //!   never orders two transactions; a transaction that declares the
 //!   beneficiary sees every earlier credit (`beneficiary.rs`). Before London
@@ -76,13 +79,15 @@
 //! comparison), `access.rs` (what a block accessed: its EIP-7928 list's
 //! content), `revm_bal.rs` (revm's own list builder, to compare with),
 //! `listed.rs` (a list in lookup form, and the checks of the steps against
-//! it), `bal.rs` (executing a block from its list), `error.rs`.
+//! it), `bal.rs` (executing a block from its list), `declare.rs`
+//! (declarations derived by simulation), `error.rs`.
 
 mod access;
 mod bal;
 mod baseline;
 mod beneficiary;
 mod block;
+mod declare;
 mod error;
 mod exec;
 mod keccak_memo;
@@ -105,6 +110,7 @@ pub use alloy_primitives::{Address, B256, Bytes, Log, U256};
 pub use bal::BalExecutor;
 pub use baseline::PlainRevm;
 pub use block::{BlockEnv, Ommer, OmmerHeader, SpecId, Withdrawal};
+pub use declare::Declarer;
 pub use defivm_scheduler::{AccessSet, Limits};
 pub use error::{Result, VmError};
 pub use key::{AccessKind, StateKey};

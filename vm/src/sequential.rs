@@ -247,17 +247,29 @@ impl Policy for Record {
     }
 
     fn finish(&self, tx: &Transaction) {
-        let implied = tx.implied_access();
-        let mut writes = core::mem::take(&mut *self.writes.borrow_mut());
-        writes.sort_unstable();
-        writes.dedup();
-        let mut reads = core::mem::take(&mut *self.reads.borrow_mut());
-        reads.sort_unstable();
-        reads.dedup();
-        reads.retain(|k| writes.binary_search(k).is_err() && !implied.declares(k));
-        writes.retain(|k| !implied.writes_key(k));
-        self.declarations.borrow_mut().push(AccessSet::new(reads, writes));
+        let writes = core::mem::take(&mut *self.writes.borrow_mut());
+        let reads = core::mem::take(&mut *self.reads.borrow_mut());
+        self.declarations.borrow_mut().push(declaration(tx, reads, writes));
     }
+}
+
+/// The declaration of `tx`, which loaded `reads` and wrote `writes` (each
+/// in any order, with repeats): a key written is a write only, and keys
+/// the transaction implies are left out where its implied access covers
+/// them.
+pub(crate) fn declaration(
+    tx: &Transaction,
+    mut reads: Vec<StateKey>,
+    mut writes: Vec<StateKey>,
+) -> AccessSet<StateKey> {
+    let implied = tx.implied_access();
+    writes.sort_unstable();
+    writes.dedup();
+    reads.sort_unstable();
+    reads.dedup();
+    reads.retain(|k| writes.binary_search(k).is_err() && !implied.declares(k));
+    writes.retain(|k| !implied.writes_key(k));
+    AccessSet::new(reads, writes)
 }
 
 /// The block, one transaction at a time under `policy`.
