@@ -325,6 +325,16 @@ fn declare_derives_declarations_that_replay_and_prints_them_as_access_lists() {
         assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
         assert_eq!(text(&out.stdout).matches(": match").count(), 4, "{}", text(&out.stdout));
     }
+    // Several fixtures go into a folder, each under its own name.
+    let dir = std::env::temp_dir().join(format!("defivm-cli-{}-declared", std::process::id()));
+    let folder = dir.to_str().unwrap();
+    let out = defivm(&["declare", "fixtures/erc20.json.gz", "fixtures/dex.json.gz", "-o", folder]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("2 fixtures: 2000 transactions declared"), "{}", text(&out.stdout));
+    assert!(dir.join("erc20.json.gz").exists() && dir.join("dex.json.gz").exists());
+    let out = defivm(&["declare", "fixtures/erc20.json.gz", "fixtures/dex.json.gz", "-o", folder, "--access-list"]);
+    assert!(!out.status.success() && text(&out.stderr).contains("--access-list takes one input"));
+    std::fs::remove_dir_all(&dir).unwrap();
     let out = defivm(&["declare", "no-such-fixture.json", "-o", file]);
     assert!(!out.status.success() && text(&out.stderr).contains("no-such-fixture.json"), "{}", text(&out.stderr));
     std::fs::remove_file(&path).unwrap();
