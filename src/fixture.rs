@@ -462,15 +462,16 @@ impl Fixture {
 
     /// Takes every shared code into its account, so that the fixture no
     /// longer needs its code file; `path` is the fixture's own, which the
-    /// code file is named relative to.
-    pub fn inline_codes(&mut self, path: &Path) -> Result<(), FixtureError> {
+    /// code file is named relative to, and `codes` the code files read so
+    /// far.
+    pub fn inline_codes(&mut self, path: &Path, codes: &Codes) -> Result<(), FixtureError> {
         let Some(file) = self.codes.take() else {
             return Ok(());
         };
-        let codes = CodeFile::load(&codes::beside(path, &file))?;
+        let codes = codes.get(&codes::beside(path, &file))?;
         for (address, account) in &mut self.genesis {
             if let Some(hash) = account.code_hash.take() {
-                let code = convert::shared_code(*address, &hash, Some(&codes)).map_err(|e| e.at(path))?;
+                let code = convert::shared_code(*address, &hash, Some(&*codes)).map_err(|e| e.at(path))?;
                 account.code = code.original_bytes();
             }
         }
@@ -478,8 +479,9 @@ impl Fixture {
     }
 
     /// Puts `declarations` in place of the transactions' declared access,
-    /// one per transaction in block order.
+    /// one per transaction in block order (as many as there are).
     pub fn set_declarations(&mut self, declarations: &[AccessSet<StateKey>]) {
+        assert_eq!(declarations.len(), self.transactions.len(), "one declaration per transaction");
         for (tx, declaration) in self.transactions.iter_mut().zip(declarations) {
             tx.reads = convert::keys_to_json(declaration.reads());
             tx.writes = convert::keys_to_json(declaration.writes());

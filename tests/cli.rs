@@ -303,10 +303,20 @@ fn bench_can_measure_every_mode_recording_the_block_access_list() {
 
 #[test]
 fn declare_derives_declarations_that_replay_and_prints_them_as_access_lists() {
+    // The erc20 fixture with its declarations removed: replayed so, every
+    // transaction is a violation.
+    let undeclared = temp("undeclared-erc20");
+    let input = undeclared.to_str().unwrap();
+    let mut fixture = defivm::fixture::Fixture::load("fixtures/erc20.json.gz".as_ref()).unwrap();
+    for tx in &mut fixture.transactions {
+        (tx.reads, tx.writes) = (Vec::new(), Vec::new());
+    }
+    fixture.save(&undeclared).unwrap();
+    assert!(!defivm(&["replay", input, "--mode", "dag"]).status.success());
     let path = temp("declared-erc20");
     let file = path.to_str().unwrap();
     for prefix in [false, true] {
-        let mut args = vec!["declare", "fixtures/erc20.json.gz", "-o", file, "--access-list"];
+        let mut args = vec!["declare", input, "-o", file, "--access-list"];
         if prefix {
             args.push("--prefix");
         }
@@ -325,17 +335,28 @@ fn declare_derives_declarations_that_replay_and_prints_them_as_access_lists() {
         assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
         assert_eq!(text(&out.stdout).matches(": match").count(), 4, "{}", text(&out.stdout));
     }
-    // Several fixtures go into a folder, each under its own name.
+    // A mainnet fixture's shared code goes into the written one, which
+    // replays from another folder.
     let dir = std::env::temp_dir().join(format!("defivm-cli-{}-declared", std::process::id()));
     let folder = dir.to_str().unwrap();
-    let out = defivm(&["declare", "fixtures/erc20.json.gz", "fixtures/dex.json.gz", "-o", folder]);
+    let block = "fixtures/mainnet/19933612.json.gz";
+    let out = defivm(&["declare", block, input, "-o", folder, "--prefix"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("2 fixtures: 2000 transactions declared"), "{}", text(&out.stdout));
-    assert!(dir.join("erc20.json.gz").exists() && dir.join("dex.json.gz").exists());
-    let out = defivm(&["declare", "fixtures/erc20.json.gz", "fixtures/dex.json.gz", "-o", folder, "--access-list"]);
-    assert!(!out.status.success() && text(&out.stderr).contains("--access-list takes one input"));
+    assert!(text(&out.stdout).contains("2 fixtures: 1130 transactions declared"), "{}", text(&out.stdout));
+    let written = dir.join("19933612.json.gz");
+    let out = defivm(&["replay", written.to_str().unwrap(), "--mode", "all"]);
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
     std::fs::remove_dir_all(&dir).unwrap();
-    let out = defivm(&["declare", "no-such-fixture.json", "-o", file]);
+    // Nothing is written unless every input is declared; two inputs of one
+    // name, or an access list of two, are refused.
+    let out = defivm(&["declare", block, "no-such-fixture.json", "-o", folder]);
     assert!(!out.status.success() && text(&out.stderr).contains("no-such-fixture.json"), "{}", text(&out.stderr));
+    assert!(!dir.exists());
+    let out = defivm(&["declare", block, "fixtures/../fixtures/mainnet/19933612.json.gz", "-o", folder]);
+    assert!(!out.status.success() && text(&out.stderr).contains("would both be written to one file"));
+    let out = defivm(&["declare", block, input, "-o", folder, "--access-list"]);
+    assert!(!out.status.success() && text(&out.stderr).contains("--access-list takes one input"));
+    assert!(!dir.exists());
     std::fs::remove_file(&path).unwrap();
+    std::fs::remove_file(&undeclared).unwrap();
 }

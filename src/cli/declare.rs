@@ -2,7 +2,7 @@
 //! written into a copy of the fixture.
 
 use clap::Args;
-use defivm::fixture::Fixture;
+use defivm::fixture::{Codes, Fixture, LoadedFixture};
 use defivm::vm::{AccessSet, Declarer, StateKey, Transaction};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -44,14 +44,22 @@ impl Declare {
             return Err("--access-list takes one input".into());
         }
         let declarer = Declarer::new(self.threads).map_err(|e| e.to_string())?.with_prefix(self.prefix);
-        // Every input is declared before anything is written: a bad one
-        // leaves the output as it was.
-        let declared = self.inputs.iter().map(|input| declare(&declarer, input)).collect::<Result<Vec<_>, _>>()?;
         let output = |input: &Path| match input.file_name() {
             Some(name) if several => Ok(self.output.join(name)),
             None if several => Err(format!("{}: not a file", input.display())),
             _ => Ok(self.output.clone()),
         };
+        let mut outputs = std::collections::HashMap::new();
+        for input in &self.inputs {
+            if let Some(other) = outputs.insert(output(input)?, input) {
+                return Err(format!("{} and {} would both be written to one file", other.display(), input.display()));
+            }
+        }
+        // Every input is declared before anything is written: one that
+        // cannot be leaves the output as it was.
+        let codes = Codes::new();
+        let declared =
+            self.inputs.iter().map(|input| declare(&declarer, input, &codes)).collect::<Result<Vec<_>, _>>()?;
         if several {
             std::fs::create_dir_all(&self.output).map_err(|e| format!("{}: {e}", self.output.display()))?;
         }
@@ -99,15 +107,16 @@ impl Declare {
 }
 
 /// `input`'s declarations derived by `declarer`, put in its fixture (its
-/// code taken into it); the time is the derivation's alone.
-fn declare(declarer: &Declarer, input: &Path) -> Result<Declared, String> {
+/// code taken into it, from `codes`, the code files read so far); the time
+/// is the derivation's alone.
+fn declare(declarer: &Declarer, input: &Path, codes: &Codes) -> Result<Declared, String> {
     let at = |e: &dyn std::fmt::Display| format!("{}: {e}", input.display());
     let mut fixture = Fixture::load(input).map_err(|e| e.to_string())?;
-    let (state, env, txs) = fixture.block(input).map_err(|e| e.to_string())?;
+    let LoadedFixture { state, env, txs, .. } = LoadedFixture::load_with(input, codes).map_err(|e| e.to_string())?;
     let start = Instant::now();
     let declarations = declarer.declare(&state, &env, &txs).map_err(|e| at(&e))?;
     let took = start.elapsed();
-    fixture.inline_codes(input).map_err(|e| e.to_string())?;
+    fixture.inline_codes(input, codes).map_err(|e| e.to_string())?;
     fixture.set_declarations(&declarations);
     Ok(Declared { input: input.to_path_buf(), fixture, txs, declarations, took })
 }

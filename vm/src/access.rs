@@ -259,8 +259,8 @@ pub(crate) struct Recorder {
 
 /// Part of a [`Recorder`]'s record, in the order its steps ended. Within
 /// one record a step's changes follow every earlier step's of the same
-/// record, so that of two changes a step made to a field (two system calls
-/// at index 0) the later one is kept.
+/// record, so that of two changes to a field at one index (two system
+/// calls at index 0) the later one is kept.
 #[derive(Debug, Clone, Default)]
 struct Logged {
     /// Accounts loaded and left unchanged by a step (one entry for a run of

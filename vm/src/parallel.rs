@@ -402,11 +402,15 @@ impl ParallelExecutor {
     }
 
     /// The block's record of what it accessed, out of the workers'
-    /// `recorders`: each part put together on one worker, the workers
-    /// taking parts in turn. A panic there is reported at the block's last
-    /// transaction (`last`), the step the record was closed after.
+    /// `recorders` (none: nothing was recorded): each part put together on
+    /// one worker, the workers taking parts in turn. A helper's panic there
+    /// is reported at the block's last transaction (`last`), the step the
+    /// record was closed after.
     fn put_together(&self, recorders: &[Recorder], last: usize) -> Result<BlockAccess> {
-        let parts = recorders.first().map_or(0, Recorder::parts);
+        let Some(parts) = recorders.first().map(Recorder::parts) else {
+            return Ok(BlockAccess::default());
+        };
+        debug_assert!(recorders.iter().all(|r| r.parts() == parts), "recorders split alike");
         let built: Vec<Mutex<_>> = (0..parts).map(|_| Mutex::default()).collect();
         let next = AtomicUsize::new(0);
         let work = |_worker: usize| {

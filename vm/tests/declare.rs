@@ -6,8 +6,10 @@
 mod common;
 
 use alloy_primitives::{Address, Bytes, U256};
-use common::ethereum::{SENDER, block_of, call, every_mode, state_with};
-use defivm_vm::{AccessSet, Declarer, SequentialExecutor, SpecId, StateKey, Status, Transaction};
+use common::ethereum::{SENDER, block_of, call, state_with};
+use defivm_vm::{
+    AccessSet, Declarer, ParallelExecutor, ParallelMode, SequentialExecutor, SpecId, StateKey, Status, Transaction,
+};
 
 /// A counter: `SSTORE(0, SLOAD(0) + 1)`.
 const COUNTER: [u8; 10] = [0x60, 0x00, 0x54, 0x60, 0x01, 0x01, 0x60, 0x00, 0x55, 0x00];
@@ -46,9 +48,17 @@ fn against_the_prefix_a_call_to_a_contract_created_in_the_block_declares_its_sto
     for (tx, declaration) in txs.iter_mut().zip(exact) {
         tx.access = declaration;
     }
-    let outcome = every_mode(&state, &block, &txs);
-    assert!(outcome.receipts.iter().all(|r| r.status == Status::Success));
-    assert_eq!((outcome.receipts, outcome.changes), (undeclared.receipts, undeclared.changes));
+    let sequential = SequentialExecutor::new().execute(&state, &block, &txs).unwrap();
+    assert!(sequential.receipts.iter().all(|r| r.status == Status::Success));
+    assert_eq!((&sequential.receipts, &sequential.changes), (&undeclared.receipts, &undeclared.changes));
+    for threads in 1..=4 {
+        for mode in [ParallelMode::Waves, ParallelMode::Dag] {
+            let executor = ParallelExecutor::new(threads).unwrap().with_mode(mode).with_fallback(false);
+            let parallel = executor.execute(&state, &block, &txs).unwrap();
+            let how = format!("{threads} threads {mode:?}");
+            assert_eq!((&parallel.receipts, &parallel.changes), (&undeclared.receipts, &undeclared.changes), "{how}");
+        }
+    }
 }
 
 #[test]
@@ -63,4 +73,25 @@ fn against_the_pre_state_the_same_call_finds_no_code_and_declares_nothing_beyond
         assert_eq!((hinted[1].reads().len(), hinted[1].writes().len()), (0, 0), "{threads} threads");
         assert_ne!(hinted[1], exact[1]);
     }
+}
+
+#[test]
+fn against_the_pre_state_a_sender_funded_earlier_in_the_block_is_given_what_it_may_spend() {
+    // The sender funds a new account, which then sends on: on the
+    // pre-state that account does not exist, and holds nothing.
+    let (state, block) = (state_with(&[]), block_of(SpecId::CANCUN));
+    let funded = Address::new([0xb0; 20]);
+    let sink = Address::new([0xc0; 20]);
+    let fund = call(0, funded, &[], 1_000_000_000_000);
+    let onward = Transaction { from: funded, ..call(0, sink, &[], 5) };
+    let txs = vec![fund, onward];
+    let exact = Declarer::new(1).unwrap().with_prefix(true).declare(&state, &block, &txs).unwrap();
+    for threads in 1..=2 {
+        let hinted = Declarer::new(threads).unwrap().declare(&state, &block, &txs).unwrap();
+        assert_eq!(hinted, exact, "{threads} threads");
+    }
+    // A transaction invalid whatever its sender holds fails, naming it.
+    let starved = Transaction { gas_limit: 1_000, ..call(1, sink, &[], 0) };
+    let error = Declarer::new(2).unwrap().declare(&state, &block, &[txs[0].clone(), starved]).unwrap_err();
+    assert!(error.to_string().contains("transaction 1"), "{error}");
 }
