@@ -10,7 +10,8 @@
 
 use crate::ethereum::BalAccountJson;
 use crate::vm::{
-    AccessSet, BlockEnv, BlockOutcome, Receipt, SpecId, State, StateKey, Status, Transaction, VmError, Withdrawal,
+    AccessSet, BlockEnv, BlockOutcome, Declarations, Receipt, SpecId, State, StateKey, Status, Transaction, VmError,
+    Withdrawal,
 };
 use alloy_eips::eip2930::AccessList;
 use alloy_eips::eip7702::SignedAuthorization;
@@ -35,7 +36,9 @@ pub use stream::StreamCheck;
 
 /// The fixture format this build writes. Version 2 adds what a block of a
 /// real chain needs (all optional): a version-1 file is a version-2 file
-/// without them, and reads as one.
+/// without them, and reads as one. Among them is `declarations`, which
+/// says whether the declared access is a promise or a hint (without it, a
+/// promise).
 pub const VERSION: u64 = 2;
 
 /// The oldest version this build reads.
@@ -125,6 +128,29 @@ pub struct Fixture {
     /// Its hash, `keccak256(rlp(list))`; present with the list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub block_access_list_hash: Option<B256>,
+    /// What the transactions' declared access is: a promise (`strict`, as
+    /// when absent) or a hint (`hints`, as `defivm declare` derives it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declarations: Option<DeclarationsJson>,
+}
+
+/// A fixture's `declarations`: [`Declarations`] as JSON names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeclarationsJson {
+    /// [`Declarations::Strict`].
+    Strict,
+    /// [`Declarations::Hints`].
+    Hints,
+}
+
+impl From<DeclarationsJson> for Declarations {
+    fn from(json: DeclarationsJson) -> Self {
+        match json {
+            DeclarationsJson::Strict => Declarations::Strict,
+            DeclarationsJson::Hints => Declarations::Hints,
+        }
+    }
 }
 
 /// The block environment.
@@ -440,6 +466,7 @@ impl Fixture {
             expected_error: None,
             block_access_list_hash: list.as_ref().map(crate::ethereum::bal_hash),
             block_access_list: list.as_ref().map(crate::ethereum::bal_to_json),
+            declarations: None,
         }
     }
 
@@ -479,9 +506,11 @@ impl Fixture {
     }
 
     /// Puts `declarations` in place of the transactions' declared access,
-    /// one per transaction in block order (as many as there are).
-    pub fn set_declarations(&mut self, declarations: &[AccessSet<StateKey>]) {
+    /// one per transaction in block order (as many as there are), and
+    /// records them as `kind`.
+    pub fn set_declarations(&mut self, declarations: &[AccessSet<StateKey>], kind: DeclarationsJson) {
         assert_eq!(declarations.len(), self.transactions.len(), "one declaration per transaction");
+        self.declarations = Some(kind);
         for (tx, declaration) in self.transactions.iter_mut().zip(declarations) {
             tx.reads = convert::keys_to_json(declaration.reads());
             tx.writes = convert::keys_to_json(declaration.writes());

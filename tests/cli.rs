@@ -347,6 +347,23 @@ fn declare_derives_declarations_that_replay_and_prints_them_as_access_lists() {
     let out = defivm(&["replay", written.to_str().unwrap(), "--mode", "all"]);
     assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
     std::fs::remove_dir_all(&dir).unwrap();
+    // Derived against its pre-state, a mainnet block with strays: the
+    // fixture says its declarations are hints, and replay repairs them in
+    // every mode; taken strictly, the strays are rejected and it fails.
+    let hinted = dir.with_extension("hints.json.gz");
+    let hinted = hinted.to_str().unwrap();
+    let out = defivm(&["declare", "fixtures/mainnet/18085863.json.gz", "-o", hinted]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let fixture = defivm::fixture::Fixture::load(std::path::Path::new(hinted)).unwrap();
+    assert_eq!(fixture.declarations, Some(defivm::fixture::DeclarationsJson::Hints));
+    let out = defivm(&["replay", hinted, "--mode", "all"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert_eq!(stdout.matches("hints: 4 strays").count(), 4, "{stdout}");
+    assert_eq!(stdout.matches("4 strays, 35 re-executed]: match").count(), 2, "{stdout}");
+    let out = defivm(&["replay", hinted, "--mode", "dag", "--declarations", "strict"]);
+    assert!(!out.status.success() && text(&out.stdout).contains("MISMATCH"), "{}", text(&out.stdout));
+    std::fs::remove_file(hinted).unwrap();
     // Nothing is written unless every input is declared; two inputs of one
     // name, or an access list of two, are refused.
     let out = defivm(&["declare", block, "no-such-fixture.json", "-o", folder]);

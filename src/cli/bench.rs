@@ -7,14 +7,15 @@
 //! executor's, and the sequential executor's receipts against plain revm's.
 
 use super::plot::{self, Point};
+use super::replay::DeclarationsArg;
 use super::shape::Shape;
 use clap::{Args, ValueEnum};
 use defivm::fixture::{Codes, LoadedFixture};
 use defivm::schedule::independent_bound;
 use defivm::scheduler::{Limits, LockGraph, ScheduleStats};
 use defivm::vm::{
-    BalExecutor, BlockAccess, BlockEnv, BlockOutcome, ListedAccess, ParallelExecutor, ParallelMode, Phases, PlainRevm,
-    Plan, SequentialExecutor, State, Transaction,
+    BalExecutor, BlockAccess, BlockEnv, BlockOutcome, Declarations, ListedAccess, ParallelExecutor, ParallelMode,
+    Phases, PlainRevm, Plan, Repairs, SequentialExecutor, State, Transaction,
 };
 use defivm::workload::{REALISTIC_HOT, Workload, bench_users, generate};
 use indicatif::ProgressBar;
@@ -87,15 +88,16 @@ impl Contender {
     }
 
     /// Whether `outcome` is `expected`'s (bal mode records no accesses:
-    /// its list is the record).
+    /// its list is the record), strays included; how many transactions ran
+    /// again is the mode's own.
     fn agrees(&self, outcome: &BlockOutcome, expected: &BlockOutcome) -> bool {
+        let same = outcome.receipts == expected.receipts
+            && outcome.changes == expected.changes
+            && outcome.fees == expected.fees
+            && outcome.repairs.strays == expected.repairs.strays;
         match self {
-            Contender::Declared(_) => outcome == expected,
-            Contender::Bal(_) => {
-                outcome.receipts == expected.receipts
-                    && outcome.changes == expected.changes
-                    && outcome.fees == expected.fees
-            }
+            Contender::Declared(_) => same && outcome.access == expected.access,
+            Contender::Bal(_) => same,
         }
     }
 }
@@ -139,6 +141,10 @@ pub(crate) struct Bench {
     /// access list), to measure what that costs.
     #[arg(long)]
     record_access: bool,
+    /// Take the declarations as promises or as hints (a stray runs again);
+    /// by default, as each fixture says, and strict for a generated block.
+    #[arg(long, value_enum)]
+    declarations: Option<DeclarationsArg>,
 }
 
 /// One parallel mode's best run.
@@ -147,6 +153,8 @@ struct ModeRun {
     name: &'static str,
     time: Duration,
     phases: Phases,
+    /// Its strays and what it ran again.
+    repairs: Repairs,
 }
 
 /// Everything measured on one block.
@@ -162,6 +170,8 @@ struct Measured {
     bal_bound: Option<f64>,
     /// The path the executors take on this block.
     plan: Plan,
+    /// What its declarations were taken as.
+    declarations: Declarations,
     plain: Duration,
     modes: Vec<ModeRun>,
 }
@@ -189,6 +199,11 @@ impl Measured {
         }
     }
 
+    /// Its strays (the same in every mode), under hints.
+    fn strays(&self) -> usize {
+        self.modes.first().map_or(0, |r| r.repairs.strays)
+    }
+
     /// A parallel run's scheduling time as a share of plain revm's time.
     fn schedule_share(&self, phases: &Phases) -> f64 {
         phases.schedule.as_secs_f64() / self.plain.as_secs_f64()
@@ -205,20 +220,28 @@ impl Bench {
                 vec![("waves", Some(ParallelMode::Waves)), ("dag", Some(ParallelMode::Dag)), ("bal", None)]
             }
         };
-        let executors = modes
-            .iter()
-            .map(|&(name, mode)| {
-                let contender = match mode {
-                    Some(mode) => {
-                        let executor = ParallelExecutor::new(self.threads)?.with_mode(mode);
-                        Contender::Declared(Box::new(executor.with_access_record(self.record_access)))
-                    }
-                    None => Contender::Bal(BalExecutor::new(self.threads)?),
-                };
-                Ok((name, contender))
-            })
-            .collect::<Result<Vec<_>, defivm::vm::VmError>>()
-            .map_err(|e| e.to_string())?;
+        // The contenders for each way of taking declarations, made when a
+        // block first needs them.
+        let contenders = |declarations: Declarations| {
+            modes
+                .iter()
+                .map(|&(name, mode)| {
+                    let contender = match mode {
+                        Some(mode) => {
+                            let executor = ParallelExecutor::new(self.threads)?
+                                .with_mode(mode)
+                                .with_access_record(self.record_access)
+                                .with_declarations(declarations);
+                            Contender::Declared(Box::new(executor))
+                        }
+                        None => Contender::Bal(BalExecutor::new(self.threads)?.with_declarations(declarations)),
+                    };
+                    Ok((name, contender))
+                })
+                .collect::<Result<Vec<_>, defivm::vm::VmError>>()
+                .map_err(|e| e.to_string())
+        };
+        let (mut strict, mut hints) = (None, None);
         let blocks: Vec<Source<'_>> = match self.fixture.as_slice() {
             [] => self.hot.iter().map(|&hot| Source::Generated { hot }).collect(),
             paths => paths.iter().map(|path| Source::Fixture(path)).collect(),
@@ -230,8 +253,16 @@ impl Bench {
         let codes = Codes::new();
         let mut measured = Vec::new();
         for source in blocks {
-            let (label, state, env, txs) = self.block(source, &codes)?;
-            let m = self.measure(label, source.hot(), &state, &env, &txs, &executors)?;
+            let (label, state, env, txs, declarations) = self.block(source, &codes)?;
+            let executors = match declarations {
+                Declarations::Strict => &mut strict,
+                Declarations::Hints => &mut hints,
+            };
+            if executors.is_none() {
+                *executors = Some(contenders(declarations)?);
+            }
+            let executors = executors.as_deref().unwrap_or_default();
+            let m = self.measure(label, source.hot(), (&state, &env, &txs), declarations, executors)?;
             if !self.json {
                 if many {
                     print_row(&m, measured.is_empty());
@@ -267,19 +298,19 @@ impl Bench {
         &self,
         label: String,
         hot: Option<f64>,
-        state: &State,
-        env: &BlockEnv,
-        txs: &[Transaction],
+        (state, env, txs): (&State, &BlockEnv, &[Transaction]),
+        declarations: Declarations,
         executors: &[(&'static str, Contender)],
     ) -> Result<Measured, String> {
         let rounds = self.repeat.max(1);
         let progress = ProgressBar::new(((1 + executors.len()) * rounds + 1) as u64);
-        let sequential = SequentialExecutor::new().with_access_record(self.record_access);
+        let sequential =
+            SequentialExecutor::new().with_access_record(self.record_access).with_declarations(declarations);
         let expected = sequential.execute(state, env, txs).map_err(|e| e.to_string())?;
         // The block's access list, for bal mode: as a block carries it, and
         // decoded as its transactions are, so made before the timing.
         let access = if executors.iter().any(|(_, c)| matches!(c, Contender::Bal(_))) {
-            let record = SequentialExecutor::new().with_access_record(true).execute(state, env, txs);
+            let record = sequential.with_access_record(true).execute(state, env, txs);
             Some(record.map_err(|e| e.to_string())?.access)
         } else {
             None
@@ -319,7 +350,7 @@ impl Bench {
                     return Err(format!("{name} mode disagrees with the sequential executor"));
                 }
                 if best.as_ref().is_none_or(|b| time < b.time) {
-                    *best = Some(ModeRun { name, time, phases });
+                    *best = Some(ModeRun { name, time, phases, repairs: outcome.repairs });
                 }
             }
         }
@@ -339,6 +370,7 @@ impl Bench {
             bound,
             bal_bound,
             plan,
+            declarations,
             plain,
             modes: best.into_iter().flatten().collect(),
         })
@@ -348,7 +380,7 @@ impl Bench {
         let blocks: Vec<_> = measured
             .iter()
             .map(|m| {
-                let row = |mode: &str, time: Duration, phases: Option<&Phases>| {
+                let row = |mode: &str, time: Duration, phases: Option<&Phases>, repairs: Option<Repairs>| {
                     let f = m.figures(time);
                     let mut row = json!({
                         "mode": mode,
@@ -357,6 +389,9 @@ impl Bench {
                         "speedup": f.speedup,
                         "seconds": f.seconds,
                     });
+                    if m.declarations == Declarations::Hints {
+                        row["reexecuted"] = json!(repairs.map_or(0, |r| r.reexecuted));
+                    }
                     if let Some(p) = phases {
                         row["phases"] = json!({
                             "prepare": p.prepare.as_secs_f64(),
@@ -368,9 +403,12 @@ impl Bench {
                     }
                     row
                 };
-                let mut modes = vec![row("sequential", m.plain, None)];
-                modes.extend(m.modes.iter().map(|r| row(r.name, r.time, Some(&r.phases))));
+                let mut modes = vec![row("sequential", m.plain, None, None)];
+                modes.extend(m.modes.iter().map(|r| row(r.name, r.time, Some(&r.phases), Some(r.repairs))));
+                let hints = m.declarations == Declarations::Hints;
                 json!({
+                    "declarations": if hints { "hints" } else { "strict" },
+                    "strays": hints.then(|| m.strays()),
                     "label": m.label,
                     "hot": m.hot,
                     "txs": m.txs,
@@ -384,7 +422,7 @@ impl Bench {
             .collect();
         let totals: Vec<_> = totals(measured)
             .iter()
-            .map(|t| json!({ "mode": t.name, "seconds": t.seconds, "speedup": t.speedup }))
+            .map(|t| json!({ "mode": t.name, "seconds": t.seconds, "speedup": t.speedup, "reexecuted": t.reexecuted }))
             .collect();
         json!({
             "workload": measured.first().map(|m| m.label.clone()),
@@ -396,23 +434,31 @@ impl Bench {
         })
     }
 
-    /// The block to measure and a name for it.
-    fn block(&self, source: Source<'_>, codes: &Codes) -> Result<(String, State, BlockEnv, Vec<Transaction>), String> {
+    /// The block to measure, a name for it, and what its declarations are
+    /// taken as.
+    fn block(&self, source: Source<'_>, codes: &Codes) -> Result<Block, String> {
+        let chosen = self.declarations.map(Declarations::from);
         match source {
             Source::Fixture(path) => {
                 let fixture = LoadedFixture::load_with(path, codes).map_err(|e| e.to_string())?;
-                Ok((path.display().to_string(), fixture.state, fixture.env, fixture.txs))
+                let declarations = chosen.unwrap_or(fixture.declarations);
+                Ok((path.display().to_string(), fixture.state, fixture.env, fixture.txs, declarations))
             }
             Source::Generated { hot } => {
                 let workload = self.workload.ok_or("give --workload or --fixture")?;
                 let users = self.users.unwrap_or_else(|| bench_users(self.txs));
                 let spec = self.shape.spec(workload, self.txs, users, hot);
                 let block = generate(&spec).map_err(|e| e.to_string())?;
-                Ok((workload.to_string(), block.world.state, block.env, block.txs))
+                let declarations = chosen.unwrap_or_default();
+                Ok((workload.to_string(), block.world.state, block.env, block.txs, declarations))
             }
         }
     }
 }
+
+/// A block to measure: its name, state, environment and transactions, and
+/// what its declarations are taken as.
+type Block = (String, State, BlockEnv, Vec<Transaction>, Declarations);
 
 /// Where a measured block comes from.
 #[derive(Debug, Clone, Copy)]
@@ -473,6 +519,10 @@ fn print_table(m: &Measured, threads: usize, rounds: usize) {
     let shares: Vec<String> =
         m.modes.iter().map(|r| format!("{} {:.1}%", r.name, 100.0 * m.schedule_share(&r.phases))).collect();
     println!("  scheduling, as a share of plain revm's time: {}", shares.join(", "));
+    if m.declarations == Declarations::Hints {
+        let again: Vec<String> = m.modes.iter().map(|r| format!("{} {}", r.name, r.repairs.reexecuted)).collect();
+        println!("  declarations as hints: {} strays; run again: {}", m.strays(), again.join(", "));
+    }
     println!("  path: {}", m.plan);
 }
 
@@ -483,15 +533,18 @@ struct Total {
     seconds: f64,
     /// Plain revm's total time over this one's.
     speedup: f64,
+    /// Transactions it ran again.
+    reexecuted: usize,
 }
 
 /// Plain revm's total, then each mode's: the sums of the blocks' best runs.
 fn totals(measured: &[Measured]) -> Vec<Total> {
     let plain: f64 = measured.iter().map(|m| m.plain.as_secs_f64()).sum();
-    let mut totals = vec![Total { name: "sequential", seconds: plain, speedup: 1.0 }];
+    let mut totals = vec![Total { name: "sequential", seconds: plain, speedup: 1.0, reexecuted: 0 }];
     for (i, run) in measured.first().map(|m| m.modes.as_slice()).unwrap_or_default().iter().enumerate() {
         let seconds: f64 = measured.iter().map(|m| m.modes[i].time.as_secs_f64()).sum();
-        totals.push(Total { name: run.name, seconds, speedup: plain / seconds });
+        let reexecuted = measured.iter().map(|m| m.modes[i].repairs.reexecuted).sum();
+        totals.push(Total { name: run.name, seconds, speedup: plain / seconds, reexecuted });
     }
     totals
 }
@@ -527,7 +580,14 @@ fn print_row(m: &Measured, first: bool) {
     };
     let row = format!("{:<40} {:>6} {:>11} {:>10.3} {}", m.label, m.txs, m.gas, plain, speedups.join(" "));
     let bal = m.bal_bound.map(|b| format!(" {b:>5.2}x")).unwrap_or_default();
-    println!("{row} {:>5.2}x{bal}  {path}", m.bound);
+    let hints = match m.declarations {
+        Declarations::Hints => {
+            let again = m.modes.iter().map(|r| r.repairs.reexecuted).max().unwrap_or_default();
+            format!("  hints: {} strays, {again} run again", m.strays())
+        }
+        Declarations::Strict => String::new(),
+    };
+    println!("{row} {:>5.2}x{bal}  {path}{hints}", m.bound);
 }
 
 /// Each mode's total over many blocks, and the lowest block.
@@ -551,5 +611,11 @@ fn print_totals(measured: &[Measured], threads: usize, rounds: usize) {
             .map(|(s, label)| format!("; lowest block {s:.2}x ({label})"))
             .unwrap_or_default();
         println!("  {:<24} {:>9.3} s {:>7.2}x{worst}", total.name, total.seconds, total.speedup);
+    }
+    if measured.iter().any(|m| m.declarations == Declarations::Hints) {
+        let strays: usize = measured.iter().map(Measured::strays).sum();
+        let again: Vec<String> =
+            totals(measured).iter().skip(1).map(|t| format!("{} {}", t.name, t.reexecuted)).collect();
+        println!("  declarations as hints: {strays} strays; run again: {}", again.join(", "));
     }
 }

@@ -2,7 +2,7 @@
 //! written into a copy of the fixture.
 
 use clap::Args;
-use defivm::fixture::{Codes, Fixture, LoadedFixture};
+use defivm::fixture::{Codes, DeclarationsJson, Fixture, LoadedFixture};
 use defivm::vm::{AccessSet, Declarer, StateKey, Transaction};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -117,7 +117,7 @@ fn declare(declarer: &Declarer, input: &Path, codes: &Codes) -> Result<Declared,
     let declarations = declarer.declare(&state, &env, &txs).map_err(|e| at(&e))?;
     let took = start.elapsed();
     fixture.inline_codes(input, codes).map_err(|e| e.to_string())?;
-    fixture.set_declarations(&declarations);
+    fixture.set_declarations(&declarations, DeclarationsJson::Hints);
     Ok(Declared { input: input.to_path_buf(), fixture, txs, declarations, took })
 }
 

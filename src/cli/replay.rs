@@ -5,7 +5,8 @@ use clap::{Args, ValueEnum};
 use defivm::ethereum::block_access;
 use defivm::fixture::{Codes, LoadedFixture};
 use defivm::vm::{
-    BalExecutor, BlockEffects, BlockOutcome, ListedAccess, ParallelExecutor, ParallelMode, Receipt, SequentialExecutor,
+    BalExecutor, BlockEffects, BlockOutcome, Declarations, ListedAccess, ParallelExecutor, ParallelMode, Receipt,
+    SequentialExecutor,
 };
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +43,28 @@ pub(crate) struct Replay {
     /// Print one JSON object with every result instead of text.
     #[arg(long)]
     json: bool,
+    /// Take the declarations as promises (a stray is rejected) or as hints
+    /// (a stray runs again); by default, as each fixture says.
+    #[arg(long, value_enum)]
+    declarations: Option<DeclarationsArg>,
+}
+
+/// `--declarations`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum DeclarationsArg {
+    /// A transaction that touches a key outside its declaration is rejected.
+    Strict,
+    /// A transaction that strays is run again after what it truly conflicts with.
+    Hints,
+}
+
+impl From<DeclarationsArg> for Declarations {
+    fn from(arg: DeclarationsArg) -> Self {
+        match arg {
+            DeclarationsArg::Strict => Declarations::Strict,
+            DeclarationsArg::Hints => Declarations::Hints,
+        }
+    }
 }
 
 impl Replay {
@@ -60,6 +83,7 @@ impl Replay {
             // The list in lookup form, as a block's list is decoded before
             // its block runs.
             let list = fixture.block_access_list.as_ref().map(|list| ListedAccess::new(block_access(list)));
+            let declarations = self.declarations.map_or(fixture.declarations, Declarations::from);
             for &mode in &modes {
                 let name = match mode {
                     Mode::Sequential => "sequential",
@@ -85,10 +109,15 @@ impl Replay {
                 // A fixture with a block access list is checked against it.
                 let record = fixture.block_access_list.is_some();
                 let executor = parallel
-                    .map(|m| ParallelExecutor::new(self.threads).map(|e| e.with_mode(m).with_access_record(record)))
+                    .map(|m| {
+                        ParallelExecutor::new(self.threads)
+                            .map(|e| e.with_mode(m).with_access_record(record).with_declarations(declarations))
+                    })
                     .transpose()
                     .map_err(|e| e.to_string())?;
-                let bal = list.map(|list| BalExecutor::new(self.threads).map(|e| (e, list))).transpose();
+                let bal = list
+                    .map(|list| BalExecutor::new(self.threads).map(|e| (e.with_declarations(declarations), list)))
+                    .transpose();
                 let bal = bal.map_err(|e| e.to_string())?;
                 // Receipts are checked as they come and not kept: a large
                 // block's receipts and logs would be most of a gigabyte.
@@ -100,14 +129,16 @@ impl Replay {
                     // The list is checked as the block runs from it; the
                     // receipts are checked as the others'.
                     (None, Some((executor, list))) => executor.execute(state, env, txs, list).map(|outcome| {
-                        let BlockOutcome { receipts, changes, fees, .. } = outcome;
+                        let BlockOutcome { receipts, changes, fees, repairs, .. } = outcome;
                         receipts.into_iter().enumerate().for_each(|(index, r)| check.receipt(index, &r));
-                        BlockEffects { changes, fees, access: Default::default() }
+                        BlockEffects { changes, fees, access: Default::default(), repairs }
                     }),
-                    (None, None) => {
-                        SequentialExecutor::new().with_access_record(record).execute_streamed(state, env, txs, receipt)
-                    }
+                    (None, None) => SequentialExecutor::new()
+                        .with_access_record(record)
+                        .with_declarations(declarations)
+                        .execute_streamed(state, env, txs, receipt),
                 };
+                let repairs = result.as_ref().map(|effects| effects.repairs).unwrap_or_default();
                 let seconds = start.elapsed().as_secs_f64();
                 drop((executor, bal));
                 let gas = if result.is_ok() { check.gas_used() } else { 0 };
@@ -125,8 +156,14 @@ impl Replay {
                 let mgas = gas as f64 / seconds / 1e6;
                 if !self.json {
                     let verdict = if matches { "match".to_string() } else { format!("MISMATCH: {detail}") };
+                    let hints = match declarations {
+                        Declarations::Hints => {
+                            format!(", hints: {} strays, {} re-executed", repairs.strays, repairs.reexecuted)
+                        }
+                        Declarations::Strict => String::new(),
+                    };
                     println!(
-                        "{} [{name}, {} threads]: {verdict}; {} txs, {tps:.0} tx/s, {mgas:.1} Mgas/s",
+                        "{} [{name}, {} threads{hints}]: {verdict}; {} txs, {tps:.0} tx/s, {mgas:.1} Mgas/s",
                         file.display(),
                         if mode == Mode::Sequential { 1 } else { self.threads },
                         txs.len()
@@ -142,6 +179,9 @@ impl Replay {
                     "seconds": seconds,
                     "tps": tps,
                     "mgas_per_s": mgas,
+                    "declarations": if declarations == Declarations::Hints { "hints" } else { "strict" },
+                    "strays": repairs.strays,
+                    "reexecuted": repairs.reexecuted,
                 });
                 // A block of a real chain: what defivm computed for its header.
                 if let Some(header) = header {

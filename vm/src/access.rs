@@ -255,6 +255,10 @@ impl StepObserver for Recorder {
 pub(crate) struct Recorder {
     parts: Vec<Logged>,
     beneficiary: Address,
+    /// Whether steps may be forgotten ([`forget`](Self::forget)): then each
+    /// step's loaded accounts are logged, even where the step before
+    /// loaded the same.
+    forgettable: bool,
 }
 
 /// Part of a [`Recorder`]'s record, in the order its steps ended. Within
@@ -263,9 +267,10 @@ pub(crate) struct Recorder {
 /// calls at index 0) the later one is kept.
 #[derive(Debug, Clone, Default)]
 struct Logged {
-    /// Accounts loaded and left unchanged by a step (one entry for a run of
-    /// steps that load the same account).
-    loaded: Vec<Address>,
+    /// Accounts loaded and left unchanged by a step, with the step's index
+    /// (one entry for a run of steps that load the same account, unless
+    /// steps may be forgotten).
+    loaded: Vec<(Address, u32)>,
     /// Each field change: the account, the step's index, the new value.
     fields: Vec<(Address, u32, FieldChange)>,
     /// Each slot loaded: the account, the slot, the step's index and the
@@ -293,7 +298,25 @@ impl Recorder {
     /// An empty record in `parts` parts (at least one) of a block whose
     /// beneficiary is `beneficiary`.
     pub(crate) fn new(parts: usize, beneficiary: Address) -> Self {
-        Self { parts: vec![Logged::default(); parts.max(1)], beneficiary }
+        Self { parts: vec![Logged::default(); parts.max(1)], beneficiary, forgettable: false }
+    }
+
+    /// The same record, whose steps can be forgotten when `forgettable`
+    /// ([`forget`](Self::forget)).
+    pub(crate) fn set_forgettable(&mut self, forgettable: bool) {
+        self.forgettable = forgettable;
+    }
+
+    /// Drops every entry of the steps `indices` (sorted): steps that ran
+    /// again, whose record is made anew. The record must be forgettable.
+    pub(crate) fn forget(&mut self, indices: &[u32]) {
+        debug_assert!(self.forgettable, "a run of steps' loaded accounts is logged once");
+        let kept = |index: &u32| indices.binary_search(index).is_err();
+        for log in &mut self.parts {
+            log.loaded.retain(|(_, index)| kept(index));
+            log.fields.retain(|(_, index, _)| kept(index));
+            log.slots.retain(|(_, _, index, _)| kept(index));
+        }
     }
 
     /// The same record emptied for another block, in `parts` parts, its
@@ -330,8 +353,9 @@ impl Recorder {
                 log.fields.push((*address, index, FieldChange::Code(code)));
                 changed = true;
             }
-            if !changed && log.loaded.last() != Some(address) {
-                log.loaded.push(*address);
+            let logged = !self.forgettable && log.loaded.last().is_some_and(|(a, _)| a == address);
+            if !changed && !logged {
+                log.loaded.push((*address, index));
             }
             log.slots.extend(step.slots().map(|(slot, value)| (*address, slot, index, value)));
         }
@@ -363,7 +387,7 @@ impl BlockAccess {
         let logs = || recorders.iter().filter_map(|r| r.parts.get(p));
         let mut accounts: HashMap<Address, AccountAccess> = HashMap::new();
         for log in logs() {
-            for address in &log.loaded {
+            for (address, _) in &log.loaded {
                 accounts.entry(*address).or_default();
             }
             for (address, index, change) in &log.fields {

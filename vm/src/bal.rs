@@ -31,7 +31,9 @@
 //!
 //! Declarations still hold: a transaction that reads or writes outside its
 //! declaration is rejected for an access violation as in every mode (and
-//! leaves no entry in the list).
+//! leaves no entry in the list). Under [`Declarations::Hints`] nothing is
+//! rejected, and a stray needs no repair: it read what the list holds at
+//! its index, as every transaction does. It is only counted.
 
 use crate::access::{Recorder, after_last};
 use crate::beneficiary;
@@ -43,6 +45,7 @@ use crate::key::StateKey;
 use crate::listed::{Fate, ListMismatch, ListedAccess, Seen, StepCheck};
 use crate::parallel::{Phases, panic_message};
 use crate::receipt::BlockOutcome;
+use crate::repair::{Declarations, Repairs};
 use crate::results::Receipts;
 use crate::sequential::SequentialExecutor;
 use crate::sequential::{Enforce, Overlay};
@@ -76,6 +79,8 @@ pub struct BalExecutor {
     /// Each worker's own copies of the code it ran, kept from block to
     /// block (a copy is analysed and hashed once): see `ListView::info`.
     codes: Vec<Mutex<HashMap<B256, Bytecode>>>,
+    /// What a declaration is.
+    declarations: Declarations,
 }
 
 /// The most codes a worker keeps copies of; past it, it starts again.
@@ -92,6 +97,8 @@ struct Share {
     /// The writes that join the changes in block order ([`Fate::Ordered`]),
     /// transaction after transaction.
     ordered: Vec<(StateKey, Value)>,
+    /// How many of its transactions strayed from a hint.
+    strays: usize,
 }
 
 /// One transaction's part in the block's changes.
@@ -116,7 +123,14 @@ impl BalExecutor {
         let workers =
             Workers::new(threads, "defivm-bal").map_err(|e| VmError::ThreadPool { threads, message: e.to_string() })?;
         let codes = (0..workers.threads()).map(|_| Mutex::default()).collect();
-        Ok(Self { workers, limits: Limits::default(), codes })
+        Ok(Self { workers, limits: Limits::default(), codes, declarations: Declarations::default() })
+    }
+
+    /// The same executor, taking declarations as `declarations` says:
+    /// [`Declarations::Strict`] by default.
+    pub fn with_declarations(mut self, declarations: Declarations) -> Self {
+        self.declarations = declarations;
+        self
     }
 
     /// The same, with a limit on declaration sizes.
@@ -163,7 +177,9 @@ impl BalExecutor {
         let mut check = StepCheck::new(list, &seen, run, env.beneficiary);
         if !env.spec.is_enabled_in(SpecId::SPURIOUS_DRAGON) {
             // The sequential path, and the list checked against its record.
-            let sequential = SequentialExecutor::with_limits(self.limits).with_access_record(true);
+            let sequential = SequentialExecutor::with_limits(self.limits)
+                .with_access_record(true)
+                .with_declarations(self.declarations);
             let mut outcome = sequential.execute(state, env, txs)?;
             let record = core::mem::take(&mut outcome.access);
             check.whole(&record).map_err(VmError::AccessList)?;
@@ -190,6 +206,7 @@ impl BalExecutor {
             txs,
             list,
             run,
+            declarations: self.declarations,
             order: {
                 let mut order: Vec<u32> = (0..txs.len() as u32).collect();
                 heaviest_first(&mut order, txs);
@@ -228,6 +245,7 @@ impl BalExecutor {
         }
         // The writes that must go in block order.
         let mut shares = shares.into_inner().unwrap_or_else(PoisonError::into_inner);
+        let repairs = Repairs { strays: shares.iter().map(|share| share.strays).sum(), reexecuted: 0 };
         let mut overlay = Overlay::new(state, system_changes);
         let (mut pending, mut fees, mut any_ran) = (U256::ZERO, U256::ZERO, false);
         // Each share's transactions in block order (taken heaviest first).
@@ -292,7 +310,7 @@ impl BalExecutor {
         }
         let receipts = receipts.into_vec()?;
         phases.finish = start.elapsed();
-        Ok((BlockOutcome { receipts, changes, fees, access: BlockAccess::default() }, phases))
+        Ok((BlockOutcome { receipts, changes, fees, access: BlockAccess::default(), repairs }, phases))
     }
 }
 
@@ -303,6 +321,7 @@ struct Run<'a> {
     txs: &'a [Transaction],
     list: &'a ListedAccess,
     run: u64,
+    declarations: Declarations,
     /// The transactions, heaviest first (by gas limit; block order among
     /// equals): a heavy one taken last would leave the other workers idle.
     order: Vec<u32>,
@@ -332,7 +351,7 @@ impl Run<'_> {
     /// One worker's share: transactions from the counter until none is
     /// left, or every one left comes after a failure.
     fn work(&self, kept: &mut HashMap<B256, Bytecode>) {
-        let policy = Enforce::default();
+        let policy = Enforce::new(self.declarations);
         let (seen, codes) = (RefCell::default(), RefCell::new(core::mem::take(kept)));
         let new_evm = || {
             let view = ListView {
@@ -397,9 +416,10 @@ impl<'a> Run<'a> {
         db.unlisted = None;
         db.seen.borrow_mut().clear();
         check.start();
-        let writable = |key: &StateKey| (policy.find(key) == Some(true)).then_some(*key);
+        let writable = |key: &StateKey| policy.allows(key, true).then_some(*key);
         let executed = execute(evm, tx, index, self.env, writable, writes, Some(check))?;
         let ran = executed.receipt.ran();
+        share.strays += usize::from(policy.strayed());
         if ran {
             if let Some((address, slot)) = evm.ctx.journaled_state.database.unlisted {
                 check.unlisted(step, address, slot);
@@ -423,7 +443,7 @@ impl<'a> Run<'a> {
             index: step - 1,
             fee: executed.fee,
             ran,
-            sees_beneficiary: policy.find(&StateKey::Account(self.env.beneficiary)).is_some(),
+            sees_beneficiary: policy.sees(&StateKey::Account(self.env.beneficiary)),
             ordered: ordered_start..share.ordered.len(),
         });
         self.receipts.put(index, executed.receipt);
@@ -474,7 +494,7 @@ impl ListView<'_, '_> {
     }
 
     fn check(&self, key: StateKey) -> core::result::Result<(), UndeclaredRead> {
-        if self.policy.find(&key).is_some() { Ok(()) } else { Err(UndeclaredRead(key)) }
+        if self.policy.allows(&key, false) { Ok(()) } else { Err(UndeclaredRead(key)) }
     }
 }
 

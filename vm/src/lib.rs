@@ -33,6 +33,13 @@
 //!   nobody declared by simulation: each transaction alone on the block's
 //!   pre-state, all at once (hints, which what earlier transactions wrote
 //!   can make wrong), or on the state its prefix leaves (exact).
+//! - **Declarations as hints.** With `with_declarations(`[`Declarations::Hints`]`)`,
+//!   every executor takes declarations as hints that may be wrong: a
+//!   transaction that strays outside its own is not rejected, and the
+//!   outcome is the sequential one with no declaration at all. The
+//!   lock-graph modes run a stray again after what it truly conflicts with,
+//!   and only what read what it changed with it (`repair.rs`); the outcome
+//!   counts both ([`Repairs`]).
 //! - **Fees.** The beneficiary's credit is kept aside and added up, so it
 //!   never orders two transactions; a transaction that declares the
 //!   beneficiary sees every earlier credit (`beneficiary.rs`). Before London
@@ -80,7 +87,8 @@
 //! content), `revm_bal.rs` (revm's own list builder, to compare with),
 //! `listed.rs` (a list in lookup form, and the checks of the steps against
 //! it), `bal.rs` (executing a block from its list), `declare.rs`
-//! (declarations derived by simulation), `error.rs`.
+//! (declarations derived by simulation), `repair.rs` (declarations as
+//! hints, and the repair of strays), `error.rs`.
 
 mod access;
 mod bal;
@@ -97,6 +105,7 @@ mod parallel;
 mod plan;
 mod prepare;
 mod receipt;
+mod repair;
 mod results;
 mod revm_bal;
 mod sequential;
@@ -118,6 +127,7 @@ pub use listed::{Field, FieldValue, ListMismatch, ListedAccess, MismatchKind};
 pub use parallel::{KEEP_BUFFERS_TXS, ParallelExecutor, ParallelMode, Phases, SEGMENT_TXS};
 pub use plan::{MIN_PARALLEL_GAIN, MIN_PARALLEL_KEYS, MIN_PARALLEL_TXS, Plan, Why};
 pub use receipt::{BlockEffects, BlockOutcome, Receipt, Status};
+pub use repair::{Declarations, Repairs};
 pub use revm::primitives::KECCAK_EMPTY;
 pub use revm::state::Bytecode;
 pub use revm_bal::revm_block_access_list;

@@ -67,6 +67,7 @@ use crate::key::StateKey;
 use crate::plan::Plan;
 use crate::prepare::{Cell, CellId, Decl, DeclKey, Prepared, Source, Spare, lock};
 use crate::receipt::{BlockEffects, BlockOutcome, Receipt};
+use crate::repair::{self, Declarations, Repairs, Segment, Trail};
 use crate::results::{Done, LeftBeneficiary, Receipts, Results};
 use crate::sequential::SequentialExecutor;
 use crate::state::{State, StateChanges, Value};
@@ -159,6 +160,8 @@ pub struct ParallelExecutor {
     /// The workers' records of the last block's accesses, emptied, for the
     /// next.
     recorders: Mutex<Vec<Recorder>>,
+    /// What a declaration is.
+    declarations: Declarations,
 }
 
 impl ParallelExecutor {
@@ -180,6 +183,7 @@ impl ParallelExecutor {
             record_access: false,
             recorders: Mutex::default(),
             fallback: true,
+            declarations: Declarations::default(),
         })
     }
 
@@ -230,6 +234,16 @@ impl ParallelExecutor {
         self
     }
 
+    /// The same executor, taking declarations as `declarations` says:
+    /// [`Declarations::Strict`] by default. Under hints a segment with a
+    /// stray is repaired after its first pass (see [`crate::repair`]'s
+    /// model, in the crate docs), and its receipts are handed over once it
+    /// is.
+    pub fn with_declarations(mut self, declarations: Declarations) -> Self {
+        self.declarations = declarations;
+        self
+    }
+
     /// The path `txs` would take on this executor.
     pub fn plan(&self, txs: &[Transaction]) -> Plan {
         if self.fallback { Plan::for_block(txs, self.threads()) } else { Plan::Parallel }
@@ -266,12 +280,12 @@ impl ParallelExecutor {
         let start = Instant::now();
         let receipts = Receipts::new(txs.len());
         let slots = start.elapsed();
-        let (BlockEffects { changes, fees, access }, mut phases) =
+        let (BlockEffects { changes, fees, access, repairs }, mut phases) =
             self.run(state, block, txs, &|index, receipt| receipts.put(index, receipt))?;
         let start = Instant::now();
         let receipts = receipts.into_vec()?;
         phases.finish += slots + start.elapsed();
-        Ok((BlockOutcome { receipts, changes, fees, access }, phases))
+        Ok((BlockOutcome { receipts, changes, fees, access, repairs }, phases))
     }
 
     /// [`execute`](Self::execute), handing each receipt to `receipt` with
@@ -322,7 +336,9 @@ impl ParallelExecutor {
         plan: Plan,
     ) -> Result<(BlockEffects, Phases)> {
         let start = Instant::now();
-        let sequential = SequentialExecutor::with_limits(self.limits).with_access_record(self.record_access);
+        let sequential = SequentialExecutor::with_limits(self.limits)
+            .with_access_record(self.record_access)
+            .with_declarations(self.declarations);
         let delivering = AtomicUsize::new(0);
         let run = catch_unwind(AssertUnwindSafe(|| {
             sequential.execute_streamed(state, env, txs, |index, r| {
@@ -350,10 +366,15 @@ impl ParallelExecutor {
         // A record of what the block accessed per worker, each in parts by
         // address, to be put together part by part.
         let mut recorders = if self.record_access { std::mem::take(&mut *lock(&self.recorders)) } else { Vec::new() };
+        let hints = self.declarations == Declarations::Hints;
+        let parts = RECORD_PARTS_PER_THREAD * self.threads();
         if self.record_access {
-            let parts = RECORD_PARTS_PER_THREAD * self.threads();
             recorders.resize_with(self.threads(), || Recorder::new(parts, env.beneficiary));
-            recorders.iter_mut().for_each(|r| r.reset(parts, env.beneficiary));
+            for recorder in &mut recorders {
+                recorder.reset(parts, env.beneficiary);
+                // Under hints the steps run again are recorded anew.
+                recorder.set_forgettable(hints);
+            }
         }
         // The first segment runs on the state the system calls leave.
         let mut changes = system::pre_execution(state, env, recorders.first_mut())?;
@@ -366,19 +387,21 @@ impl ParallelExecutor {
             beneficiary: self
                 .record_access
                 .then(|| Mutex::new(BeneficiaryBalance::new(beneficiary::balance(state, env)))),
+            again: (self.record_access && hints).then(|| Mutex::new(Recorder::new(parts, env.beneficiary))),
             receipt,
         };
         let mut phases = Phases { prepare: start.elapsed(), ..Phases::default() };
         let keep = txs.len() <= self.keep_buffers_txs;
         let segments = txs.len().div_ceil(self.segment_txs);
-        let (mut fees, mut any_ran) = (U256::ZERO, false);
+        let (mut fees, mut any_ran, mut repairs) = (U256::ZERO, false, Repairs::default());
         for n in 0..segments {
             let range = n * self.segment_txs..txs.len().min((n + 1) * self.segment_txs);
             // A segment with a failure fails the block: later ones need not run.
-            let (segment_fees, segment_ran) =
+            let (segment_fees, segment_ran, segment_repairs) =
                 self.run_segment(&block, range, keep, &mut spare, &mut changes, &mut phases)?;
             fees += segment_fees;
             any_ran |= segment_ran;
+            repairs += segment_repairs;
             lock(&block.folded).before = fees;
         }
         let start = Instant::now();
@@ -386,6 +409,7 @@ impl ParallelExecutor {
         beneficiary::settle(&mut changes, state, env, fees - credited, any_ran);
         let inner = |r: Mutex<Recorder>| r.into_inner().unwrap_or_else(PoisonError::into_inner);
         let mut recorders: Vec<Recorder> = block.recorders.into_iter().map(inner).collect();
+        recorders.extend(block.again.map(inner));
         let mut access = self.put_together(&recorders, txs.len().saturating_sub(1))?;
         if txs.len() <= self.keep_buffers_txs {
             recorders.iter_mut().for_each(Recorder::clear);
@@ -398,7 +422,7 @@ impl ParallelExecutor {
         let record = self.record_access.then_some((&mut access, after_last(txs)));
         system::post_execution(&mut changes, state, env, record)?;
         phases.finish += start.elapsed();
-        Ok((BlockEffects { changes, fees, access }, phases))
+        Ok((BlockEffects { changes, fees, access, repairs }, phases))
     }
 
     /// The block's record of what it accessed, out of the workers'
@@ -427,10 +451,12 @@ impl ParallelExecutor {
 
     /// Prepares, schedules and runs the transactions in `range` on the state
     /// the block's earlier segments left (`changes` over the base), then
-    /// adds what they wrote to `changes`; returns their fees and whether any
-    /// ran, or the first failure. With `keep`, the buffers stay in `spare`
-    /// and the builder for the next segment or block; without, each is
-    /// freed as soon as it is spent.
+    /// adds what they wrote to `changes`; returns their fees, whether any
+    /// ran and their repairs, or the first failure. Under hints, a segment
+    /// with a stray is then repaired ([`repair`]), and its receipts are
+    /// handed over once it is. With `keep`, the buffers stay in `spare` and
+    /// the builder for the next segment or block; without, each is freed as
+    /// soon as it is spent.
     fn run_segment(
         &self,
         block: &BlockRun<'_>,
@@ -439,11 +465,18 @@ impl ParallelExecutor {
         spare: &mut Spare,
         changes: &mut StateChanges,
         phases: &mut Phases,
-    ) -> Result<(U256, bool)> {
+    ) -> Result<(U256, bool, Repairs)> {
         let start = Instant::now();
         let results = Results::new(range.clone());
-        let left = block.beneficiary.is_some().then(|| LeftBeneficiary::new(range.len()));
-        let (offset, txs) = (range.start, &block.txs[range]);
+        let mut left = block.beneficiary.is_some().then(|| LeftBeneficiary::new(range.len()));
+        let hints = self.declarations == Declarations::Hints;
+        // Under hints: each worker's trail, the receipts held until the
+        // segment is repaired, and the fees' folding as the segment found it.
+        let trails: Vec<Mutex<Trail>> =
+            if hints { (0..self.threads()).map(|_| Mutex::default()).collect() } else { Vec::new() };
+        let held = hints.then(|| Receipts::new(range.len()));
+        let folded_before = lock(&block.folded).clone();
+        let (offset, txs) = (range.start, &block.txs[range.clone()]);
         let source = Source { base: block.base, changes };
         let prepared = Prepared::new(txs, block.env.beneficiary, spare, &self.workers)
             .map_err(|message| VmError::Internal { index: offset, message })?;
@@ -465,6 +498,7 @@ impl ParallelExecutor {
             let mut evm = build_evm(View { shared: &shared, decl: Decl::NOTHING }, block.env);
             let mut writes = Vec::new();
             let mut recorder = block.recorders.get(worker).map(lock);
+            let mut trail = trails.get(worker).map(lock);
             let mut run = |tx: TxIndex| {
                 let decl = prepared.decl(tx as usize);
                 let index = offset + tx as usize;
@@ -483,13 +517,23 @@ impl ParallelExecutor {
                     let tx = &block.txs[index];
                     let access = recorder.as_deref_mut().map(|r| r as &mut dyn StepObserver);
                     let executed = execute(&mut evm, tx, index, block.env, writable, &mut writes, access)?;
+                    let done = Done { fee: executed.fee, ran: executed.receipt.ran() };
+                    match trail.as_deref_mut() {
+                        Some(trail) if done.ran => {
+                            trail.wrote(index, writes.iter().map(|(cell, value)| (prepared.cell(*cell).key, value)))
+                        }
+                        Some(trail) => trail.redo(index),
+                        None => {}
+                    }
                     // SAFETY: each cell is one `tx` declared as written.
                     unsafe { shared.commit(writes.drain(..)) };
-                    let done = Done { fee: executed.fee, ran: executed.receipt.ran() };
                     if let Some(left) = &left {
                         left.put(index - offset, executed.beneficiary, done);
                     }
-                    (block.receipt)(index, executed.receipt);
+                    match &held {
+                        Some(held) => held.put(index - offset, executed.receipt),
+                        None => (block.receipt)(index, executed.receipt),
+                    }
                     Ok(done)
                 }));
                 let result = outcome.unwrap_or_else(|panic| {
@@ -498,6 +542,10 @@ impl ParallelExecutor {
                     evm = build_evm(View { shared: &shared, decl: Decl::NOTHING }, block.env);
                     Err(VmError::Internal { index, message: panic_message(panic.as_ref()) })
                 });
+                if let (Some(trail), Err(_)) = (trail.as_deref_mut(), &result) {
+                    // Under hints a failure may come of a stray before it.
+                    trail.redo(index);
+                }
                 results.set(index, result);
             };
             if let Some(ready) = &ready {
@@ -525,17 +573,74 @@ impl ParallelExecutor {
         } else {
             drop(graph);
         }
-        let execute = start.elapsed();
-        prepared.into_changes(changes, keep.then_some(spare));
+        let mut execute = start.elapsed();
+        let trails: Vec<Trail> =
+            trails.into_iter().map(|t| t.into_inner().unwrap_or_else(PoisonError::into_inner)).collect();
+        let (fees, ran, repairs) = if Trail::any_redo(&trails) {
+            let mut receipts = held.map(Receipts::into_slots).unwrap_or_default();
+            let segment = Segment {
+                base: block.base,
+                env: block.env,
+                txs: block.txs,
+                range: range.clone(),
+                prepared: &prepared,
+                results: &results,
+            };
+            let pending = folded_before.before - folded_before.credited;
+            let mut again = block.again.as_ref().map(lock);
+            let repaired = repair::repair(
+                segment,
+                trails,
+                std::mem::take(changes),
+                pending,
+                &mut receipts,
+                left.as_mut(),
+                again.as_deref_mut(),
+            )?;
+            // The walk is execution.
+            execute = start.elapsed();
+            *changes = repaired.changes;
+            // The cells' values are the first pass's: only their buffers are kept.
+            prepared.into_changes(&mut StateChanges::new(), keep.then_some(spare));
+            let mut folded = lock(&block.folded);
+            folded.credited = folded_before.credited + repaired.credited;
+            folded.upto = offset;
+            drop(folded);
+            for recorder in &block.recorders {
+                lock(recorder).forget(&repaired.again);
+            }
+            self.hand_over(block, offset, receipts)?;
+            let repairs = Repairs { strays: repaired.strays, reexecuted: repaired.again.len() };
+            (repaired.fees, repaired.ran, repairs)
+        } else {
+            prepared.into_changes(changes, keep.then_some(spare));
+            let (fees, ran) = results.finish()?;
+            if let Some(held) = held {
+                self.hand_over(block, offset, held.into_slots())?;
+            }
+            (fees, ran, Repairs::default())
+        };
         phases.prepare += prepare;
         phases.schedule += schedule - prepare;
         phases.execute += execute - schedule;
-        let ran = results.finish()?;
         if let (Some(left), Some(balance)) = (left, &block.beneficiary) {
             left.add_to(&mut lock(balance), offset);
         }
         phases.finish += start.elapsed() - execute;
-        Ok(ran)
+        Ok((fees, ran, repairs))
+    }
+
+    /// Hands a segment's held receipts (the segment starts at `offset`) to
+    /// the block's sink in block order; a panic there fails the block,
+    /// naming the transaction whose receipt it was.
+    fn hand_over(&self, block: &BlockRun<'_>, offset: usize, receipts: Vec<Option<Receipt>>) -> Result<()> {
+        for (index, receipt) in (offset..).zip(receipts) {
+            let receipt =
+                receipt.ok_or_else(|| VmError::Internal { index, message: "the transaction has no receipt".into() })?;
+            catch_unwind(AssertUnwindSafe(|| (block.receipt)(index, receipt)))
+                .map_err(|panic| VmError::Internal { index, message: panic_message(panic.as_ref()) })?;
+        }
+        Ok(())
     }
 
     /// The lock graph of a segment's declarations; errors name the
@@ -579,6 +684,9 @@ struct BlockRun<'a> {
     /// The beneficiary's balance, segment by segment, where accesses are
     /// recorded.
     beneficiary: Option<Mutex<BeneficiaryBalance>>,
+    /// The record of the steps run again, where accesses are recorded
+    /// under hints.
+    again: Option<Mutex<Recorder>>,
     receipt: &'a Sink<'a>,
 }
 
@@ -689,7 +797,7 @@ impl Gates {
 }
 
 /// Which fees are already in the beneficiary's cell.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Folded {
     /// Fees of transactions before this position are credited.
     upto: usize,

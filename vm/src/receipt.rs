@@ -2,6 +2,7 @@
 
 use crate::access::BlockAccess;
 use crate::key::{AccessKind, StateKey};
+use crate::repair::Repairs;
 use crate::state::{State, StateChanges};
 use alloy_primitives::{B256, Bytes, Log, U256, keccak256};
 use revm::context::result::HaltReason;
@@ -81,6 +82,10 @@ pub struct BlockOutcome {
     /// Every account and slot the block accessed, with the value each step
     /// left: the content of its EIP-7928 block access list.
     pub access: BlockAccess,
+    /// Under [`Declarations::Hints`](crate::Declarations::Hints), the
+    /// transactions that strayed from their declaration and those run
+    /// again.
+    pub repairs: Repairs,
 }
 
 /// A block's outcome less its receipts, which the executor handed over one
@@ -97,6 +102,10 @@ pub struct BlockEffects {
     /// Every account and slot the block accessed, with the value each step
     /// left: the content of its EIP-7928 block access list.
     pub access: BlockAccess,
+    /// Under [`Declarations::Hints`](crate::Declarations::Hints), the
+    /// transactions that strayed from their declaration and those run
+    /// again.
+    pub repairs: Repairs,
 }
 
 impl BlockEffects {

@@ -79,6 +79,12 @@ impl Results {
             .fold(U256::ZERO, |sum, fee| sum + fee)
     }
 
+    /// The fee of the transaction at `index`, if it ran (an access
+    /// violation's is zero) and did not fail.
+    pub(crate) fn fee(&self, index: usize) -> Option<U256> {
+        self.fees[index - self.offset].get().copied()
+    }
+
     /// The segment's fees and whether any of its transactions ran; or, as
     /// the sequential executor would stop there, the error of its first
     /// transaction in block order that did not run without error.
@@ -110,6 +116,11 @@ impl Receipts {
     /// Keeps transaction `index`'s receipt.
     pub(crate) fn put(&self, index: usize, receipt: Receipt) {
         let _ = self.0[index].set(receipt);
+    }
+
+    /// Each transaction's receipt, if it has one.
+    pub(crate) fn into_slots(self) -> Vec<Option<Receipt>> {
+        self.0.into_iter().map(OnceLock::into_inner).collect()
     }
 
     /// The receipts in block order, once every slot is set (the block ran
@@ -147,6 +158,12 @@ impl LeftBeneficiary {
     /// Keeps what the segment's transaction `index` left.
     pub(crate) fn put(&self, index: usize, left: Option<U256>, done: Done) {
         let _ = self.0[index].set((left, done));
+    }
+
+    /// The same as [`put`](Self::put), replacing what was put before: the
+    /// transaction ran again.
+    pub(crate) fn replace(&mut self, index: usize, left: Option<U256>, done: Done) {
+        self.0[index] = OnceLock::from((left, done));
     }
 
     /// Adds the segment's transactions, in block order, to `balance`; the

@@ -8,6 +8,7 @@ use crate::exec::{build_evm, execute};
 use crate::key::StateKey;
 use crate::parallel::KEEP_BUFFERS_TXS;
 use crate::receipt::{BlockEffects, BlockOutcome, Receipt};
+use crate::repair::{Declarations, Repairs};
 use crate::state::{Account, AccountValue, State, StateChanges, Value};
 use crate::system;
 use crate::tx::{Transaction, check_declarations};
@@ -27,7 +28,10 @@ use revm::state::{AccountInfo, Bytecode};
 /// declare as a write, gets an [`crate::Status::AccessViolation`] receipt and
 /// is rejected whole: no nonce bump, no fee, no writes.
 /// [`record`](Self::record) runs a block without that rule and reports what
-/// each transaction really touched instead.
+/// each transaction really touched instead. Under
+/// [`Declarations::Hints`] nothing is refused: every transaction runs as if
+/// it declared nothing, and those that stray from their declaration are
+/// counted ([`BlockOutcome::repairs`]).
 ///
 /// After a block of more than [`KEEP_BUFFERS_TXS`] transactions, the calling
 /// thread's KECCAK256 memo (up to 25 MiB) is freed: a thread that ran one
@@ -37,6 +41,8 @@ pub struct SequentialExecutor {
     limits: Limits,
     /// Whether a block's accesses are recorded ([`BlockOutcome::access`]).
     record_access: bool,
+    /// What a declaration is.
+    declarations: Declarations,
 }
 
 impl SequentialExecutor {
@@ -47,7 +53,7 @@ impl SequentialExecutor {
 
     /// The same, with a limit on declaration sizes.
     pub fn with_limits(limits: Limits) -> Self {
-        Self { limits, record_access: false }
+        Self { limits, ..Self::default() }
     }
 
     /// The same executor, recording what each block accessed (its EIP-7928
@@ -59,12 +65,19 @@ impl SequentialExecutor {
         self
     }
 
+    /// The same executor, taking declarations as `declarations` says:
+    /// [`Declarations::Strict`] by default.
+    pub fn with_declarations(mut self, declarations: Declarations) -> Self {
+        self.declarations = declarations;
+        self
+    }
+
     /// Executes `txs` on top of `state` (which is left untouched).
     pub fn execute(&self, state: &State, block: &BlockEnv, txs: &[Transaction]) -> Result<BlockOutcome> {
         let mut receipts = Vec::with_capacity(txs.len());
-        let BlockEffects { changes, fees, access } =
+        let BlockEffects { changes, fees, access, repairs } =
             self.execute_streamed(state, block, txs, |_, r| receipts.push(r))?;
-        Ok(BlockOutcome { receipts, changes, fees, access })
+        Ok(BlockOutcome { receipts, changes, fees, access, repairs })
     }
 
     /// [`execute`](Self::execute), handing each receipt to `receipt` with
@@ -82,7 +95,7 @@ impl SequentialExecutor {
         receipt: impl FnMut(usize, Receipt),
     ) -> Result<BlockEffects> {
         check_declarations(txs, &self.limits)?;
-        run(state, block, txs, &Enforce::default(), self.record_access, receipt)
+        run(state, block, txs, &Enforce::new(self.declarations), self.record_access, receipt)
     }
 
     /// Runs the block with no declarations enforced and records, for each
@@ -103,13 +116,15 @@ impl SequentialExecutor {
     ) -> Result<(BlockOutcome, Vec<AccessSet<StateKey>>)> {
         let recorder = Record::default();
         let mut receipts = Vec::with_capacity(txs.len());
-        let BlockEffects { changes, fees, access } = run(state, block, txs, &recorder, true, |_, r| receipts.push(r))?;
-        Ok((BlockOutcome { receipts, changes, fees, access }, recorder.declarations.into_inner()))
+        let BlockEffects { changes, fees, access, .. } =
+            run(state, block, txs, &recorder, true, |_, r| receipts.push(r))?;
+        let outcome = BlockOutcome { receipts, changes, fees, access, repairs: Repairs::default() };
+        Ok((outcome, recorder.declarations.into_inner()))
     }
 }
 
 /// How the sequential loop treats what a transaction touches.
-trait Policy {
+pub(crate) trait Policy {
     /// Called before transaction `tx` runs.
     fn start(&self, tx: &Transaction);
     /// Whether the running transaction may read `key` (recording it, if
@@ -122,11 +137,18 @@ trait Policy {
     fn sees_beneficiary(&self, beneficiary: &StateKey) -> bool;
     /// Called after the running transaction's writes were committed.
     fn finish(&self, tx: &Transaction);
+    /// How many transactions so far strayed from a declaration taken as a
+    /// hint.
+    fn strays(&self) -> usize {
+        0
+    }
 }
 
 /// The access rule: the running transaction's full declaration, declared
 /// and implied keys with a tag of each ([`StateKey::tag`]), in buffers
-/// reused for every transaction. A short declaration is kept as
+/// reused for every transaction. Under [`Declarations::Hints`] the rule
+/// refuses nothing and notes a transaction that strays instead
+/// ([`Enforce::allows`]). A short declaration is kept as
 /// [`Transaction::for_each_key`] walks it (a key's first mention is its
 /// strongest) and scanned by tag; a long one is also indexed by tag, sorted
 /// once, and searched.
@@ -140,12 +162,48 @@ pub(crate) struct Enforce {
     /// callee when value moves or the contract it creates): the keys it
     /// touches most, answered without a search.
     written: Cell<[Option<Address>; 2]>,
+    /// Whether declarations are hints.
+    hints: bool,
+    /// Whether the running transaction strayed (under hints).
+    strayed: Cell<bool>,
+    /// How many transactions strayed so far.
+    strays: Cell<usize>,
 }
 
 /// Declarations up to this long are scanned.
 const SCAN: usize = 16;
 
 impl Enforce {
+    /// The rule for declarations taken as `declarations` says.
+    pub(crate) fn new(declarations: Declarations) -> Self {
+        Self { hints: declarations == Declarations::Hints, ..Self::default() }
+    }
+
+    /// Whether the running transaction may touch `key` (write it, with
+    /// `write`). Under hints always, and a key outside the declaration
+    /// marks the transaction as a stray.
+    pub(crate) fn allows(&self, key: &StateKey, write: bool) -> bool {
+        if self.find(key).is_some_and(|written| written || !write) {
+            return true;
+        }
+        if self.hints {
+            self.strayed.set(true);
+        }
+        self.hints
+    }
+
+    /// Whether the running transaction strayed from its declaration.
+    pub(crate) fn strayed(&self) -> bool {
+        self.strayed.get()
+    }
+
+    /// Whether the running transaction sees the beneficiary's account, so
+    /// that every earlier fee must be in it first: it declares it, or it
+    /// may touch anything.
+    pub(crate) fn sees(&self, beneficiary: &StateKey) -> bool {
+        self.hints || self.find(beneficiary).is_some()
+    }
+
     /// `None` if `key` is not declared, else whether it may be written.
     pub(crate) fn find(&self, key: &StateKey) -> Option<bool> {
         if let StateKey::Account(address) = key
@@ -177,24 +235,31 @@ impl Policy for Enforce {
     }
 
     fn may_read(&self, key: &StateKey) -> bool {
-        self.find(key).is_some()
+        self.allows(key, false)
     }
 
     fn may_write(&self, key: &StateKey) -> bool {
-        self.find(key) == Some(true)
+        self.allows(key, true)
     }
 
     fn sees_beneficiary(&self, beneficiary: &StateKey) -> bool {
-        self.find(beneficiary).is_some()
+        self.sees(beneficiary)
     }
 
-    fn finish(&self, _tx: &Transaction) {}
+    fn finish(&self, _tx: &Transaction) {
+        self.strays.set(self.strays.get() + usize::from(self.strayed()));
+    }
+
+    fn strays(&self) -> usize {
+        self.strays.get()
+    }
 }
 
 impl Enforce {
     /// Takes `tx`'s declaration, declared and implied keys, in place of the
     /// last one's.
     pub(crate) fn declare(&self, tx: &Transaction) {
+        self.strayed.set(false);
         let callee = match tx.to {
             Some(to) => Some(to).filter(|_| !tx.value.is_zero()),
             None => tx.created_address(),
@@ -344,7 +409,8 @@ fn run(
         balance.finish(block.beneficiary, access);
     }
     system::post_execution(&mut changes, state, block, access.as_mut().map(|a| (a, after_last(txs))))?;
-    Ok(BlockEffects { changes, fees, access: access.unwrap_or_default() })
+    let repairs = Repairs { strays: policy.strays(), reexecuted: 0 };
+    Ok(BlockEffects { changes, fees, access: access.unwrap_or_default(), repairs })
 }
 
 /// The state as of the last committed transaction.
@@ -364,6 +430,12 @@ impl<'a> Overlay<'a> {
     /// No change yet over `base`, with room for `changes` changes.
     pub(crate) fn new(base: &'a State, changes: StateChanges) -> Self {
         Self { base, changes, cleared: false, slots: None }
+    }
+
+    /// The state `changes` (what a block wrote so far) leave over `base`.
+    pub(crate) fn resume(base: &'a State, changes: StateChanges) -> Self {
+        let cleared = changes.values().any(Value::clears_storage);
+        Self { base, changes, cleared, slots: None }
     }
 
     /// The block's changes.
@@ -451,11 +523,11 @@ impl<'a> Overlay<'a> {
 
 /// What one transaction sees: the overlay, through the policy.
 #[derive(Debug)]
-struct View<'o, 'a, P> {
-    overlay: &'o RefCell<Overlay<'a>>,
-    policy: &'o P,
+pub(crate) struct View<'o, 'a, P> {
+    pub(crate) overlay: &'o RefCell<Overlay<'a>>,
+    pub(crate) policy: &'o P,
     /// While the block's system calls run: no policy applies.
-    system: bool,
+    pub(crate) system: bool,
 }
 
 impl<P: Policy> View<'_, '_, P> {

@@ -1,0 +1,210 @@
+//! Declarations as hints, by hand: transactions whose declarations were
+//! derived against the block's pre-state, and are wrong once the
+//! transactions before them have run. Under hints every mode gives the
+//! outcome of the block with no declaration at all, counts the same
+//! strays, and the lock-graph modes run again only the strays and what
+//! read what they changed. Under strict declarations the same strays are
+//! rejected.
+
+mod common;
+
+use alloy_primitives::{Address, Bytes, U256};
+use common::ethereum::{SENDER, block_of, call, slot, state_with};
+use defivm_vm::{
+    Account, BalExecutor, BlockEnv, BlockOutcome, Declarations, Declarer, ListedAccess, ParallelExecutor, ParallelMode,
+    Repairs, SEGMENT_TXS, SequentialExecutor, SpecId, State, Status, Transaction,
+};
+
+/// Runs `txs` with their declarations derived against the pre-state, as
+/// hints, in every mode at 1–4 threads (the lock-graph modes whole and in
+/// segments of one transaction; bal from the block's list): every outcome
+/// must be the undeclared block's, with the same strays, and the lock-graph
+/// modes must each run `reexecuted` transactions again. Returns the
+/// outcome and the strays.
+fn every_mode_with_hints(state: &State, block: &BlockEnv, txs: &[Transaction], reexecuted: usize) -> BlockOutcome {
+    let (undeclared, _) = SequentialExecutor::new().record(state, block, txs).unwrap();
+    let hints = Declarer::new(2).unwrap().declare(state, block, txs).unwrap();
+    let txs: Vec<Transaction> =
+        txs.iter().cloned().zip(hints).map(|(tx, access)| Transaction { access, ..tx }).collect();
+    let sequential = SequentialExecutor::new().with_access_record(true).with_declarations(Declarations::Hints);
+    let expected = sequential.execute(state, block, &txs).unwrap();
+    assert_eq!(BlockOutcome { repairs: Repairs::default(), ..expected.clone() }, undeclared);
+    assert_eq!(expected.repairs.reexecuted, 0);
+    let strays = expected.repairs.strays;
+    for threads in 1..=4 {
+        for mode in [ParallelMode::Waves, ParallelMode::Dag] {
+            for segment in [SEGMENT_TXS, 1] {
+                let executor = ParallelExecutor::new(threads)
+                    .unwrap()
+                    .with_mode(mode)
+                    .with_fallback(false)
+                    .with_segment_txs(segment)
+                    .with_access_record(true)
+                    .with_declarations(Declarations::Hints);
+                let got = executor.execute(state, block, &txs).unwrap();
+                let how = format!("{threads} threads, {mode:?}, segments of {segment}");
+                assert_eq!(got.repairs.strays, strays, "{how}");
+                if segment == SEGMENT_TXS {
+                    assert_eq!(got.repairs.reexecuted, reexecuted, "{how}");
+                }
+                assert_eq!(BlockOutcome { repairs: expected.repairs, ..got }, expected, "{how}");
+            }
+        }
+        let list = ListedAccess::new(expected.access.clone());
+        let bal = BalExecutor::new(threads).unwrap().with_declarations(Declarations::Hints);
+        let got = bal.execute(state, block, &txs, &list).unwrap();
+        assert_eq!(got.repairs, Repairs { strays, reexecuted: 0 }, "{threads} threads, bal");
+        assert_eq!(BlockOutcome { access: expected.access.clone(), ..got }, expected, "{threads} threads, bal");
+    }
+    // Taken strictly, each stray is rejected instead.
+    let strict = SequentialExecutor::new().execute(state, block, &txs).unwrap();
+    let violations = strict.receipts.iter().filter(|r| matches!(r.status, Status::AccessViolation { .. })).count();
+    assert!(violations > 0 || strays == 0, "strict declarations reject the strays");
+    expected
+}
+
+/// A funded sender of its own, `n`.
+fn sender(n: u8) -> Address {
+    Address::new([0xa0 + n; 20])
+}
+
+/// `state` with senders 1 to `n` funded.
+fn with_senders(mut state: State, n: u8) -> State {
+    for i in 1..=n {
+        state.insert_account(sender(i), Account::with_balance(U256::from(10u64).pow(U256::from(20))));
+    }
+    state
+}
+
+/// A call from sender `from`'s first transaction.
+fn call_from(from: u8, to: Address, input: &[u8]) -> Transaction {
+    Transaction { from: sender(from), ..call(0, to, input, 0) }
+}
+
+/// A contract whose writes depend on what an earlier transaction wrote.
+/// Without calldata: `SSTORE(0, 1)`. With a word `n`: if slot `n` is not
+/// zero, `SSTORE(n + 1, 1)`, else `SSTORE(n + 100, 1)`.
+fn branch_code() -> Vec<u8> {
+    let mut code = vec![0x36, 0x15, 0x60, 0x00, 0x57]; // CALLDATASIZE ISZERO PUSH1 set JUMPI
+    code.extend([0x60, 0x00, 0x35, 0x80, 0x54]); // PUSH1 0 CALLDATALOAD DUP1 SLOAD
+    let taken_at = code.len() + 1;
+    code.extend([0x60, 0x00, 0x57]); // PUSH1 taken JUMPI
+    code.extend([0x60, 0x64, 0x01, 0x60, 0x01, 0x90, 0x55, 0x00]); // n+100 = 1
+    let taken = code.len() as u8;
+    code[taken_at] = taken;
+    code.extend([0x5b, 0x60, 0x01, 0x01, 0x60, 0x01, 0x90, 0x55, 0x00]); // n+1 = 1
+    let set = code.len() as u8;
+    code[3] = set;
+    code.extend([0x5b, 0x60, 0x01, 0x60, 0x00, 0x55, 0x00]); // slot 0 = 1
+    code
+}
+
+fn word(n: u64) -> [u8; 32] {
+    U256::from(n).to_be_bytes()
+}
+
+const CONTRACT: Address = Address::new([0xc0; 20]);
+
+#[test]
+fn a_transaction_whose_branch_depends_on_an_earlier_write_runs_again_and_nothing_else_does() {
+    let code = branch_code();
+    let state = with_senders(state_with(&[(CONTRACT, &code)]), 4);
+    let block = block_of(SpecId::CANCUN);
+    // Sender 1 sets slot 0; sender 2's call then takes the branch that
+    // writes slot 1, not slot 100 as against the pre-state. Senders 3 and 4
+    // pay each other, untouched by it.
+    let txs = vec![
+        call_from(1, CONTRACT, &[]),
+        Transaction { value: U256::from(5), ..call_from(3, sender(4), &[]) },
+        call_from(2, CONTRACT, &word(0)),
+        Transaction { value: U256::from(7), ..call_from(4, sender(3), &[]) },
+    ];
+    let outcome = every_mode_with_hints(&state, &block, &txs, 1);
+    assert_eq!(outcome.repairs.strays, 1);
+    assert_eq!(slot(&outcome.changes, CONTRACT, 1), Some(U256::from(1)));
+    assert_eq!(slot(&outcome.changes, CONTRACT, 100), None);
+}
+
+#[test]
+fn a_chain_of_three_strays_each_depending_on_the_last_runs_again_in_order() {
+    let code = branch_code();
+    let state = with_senders(state_with(&[(CONTRACT, &code)]), 5);
+    let block = block_of(SpecId::CANCUN);
+    // Slot 0 set, then calls with n = 0, 1, 2: against the pre-state each
+    // writes slot n + 100, which no later hint reads, so the hints order
+    // none of them after another; in block order each finds slot n set by
+    // the one before and writes n + 1, which the next reads.
+    let mut txs = vec![call_from(1, CONTRACT, &[])];
+    for n in 0..3u8 {
+        txs.push(call_from(2 + n, CONTRACT, &word(n.into())));
+    }
+    let outcome = every_mode_with_hints(&state, &block, &txs, 3);
+    assert_eq!(outcome.repairs.strays, 3);
+    for n in 1..=3 {
+        assert_eq!(slot(&outcome.changes, CONTRACT, n), Some(U256::from(1)), "slot {n}");
+    }
+}
+
+/// A pool: `SSTORE(0, SLOAD(0) + 1)`.
+const POOL: [u8; 10] = [0x60, 0x00, 0x54, 0x60, 0x01, 0x01, 0x60, 0x00, 0x55, 0x00];
+
+/// A router: with a word of calldata, sets its route (slot 0) to that
+/// address; without, calls the pool its route names.
+const ROUTER: [u8; 29] = [
+    0x36, 0x60, 0x15, 0x57, // CALLDATASIZE PUSH1 set JUMPI
+    0x60, 0x00, 0x60, 0x00, 0x60, 0x00, 0x60, 0x00, 0x60, 0x00, // out, in, value
+    0x60, 0x00, 0x54, 0x5a, 0xf1, 0x50, 0x00, // SLOAD(0) GAS CALL POP STOP
+    0x5b, 0x60, 0x00, 0x35, 0x60, 0x00, 0x55, 0x00, // set: slot 0 = CALLDATALOAD(0)
+];
+
+#[test]
+fn a_swap_whose_route_changed_earlier_in_the_block_runs_again_through_the_new_pool() {
+    let (router, old_pool, new_pool) = (Address::new([0xd0; 20]), Address::new([0xd1; 20]), Address::new([0xd2; 20]));
+    let mut state = with_senders(state_with(&[(router, &ROUTER), (old_pool, &POOL), (new_pool, &POOL)]), 3);
+    let route = U256::from_be_slice(old_pool.as_slice());
+    state.account_mut(&router).unwrap().storage.insert(U256::ZERO, route);
+    let block = block_of(SpecId::CANCUN);
+    // Sender 1 points the router at the new pool; sender 2 swaps through it,
+    // which against the pre-state went through the old one. Sender 3 swaps
+    // in the old pool directly.
+    let mut new_route = [0u8; 32];
+    new_route[12..].copy_from_slice(new_pool.as_slice());
+    let txs = vec![call_from(1, router, &new_route), call_from(2, router, &[]), call_from(3, old_pool, &[])];
+    let outcome = every_mode_with_hints(&state, &block, &txs, 1);
+    assert_eq!(outcome.repairs.strays, 1);
+    assert_eq!(slot(&outcome.changes, new_pool, 0), Some(U256::from(1)));
+    assert_eq!(slot(&outcome.changes, old_pool, 0), Some(U256::from(1)), "only sender 3's swap");
+}
+
+/// A counter's init code: returns [`POOL`] as its runtime.
+fn init_code() -> Bytes {
+    let mut code = vec![0x69];
+    code.extend(POOL);
+    code.extend([0x60, 0x00, 0x52, 0x60, 0x0a, 0x60, 0x16, 0xf3]);
+    code.into()
+}
+
+#[test]
+fn a_call_to_a_contract_created_earlier_in_the_block_runs_again_once_it_has_code() {
+    let state = with_senders(state_with(&[]), 2);
+    let block = block_of(SpecId::CANCUN);
+    let create = Transaction { to: None, input: init_code(), ..call(0, Address::ZERO, &[], 0) };
+    let counter = SENDER.create(0);
+    // Two calls from other senders: against the pre-state the counter has
+    // no code, so neither declares its slot; both count in block order.
+    let txs = vec![create, call_from(1, counter, &[]), call_from(2, counter, &[])];
+    let outcome = every_mode_with_hints(&state, &block, &txs, 2);
+    assert_eq!(outcome.repairs.strays, 2);
+    assert_eq!(slot(&outcome.changes, counter, 0), Some(U256::from(2)));
+}
+
+#[test]
+fn hints_that_hold_run_once_and_change_nothing() {
+    let code = branch_code();
+    let state = with_senders(state_with(&[(CONTRACT, &code)]), 3);
+    let block = block_of(SpecId::CANCUN);
+    // No call depends on another: every hint is exact.
+    let txs = vec![call_from(1, CONTRACT, &word(5)), call_from(2, CONTRACT, &word(6)), call_from(3, CONTRACT, &[])];
+    let outcome = every_mode_with_hints(&state, &block, &txs, 0);
+    assert_eq!(outcome.repairs, Repairs::default());
+}
