@@ -144,8 +144,9 @@ fn pre_state_hints_run_every_workload_in_every_mode_as_no_declaration_does() {
             strays += hinted.repairs.strays;
         }
     }
-    // Some workloads stray against the pre-state: the repair is exercised.
-    assert!(strays > 0 && again >= strays, "{strays} strays, {again} run again");
+    // Some workloads stray against the pre-state, and some first runs are
+    // wrong in block order: the repair is exercised.
+    assert!(strays > 0 && again > 0, "{strays} strays, {again} run again");
 }
 
 #[test]
@@ -169,6 +170,6 @@ fn pre_state_hints_of_every_mainnet_block_verify_against_its_header_in_every_mod
         strays += expected.repairs.strays;
     }
     assert_eq!(files.len(), 68);
-    // Measured when this test was written: 266 strays, 547 run again.
-    assert!(strays > 0 && again >= strays, "{strays} strays, {again} run again");
+    // Measured when this test was written: 266 strays, 312 run again.
+    assert!(strays > 0 && again > 0, "{strays} strays, {again} run again");
 }

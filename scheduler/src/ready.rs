@@ -193,6 +193,22 @@ impl<Id: TxId> Worker<'_, '_, Id> {
         }
     }
 
+    /// The next transaction to run if one is ready now, without waiting.
+    pub fn try_next_ready(&mut self) -> Option<TxIndex> {
+        if self.set.is_aborted() {
+            return None;
+        }
+        self.local.take().or_else(|| self.set.try_pop(self.index))
+    }
+
+    /// Shares the transaction this worker kept to run next, if any: the
+    /// worker is about to do something else for a while.
+    pub fn share_kept(&mut self) {
+        if let Some(tx) = self.local.take() {
+            self.set.push(self.index, tx);
+        }
+    }
+
     /// Reports `tx` complete. Of the transactions it released, this worker
     /// keeps the highest-ranked one to run next and shares the rest.
     pub fn complete(&mut self, tx: TxIndex) {

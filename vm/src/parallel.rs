@@ -67,14 +67,15 @@ use crate::key::StateKey;
 use crate::plan::Plan;
 use crate::prepare::{Cell, CellId, Decl, DeclKey, Prepared, Source, Spare, lock};
 use crate::receipt::{BlockEffects, BlockOutcome, Receipt};
-use crate::repair::{self, Declarations, Repairs, Segment, Trail};
+use crate::repair::{Declarations, FirstPass, Outside, Repairs, Segment, Walk, walk_evm, walk_policy};
 use crate::results::{Done, LeftBeneficiary, Receipts, Results};
-use crate::sequential::SequentialExecutor;
-use crate::state::{State, StateChanges, Value};
+use crate::sequential::{Overlay, SequentialExecutor};
+use crate::state::{AccountValue, State, StateChanges, Value};
 use crate::system;
 use crate::tx::{Transaction, check_declarations, heaviest_first};
 use crate::workers::Workers;
 use alloy_primitives::{Address, B256, U256};
+use core::cell::RefCell;
 use core::ops::Range;
 use crossbeam_utils::Backoff;
 use defivm_scheduler::{DenseBuilder, Limits, LockGraph, LongestRemainingPath, ReadySet, ScheduleError, TxIndex};
@@ -470,12 +471,15 @@ impl ParallelExecutor {
         let results = Results::new(range.clone());
         let mut left = block.beneficiary.is_some().then(|| LeftBeneficiary::new(range.len()));
         let hints = self.declarations == Declarations::Hints;
-        // Under hints: each worker's trail, the receipts held until the
-        // segment is repaired, and the fees' folding as the segment found it.
-        let trails: Vec<Mutex<Trail>> =
-            if hints { (0..self.threads()).map(|_| Mutex::default()).collect() } else { Vec::new() };
+        // Under hints: the first pass, the receipts held until the segment
+        // is walked, and the fees not in the beneficiary's account as the
+        // segment found them.
+        let pass = hints.then(|| FirstPass::new(range.len()));
         let held = hints.then(|| Receipts::new(range.len()));
-        let folded_before = lock(&block.folded).clone();
+        let pending = {
+            let folded = lock(&block.folded);
+            folded.before - folded.credited
+        };
         let (offset, txs) = (range.start, &block.txs[range.clone()]);
         let source = Source { base: block.base, changes };
         let prepared = Prepared::new(txs, block.env.beneficiary, spare, &self.workers)
@@ -493,18 +497,36 @@ impl ParallelExecutor {
         let gates = (self.mode == ParallelMode::Waves).then(|| Gates::new(&graph, txs));
         let schedule = start.elapsed();
         let shared = Shared { base: block.base, source, prepared: &prepared, folded: &block.folded };
+        let segment = pass.as_ref().map(|pass| Segment {
+            base: block.base,
+            env: block.env,
+            txs: block.txs,
+            offset,
+            prepared: &prepared,
+            results: &results,
+            pass,
+        });
+        // The walk, where the calling thread began it alongside the first
+        // pass, parked for the rest; or the error it met.
+        let parked: Mutex<Option<(Walk<'_>, Overlay<'_>)>> = Mutex::default();
+        let walk_failed: Mutex<Option<VmError>> = Mutex::default();
         let work = |worker: usize| {
             crate::keccak_memo::forget();
-            let mut evm = build_evm(View { shared: &shared, decl: Decl::NOTHING }, block.env);
+            // Under hints: what the running transaction did outside its
+            // declaration, and its writes as they go.
+            let outside_log = RefCell::new(Outside::default());
+            let outside = pass.as_ref().map(|_| &outside_log);
+            let mut evm = build_evm(View { shared: &shared, decl: Decl::NOTHING, outside }, block.env);
             let mut writes = Vec::new();
+            let mut targets = Vec::new();
             let mut recorder = block.recorders.get(worker).map(lock);
-            let mut trail = trails.get(worker).map(lock);
             let mut run = |tx: TxIndex| {
                 let decl = prepared.decl(tx as usize);
                 let index = offset + tx as usize;
                 // Nothing may unwind past here: a worker that left its loop
                 // would leave the transactions it holds unfinished, and the
                 // others waiting for them.
+                let mut strayed = None;
                 let outcome = catch_unwind(AssertUnwindSafe(|| {
                     if decl.beneficiary {
                         // SAFETY: `tx` declares the beneficiary, so it runs
@@ -512,18 +534,35 @@ impl ParallelExecutor {
                         // those that declare it (`Schedulable`).
                         unsafe { shared.fold_fees(&results, offset, index) };
                     }
-                    evm.ctx.journaled_state.database = View { shared: &shared, decl };
-                    let writable = |key: &StateKey| prepared.find(decl, key).filter(|k| k.written()).map(DeclKey::cell);
+                    evm.ctx.journaled_state.database = View { shared: &shared, decl, outside };
+                    let declared = |key: &StateKey| prepared.find(decl, key).filter(|k| k.written()).map(DeclKey::cell);
                     let tx = &block.txs[index];
                     let access = recorder.as_deref_mut().map(|r| r as &mut dyn StepObserver);
-                    let executed = execute(&mut evm, tx, index, block.env, writable, &mut writes, access)?;
-                    let done = Done { fee: executed.fee, ran: executed.receipt.ran() };
-                    match trail.as_deref_mut() {
-                        Some(trail) if done.ran => {
-                            trail.wrote(index, writes.iter().map(|(cell, value)| (prepared.cell(*cell).key, value)))
+                    let executed = match outside {
+                        None => execute(&mut evm, tx, index, block.env, declared, &mut writes, access)?,
+                        Some(log) => {
+                            // Hints: a write outside the declaration is kept
+                            // aside, as the reads outside it are noted.
+                            log.take();
+                            let target = |key: &StateKey| Some(declared(key).ok_or(*key));
+                            let executed = execute(&mut evm, tx, index, block.env, target, &mut targets, access)?;
+                            let mut log = log.take();
+                            for (target, value) in targets.drain(..) {
+                                match target {
+                                    Ok(cell) => writes.push((cell, value)),
+                                    Err(key) => log.writes.push((key, value)),
+                                }
+                            }
+                            strayed = (!log.reads.is_empty() || !log.writes.is_empty()).then_some(log);
+                            executed
                         }
-                        Some(trail) => trail.redo(index),
-                        None => {}
+                    };
+                    let done = Done { fee: executed.fee, ran: executed.receipt.ran() };
+                    if let Some(pass) = pass.as_ref().filter(|_| done.ran) {
+                        pass.wrote(
+                            index - offset,
+                            writes.iter().map(|(cell, value)| (prepared.cell(*cell).key, value)),
+                        );
                     }
                     // SAFETY: each cell is one `tx` declared as written.
                     unsafe { shared.commit(writes.drain(..)) };
@@ -539,21 +578,63 @@ impl ParallelExecutor {
                 let result = outcome.unwrap_or_else(|panic| {
                     // The EVM may be mid-transaction: start a fresh one. The
                     // block fails, so a half-committed transaction is moot.
-                    evm = build_evm(View { shared: &shared, decl: Decl::NOTHING }, block.env);
+                    evm = build_evm(View { shared: &shared, decl: Decl::NOTHING, outside }, block.env);
                     Err(VmError::Internal { index, message: panic_message(panic.as_ref()) })
                 });
-                if let (Some(trail), Err(_)) = (trail.as_deref_mut(), &result) {
-                    // Under hints a failure may come of a stray before it.
-                    trail.redo(index);
-                }
+                let through = matches!(result, Ok(Done { ran: true, .. }));
                 results.set(index, result);
+                if let Some(pass) = &pass {
+                    // A failure may come of a stray before it: it runs in
+                    // the walk.
+                    if through { pass.done(tx as usize, strayed) } else { pass.redo(tx as usize) }
+                }
             };
             if let Some(ready) = &ready {
                 // Everything `tx` waits for committed before `complete` released it.
                 let mut handle = ready.worker(worker);
-                while let Some(tx) = handle.next_ready() {
-                    run(tx);
-                    handle.complete(tx);
+                match (segment, worker) {
+                    (Some(segment), 0) => {
+                        // The calling thread walks as far as the first pass
+                        // has come, and runs first-pass work while it waits.
+                        let policy = walk_policy();
+                        let overlay = std::cell::OnceCell::new();
+                        let (mut walk, mut evm) = (None, None);
+                        let backoff = Backoff::new();
+                        loop {
+                            if segment.pass.any_redo() && lock(&walk_failed).is_none() {
+                                let walk = walk.get_or_insert_with(|| Walk::new(segment, txs.len(), pending));
+                                if !walk.is_over() {
+                                    let overlay = overlay.get_or_init(|| walk.overlay(shared.source.changes.clone()));
+                                    let evm = evm.get_or_insert_with(|| walk_evm(overlay, &policy, block.env));
+                                    handle.share_kept();
+                                    let mut again = block.again.as_ref().map(lock);
+                                    if let Err(error) = walk.advance(&policy, overlay, evm, again.as_deref_mut()) {
+                                        *lock(&walk_failed) = Some(error);
+                                        ready.abort();
+                                    }
+                                }
+                            }
+                            match handle.try_next_ready() {
+                                Some(tx) => {
+                                    run(tx);
+                                    handle.complete(tx);
+                                    backoff.reset();
+                                }
+                                None if ready.is_finished() || ready.is_aborted() => break,
+                                None => backoff.snooze(),
+                            }
+                        }
+                        drop(evm);
+                        if let (Some(walk), Some(overlay)) = (walk, overlay.into_inner()) {
+                            *lock(&parked) = Some((walk, overlay.into_inner()));
+                        }
+                    }
+                    _ => {
+                        while let Some(tx) = handle.next_ready() {
+                            run(tx);
+                            handle.complete(tx);
+                        }
+                    }
                 }
             }
             if let Some(gates) = &gates {
@@ -574,36 +655,42 @@ impl ParallelExecutor {
             drop(graph);
         }
         let mut execute = start.elapsed();
-        let trails: Vec<Trail> =
-            trails.into_iter().map(|t| t.into_inner().unwrap_or_else(PoisonError::into_inner)).collect();
-        let (fees, ran, repairs) = if Trail::any_redo(&trails) {
+        let walk = match segment.filter(|s| s.pass.any_redo()) {
+            Some(segment) => {
+                if let Some(error) = walk_failed.into_inner().unwrap_or_else(PoisonError::into_inner) {
+                    return Err(error);
+                }
+                // The walk, or what is left of it, on the calling thread.
+                let (mut walk, overlay) =
+                    parked.into_inner().unwrap_or_else(PoisonError::into_inner).unwrap_or_else(|| {
+                        let walk = Walk::new(segment, txs.len(), pending);
+                        let overlay = walk.overlay(changes.clone()).into_inner();
+                        (walk, overlay)
+                    });
+                let (overlay, policy) = (RefCell::new(overlay), walk_policy());
+                let mut evm = walk_evm(&overlay, &policy, block.env);
+                let mut again = block.again.as_ref().map(lock);
+                walk.advance(&policy, &overlay, &mut evm, again.as_deref_mut())?;
+                drop(evm);
+                Some(walk.finish(overlay.into_inner()))
+            }
+            None => None,
+        };
+        let (fees, ran, repairs) = if let Some(repaired) = walk {
             let mut receipts = held.map(Receipts::into_slots).unwrap_or_default();
-            let segment = Segment {
-                base: block.base,
-                env: block.env,
-                txs: block.txs,
-                range: range.clone(),
-                prepared: &prepared,
-                results: &results,
-            };
-            let pending = folded_before.before - folded_before.credited;
-            let mut again = block.again.as_ref().map(lock);
-            let repaired = repair::repair(
-                segment,
-                trails,
-                std::mem::take(changes),
-                pending,
-                &mut receipts,
-                left.as_mut(),
-                again.as_deref_mut(),
-            )?;
+            for (index, receipt, beneficiary, done) in repaired.receipts {
+                receipts[index - offset] = Some(receipt);
+                if let Some(left) = left.as_mut() {
+                    left.replace(index - offset, beneficiary, done);
+                }
+            }
             // The walk is execution.
             execute = start.elapsed();
             *changes = repaired.changes;
             // The cells' values are the first pass's: only their buffers are kept.
             prepared.into_changes(&mut StateChanges::new(), keep.then_some(spare));
             let mut folded = lock(&block.folded);
-            folded.credited = folded_before.credited + repaired.credited;
+            folded.credited = folded.before - pending + repaired.credited;
             folded.upto = offset;
             drop(folded);
             for recorder in &block.recorders {
@@ -881,6 +968,9 @@ pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 struct View<'s, 'a> {
     shared: &'s Shared<'a>,
     decl: Decl<'s>,
+    /// Under hints: where a key outside the declaration is noted, read as
+    /// the segment found it.
+    outside: Option<&'s RefCell<Outside>>,
 }
 
 impl View<'_, '_> {
@@ -894,14 +984,32 @@ impl View<'_, '_> {
     }
 }
 
+impl View<'_, '_> {
+    /// Under hints, `key` (outside the declaration) as the segment found
+    /// it, noted: no cell holds it for the running transaction, and another
+    /// may be writing the cell. `None` under strict declarations.
+    fn outside(&self, key: StateKey) -> Option<Value> {
+        let log = self.outside?;
+        let value = Value::after(self.shared.source.changes, self.shared.source.base, &key).0;
+        log.borrow_mut().reads.push((key, value.clone()));
+        Some(value)
+    }
+}
+
 impl Database for View<'_, '_> {
     type Error = UndeclaredRead;
 
     fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, Self::Error> {
-        let cell = self.cell(StateKey::Account(address))?;
-        // SAFETY: the running transaction declares the cell, so whoever may
-        // write it is ordered with it (`prepare`'s module docs).
-        Ok(unsafe { cell.account_info(&self.shared.source) })
+        let key = StateKey::Account(address);
+        match self.cell(key) {
+            // SAFETY: the running transaction declares the cell, so whoever
+            // may write it is ordered with it (`prepare`'s module docs).
+            Ok(cell) => Ok(unsafe { cell.account_info(&self.shared.source) }),
+            Err(undeclared) => {
+                let value = self.outside(key).ok_or(undeclared)?;
+                Ok(value.account().map(AccountValue::info))
+            }
+        }
     }
 
     fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, Self::Error> {
@@ -909,9 +1017,15 @@ impl Database for View<'_, '_> {
     }
 
     fn storage(&mut self, address: Address, index: U256) -> Result<U256, Self::Error> {
-        let cell = self.cell(StateKey::Storage(address, index))?;
-        // SAFETY: as in `basic`.
-        Ok(unsafe { cell.storage(&self.shared.source) })
+        let key = StateKey::Storage(address, index);
+        match self.cell(key) {
+            // SAFETY: as in `basic`.
+            Ok(cell) => Ok(unsafe { cell.storage(&self.shared.source) }),
+            Err(undeclared) => match self.outside(key).ok_or(undeclared)? {
+                Value::Storage(value) => Ok(value),
+                _ => Ok(U256::ZERO),
+            },
+        }
     }
 
     fn block_hash(&mut self, number: u64) -> Result<B256, Self::Error> {

@@ -15,24 +15,32 @@
 //!   overlay, or from the list), so a stray is only counted.
 //! - The lock-graph executors (waves, DAG) run a segment in two passes.
 //!   - The first is the ordinary run, on the hints' lock graph. A
-//!     transaction that touches a key outside its hint is stopped before
-//!     it commits anything, as under the strict rule; one that fails (a
-//!     nonce its stopped predecessor did not bump) is noted too. Every
-//!     worker keeps a trail of the writes it committed, by position.
+//!     transaction that touches a key outside its hint is not stopped: it
+//!     reads such a key as the segment found it (no cell holds it for the
+//!     transaction, and another may be writing the cell), and its writes
+//!     to such keys are kept aside, not committed. What it read and wrote
+//!     outside its hint is noted; so is a transaction that fails. Each
+//!     transaction's committed writes are kept ([`FirstPass`]).
 //!   - If nothing strayed or failed, the first pass is the answer: each
 //!     transaction read only keys it declared, after every declared writer
 //!     of them before it, so it read what it reads in block order.
-//!   - Else [`repair`] walks the segment once in block order on the calling
-//!     thread, keeping the state as of each position (an overlay of the
-//!     trail's writes, the sequential executor's). A transaction that
-//!     strayed or failed runs again there, on exactly the state before it,
-//!     with no rule. So does one that read a key a repaired transaction
-//!     left with another value than the first pass had there: a *dirty*
-//!     key. Every other transaction is not run again: it read nothing
-//!     dirty, so its first run read what it reads in block order, and its
-//!     trail is applied as it stands. Only the strays and what truly
-//!     depends on them run twice, never the rest of the block behind the
-//!     first stray.
+//!   - Else a [`Walk`] goes through the segment once in block order,
+//!     keeping the state as of each position (an overlay of the kept
+//!     writes, the sequential executor's). A transaction runs again there,
+//!     on exactly the state before it and with no rule, if it failed, if
+//!     it read a declared key that the first pass left with another value
+//!     than block order has there (a *dirty* key), or if it strayed and a
+//!     key it read outside its hint has another value there. Every other
+//!     transaction is not run again: its first run read what it reads in
+//!     block order, and its writes are applied as they stand; a stray's
+//!     writes outside its hint, which no later transaction saw in the
+//!     first pass, make their keys dirty. So a stray whose outside reads
+//!     held runs once, and only what truly depends on a wrong first run
+//!     runs twice, never the rest of the block behind the first stray.
+//!   - In DAG mode the calling thread walks while the first pass goes on,
+//!     as far as the first pass has come, and takes first-pass work
+//!     whenever the walk must wait; in wave mode the walk follows the
+//!     first pass.
 //!
 //! A key's dirtiness is kept exactly where it can be: a repaired
 //! transaction that writes a key with the value the first pass wrote there
@@ -49,20 +57,21 @@
 use crate::access::{Recorder, StepObserver};
 use crate::block::BlockEnv;
 use crate::error::{Result, VmError};
-use crate::exec::{build_evm, execute};
+use crate::exec::{Evm, build_evm, execute};
 use crate::key::StateKey;
 use crate::parallel::panic_message;
 use crate::prepare::Prepared;
 use crate::receipt::Receipt;
-use crate::results::{Done, LeftBeneficiary, Results};
+use crate::results::{Done, Results};
 use crate::sequential::{Enforce, Overlay, View};
 use crate::state::{State, StateChanges, Value};
 use crate::tx::Transaction;
 use alloy_primitives::{Address, U256};
 use core::cell::RefCell;
-use core::ops::Range;
 use hashbrown::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 /// What a transaction's declaration is to an executor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -99,63 +108,104 @@ impl core::ops::AddAssign for Repairs {
     }
 }
 
-/// One worker's notes of a segment's first pass under hints.
-#[derive(Debug, Default)]
-pub(crate) struct Trail {
-    /// Every write committed, with its transaction's position: each
-    /// transaction's writes together, in the order made.
-    writes: Vec<(u32, StateKey, Value)>,
-    /// The positions of the transactions that strayed or failed.
-    redo: Vec<u32>,
+/// A segment's first pass under hints, shared by its workers: where each
+/// transaction stands, and the writes each committed.
+///
+/// Ordering: a transaction's writes, fee and receipt are set before its
+/// standing is stored (`Release`), and read after it is loaded
+/// (`Acquire`).
+#[derive(Debug)]
+pub(crate) struct FirstPass {
+    /// Per transaction of the segment: [`PENDING`], [`DONE`] or [`REDO`].
+    standing: Vec<AtomicU8>,
+    /// Per transaction, the writes its first run committed.
+    writes: Vec<OnceLock<Writes>>,
+    /// Per transaction that strayed, what it read and wrote outside its
+    /// declaration.
+    outside: Vec<OnceLock<Box<Outside>>>,
+    /// Whether any transaction must run again.
+    any_redo: AtomicBool,
 }
 
-impl Trail {
-    /// Transaction `index` committed `writes`.
-    pub(crate) fn wrote<'v>(&mut self, index: usize, writes: impl Iterator<Item = (StateKey, &'v Value)>) {
-        self.writes.extend(writes.map(|(key, value)| (index as u32, key, value.clone())));
+/// A transaction's writes, in the order made.
+type Writes = Box<[(StateKey, Value)]>;
+
+/// Not through its first pass yet.
+const PENDING: u8 = 0;
+/// Ran within its declaration; its writes are kept.
+const DONE: u8 = 1;
+/// Failed: it must run in the walk.
+const REDO: u8 = 2;
+/// Ran, straying outside its declaration; its writes are kept, and what it
+/// did outside.
+const STRAYED: u8 = 3;
+
+/// What a first run did outside its declaration.
+#[derive(Debug, Default)]
+pub(crate) struct Outside {
+    /// Each key read, with the value the segment started with.
+    pub(crate) reads: Vec<(StateKey, Value)>,
+    /// Each key written, with its new value (not committed).
+    pub(crate) writes: Vec<(StateKey, Value)>,
+}
+
+impl FirstPass {
+    /// A pass over `txs` transactions, none through yet.
+    pub(crate) fn new(txs: usize) -> Self {
+        Self {
+            standing: (0..txs).map(|_| AtomicU8::new(PENDING)).collect(),
+            writes: (0..txs).map(|_| OnceLock::new()).collect(),
+            outside: (0..txs).map(|_| OnceLock::new()).collect(),
+            any_redo: AtomicBool::new(false),
+        }
     }
 
-    /// Transaction `index` strayed or failed: it must run again.
-    pub(crate) fn redo(&mut self, index: usize) {
-        self.redo.push(index as u32);
+    /// Transaction `tx` (of the segment) is about to commit `writes`.
+    pub(crate) fn wrote<'v>(&self, tx: usize, writes: impl Iterator<Item = (StateKey, &'v Value)>) {
+        let _ = self.writes[tx].set(writes.map(|(key, value)| (key, value.clone())).collect());
     }
 
-    /// Whether any of `trails` has a transaction to run again.
-    pub(crate) fn any_redo(trails: &[Trail]) -> bool {
-        trails.iter().any(|t| !t.redo.is_empty())
+    /// Transaction `tx` is through, its writes, fee and receipt set, and
+    /// with `outside`, what it did outside its declaration.
+    pub(crate) fn done(&self, tx: usize, outside: Option<Outside>) {
+        let standing = match outside {
+            Some(outside) => {
+                let _ = self.outside[tx].set(Box::new(outside));
+                self.any_redo.store(true, Ordering::Relaxed);
+                STRAYED
+            }
+            None => DONE,
+        };
+        self.standing[tx].store(standing, Ordering::Release);
+    }
+
+    /// Transaction `tx` failed: it runs again in the walk.
+    pub(crate) fn redo(&self, tx: usize) {
+        self.any_redo.store(true, Ordering::Relaxed);
+        self.standing[tx].store(REDO, Ordering::Release);
+    }
+
+    /// Whether any transaction strayed or failed.
+    pub(crate) fn any_redo(&self) -> bool {
+        self.any_redo.load(Ordering::Relaxed)
     }
 }
 
 /// A segment whose first pass left transactions to run again.
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Segment<'a> {
     pub(crate) base: &'a State,
     pub(crate) env: &'a BlockEnv,
     /// The whole block's transactions.
     pub(crate) txs: &'a [Transaction],
-    /// The segment's positions.
-    pub(crate) range: Range<usize>,
+    /// The segment's first position.
+    pub(crate) offset: usize,
     /// Its declarations, over cells.
     pub(crate) prepared: &'a Prepared,
     /// Its first pass's fees.
     pub(crate) results: &'a Results,
-}
-
-/// A repaired segment.
-#[derive(Debug)]
-pub(crate) struct Repaired {
-    /// The block's changes after the segment.
-    pub(crate) changes: StateChanges,
-    /// The segment's fees.
-    pub(crate) fees: U256,
-    /// Whether any of its transactions ran.
-    pub(crate) ran: bool,
-    /// The fees the walk put in the beneficiary's account.
-    pub(crate) credited: U256,
-    /// The block access indices (positions + 1) of the transactions run
-    /// again, ascending.
-    pub(crate) again: Vec<u32>,
-    /// The segment's strays.
-    pub(crate) strays: usize,
+    /// Its first pass.
+    pub(crate) pass: &'a FirstPass,
 }
 
 /// What the walk knows to differ from the first pass.
@@ -184,16 +234,16 @@ impl Dirty {
 
     /// A transaction ran again and wrote `new` where its first pass wrote
     /// `old`.
-    fn rewritten(&mut self, new: &[(StateKey, Value)], old: &[(u32, StateKey, Value)]) {
+    fn rewritten(&mut self, new: &[(StateKey, Value)], old: &[(StateKey, Value)]) {
         for (key, value) in new {
-            let before = old.iter().find(|(_, k, _)| k == key).map(|(_, _, v)| v);
+            let before = old.iter().find(|(k, _)| k == key).map(|(_, v)| v);
             if before == Some(value) {
                 self.keys.remove(key);
             } else {
                 self.mark(key, value, before);
             }
         }
-        for (_, key, value) in old {
+        for (key, value) in old {
             if !new.iter().any(|(k, _)| k == key) {
                 self.mark(key, value, None);
             }
@@ -210,105 +260,209 @@ impl Dirty {
     }
 }
 
-/// Walks `segment` in block order over `changes` (the block's changes
-/// before it), applying the first pass's `trails` and running again what
-/// must run again (module docs). `pending` is the fees not yet in the
-/// beneficiary's account at the segment's start. The receipts of the
-/// transactions run again replace theirs in `receipts` (the segment's, by
-/// position in it), and so do their beneficiary balances in `left` and
-/// their records in `recorder`. An error is the first failure in block
-/// order, as the sequential executor reports it.
-pub(crate) fn repair(
-    segment: Segment<'_>,
-    trails: Vec<Trail>,
-    changes: StateChanges,
-    mut pending: U256,
-    receipts: &mut [Option<Receipt>],
-    mut left: Option<&mut LeftBeneficiary>,
-    mut recorder: Option<&mut Recorder>,
-) -> Result<Repaired> {
-    let Segment { base, env, txs, range, prepared, results } = segment;
-    let offset = range.start;
-    let mut redo = vec![false; range.len()];
-    let mut trail = Vec::with_capacity(trails.iter().map(|t| t.writes.len()).sum());
-    for t in trails {
-        t.redo.iter().for_each(|&index| redo[index as usize - offset] = true);
-        trail.extend(t.writes);
+/// The walk's EVM: the sequential executor's, over the walk's overlay.
+pub(crate) type WalkEvm<'o, 'a> = Evm<View<'o, 'a, Enforce>>;
+
+/// The walk through a segment (module docs): its position, and what it
+/// found so far. The state as of its position ([`Walk::overlay`]), the
+/// rule ([`walk_policy`]) and the EVM over them ([`walk_evm`]) borrow one
+/// another, so the caller keeps them.
+#[derive(Debug)]
+pub(crate) struct Walk<'a> {
+    segment: Segment<'a>,
+    /// The segment's end.
+    end: usize,
+    /// The next position.
+    at: usize,
+    dirty: Dirty,
+    /// Fees not yet in the beneficiary's account.
+    pending: U256,
+    fees: U256,
+    ran: bool,
+    credited: U256,
+    strays: usize,
+    /// The block access indices of the transactions run again, ascending.
+    again: Vec<u32>,
+    /// Their receipts, and what they left the beneficiary with.
+    receipts: Vec<(usize, Receipt, Option<U256>, Done)>,
+    writes: Vec<(StateKey, Value)>,
+}
+
+/// The walk's rule: declarations as hints, strays noted.
+pub(crate) fn walk_policy() -> Enforce {
+    Enforce::new(Declarations::Hints)
+}
+
+/// The walk's EVM over `overlay`, under `policy`.
+pub(crate) fn walk_evm<'o, 'a>(
+    overlay: &'o RefCell<Overlay<'a>>,
+    policy: &'o Enforce,
+    env: &BlockEnv,
+) -> WalkEvm<'o, 'a> {
+    build_evm(View { overlay, policy, system: false }, env)
+}
+
+/// A walked segment.
+#[derive(Debug)]
+pub(crate) struct Walked {
+    /// The block's changes after the segment.
+    pub(crate) changes: StateChanges,
+    /// The segment's fees.
+    pub(crate) fees: U256,
+    /// Whether any of its transactions ran.
+    pub(crate) ran: bool,
+    /// The fees the walk put in the beneficiary's account.
+    pub(crate) credited: U256,
+    /// The block access indices (positions + 1) of the transactions run
+    /// again, ascending.
+    pub(crate) again: Vec<u32>,
+    /// Their receipts, what they left the beneficiary with (if it changed)
+    /// and their fees.
+    pub(crate) receipts: Vec<(usize, Receipt, Option<U256>, Done)>,
+    /// The segment's strays.
+    pub(crate) strays: usize,
+}
+
+impl<'a> Walk<'a> {
+    /// A walk through the `len` transactions of `segment`, `pending` the
+    /// fees not yet in the beneficiary's account at its start.
+    pub(crate) fn new(segment: Segment<'a>, len: usize, pending: U256) -> Self {
+        Self {
+            segment,
+            end: segment.offset + len,
+            at: segment.offset,
+            dirty: Dirty::default(),
+            pending,
+            fees: U256::ZERO,
+            ran: false,
+            credited: U256::ZERO,
+            strays: 0,
+            again: Vec::new(),
+            receipts: Vec::new(),
+            writes: Vec::new(),
+        }
     }
-    // Stable: each transaction's writes stay in the order made.
-    trail.sort_by_key(|(index, _, _)| *index);
-    let overlay = RefCell::new(Overlay::resume(base, changes));
-    let policy = Enforce::new(Declarations::Hints);
-    let mut evm = build_evm(View { overlay: &overlay, policy: &policy, system: false }, env);
-    let mut dirty = Dirty::default();
-    let (mut fees, mut ran, mut credited, mut strays) = (U256::ZERO, false, U256::ZERO, 0);
-    let mut again = Vec::new();
-    let mut writes = Vec::new();
-    let mut credit = |pending: &mut U256| {
-        if !pending.is_zero() {
-            overlay.borrow_mut().credit(env.beneficiary, *pending);
-            credited += *pending;
-            *pending = U256::ZERO;
-        }
-    };
-    let mut at = 0;
-    for index in range {
-        let start = at;
-        while trail.get(at).is_some_and(|(i, _, _)| *i as usize == index) {
-            at += 1;
-        }
-        let old = &mut trail[start..at];
-        let decl = prepared.decl(index - offset);
-        let first = results.fee(index).filter(|_| !redo[index - offset]);
-        let keys = || decl.keys.iter().map(|k| prepared.cell(k.cell()).key);
-        if let Some(fee) = first.filter(|_| dirty.is_empty() || !dirty.touches(keys(), decl.beneficiary)) {
-            // Its first run read what it reads in block order.
-            if decl.beneficiary {
-                credit(&mut pending);
+
+    /// The walk's state at its start: `changes` (the block's changes
+    /// before the segment) over the base.
+    pub(crate) fn overlay(&self, changes: StateChanges) -> RefCell<Overlay<'a>> {
+        RefCell::new(Overlay::resume(self.segment.base, changes))
+    }
+
+    /// Whether the walk is through the segment.
+    pub(crate) fn is_over(&self) -> bool {
+        self.at == self.end
+    }
+
+    /// Walks on as far as the first pass has come, running again what must
+    /// run again on `evm` (made by [`walk_evm`] over `overlay` and
+    /// `policy`), its steps recorded in `recorder`. An error is the first
+    /// failure in block order, as the sequential executor reports it.
+    pub(crate) fn advance(
+        &mut self,
+        policy: &Enforce,
+        overlay: &RefCell<Overlay<'a>>,
+        evm: &mut WalkEvm<'_, 'a>,
+        mut recorder: Option<&mut Recorder>,
+    ) -> Result<()> {
+        let Segment { env, txs, offset, prepared, results, pass, .. } = self.segment;
+        while self.at < self.end {
+            let (index, tx) = (self.at, self.at - offset);
+            let standing = pass.standing[tx].load(Ordering::Acquire);
+            if standing == PENDING {
+                return Ok(());
             }
+            let ran = standing == DONE || standing == STRAYED;
+            let old = pass.writes[tx].get().filter(|_| ran).map_or(&[][..], |w| &w[..]);
+            let outside = pass.outside[tx].get().filter(|_| standing == STRAYED);
+            let decl = prepared.decl(tx);
+            let keys = || decl.keys.iter().map(|k| prepared.cell(k.cell()).key);
+            let held = ran
+                && (self.dirty.is_empty() || !self.dirty.touches(keys(), decl.beneficiary))
+                && outside.is_none_or(|outside| self.outside_held(outside, overlay));
+            if held {
+                // Its first run read what it reads in block order.
+                if decl.beneficiary {
+                    self.credit(overlay);
+                }
+                let mut overlay = overlay.borrow_mut();
+                for (key, value) in old {
+                    overlay.commit(*key, value.clone());
+                }
+                if let Some(outside) = outside {
+                    // No later transaction saw these in the first pass.
+                    for (key, value) in &outside.writes {
+                        self.dirty.mark(key, value, None);
+                        overlay.commit(*key, value.clone());
+                    }
+                    self.strays += 1;
+                }
+                let fee = results.fee(index).unwrap_or_default();
+                self.pending += fee;
+                self.fees += fee;
+                self.ran = true;
+                self.at += 1;
+                continue;
+            }
+            let transaction = &txs[index];
+            policy.declare(transaction);
+            self.credit(overlay);
+            let writes = &mut self.writes;
+            let observer = recorder.as_deref_mut().map(|r| r as &mut dyn StepObserver);
+            let run = catch_unwind(AssertUnwindSafe(|| {
+                // Under hints every key is allowed; one outside the
+                // declaration marks the transaction a stray.
+                let writable = |key: &StateKey| policy.allows(key, true).then_some(*key);
+                execute(evm, transaction, index, env, writable, writes, observer)
+            }));
+            let executed = match run {
+                Ok(executed) => executed?,
+                Err(panic) => return Err(VmError::Internal { index, message: panic_message(panic.as_ref()) }),
+            };
+            self.strays += usize::from(policy.strayed());
+            self.dirty.rewritten(&self.writes, old);
+            self.dirty.fees |= results.fee(index).filter(|_| ran).unwrap_or_default() != executed.fee;
             let mut overlay = overlay.borrow_mut();
-            for (_, key, value) in old.iter_mut() {
-                overlay.commit(*key, core::mem::replace(value, Value::Storage(U256::ZERO)));
+            for (key, value) in self.writes.drain(..) {
+                overlay.commit(key, value);
             }
-            let receipt = receipts[index - offset].as_ref();
-            ran |= receipt.is_some_and(Receipt::ran);
-            pending += fee;
-            fees += fee;
-            continue;
+            drop(overlay);
+            let done = Done { fee: executed.fee, ran: executed.receipt.ran() };
+            self.receipts.push((index, executed.receipt, executed.beneficiary, done));
+            self.ran |= done.ran;
+            self.pending += done.fee;
+            self.fees += done.fee;
+            self.again.push(index as u32 + 1);
+            self.at += 1;
         }
-        let tx = &txs[index];
-        policy.declare(tx);
-        credit(&mut pending);
-        let observer = recorder.as_deref_mut().map(|r| r as &mut dyn StepObserver);
-        let run = catch_unwind(AssertUnwindSafe(|| {
-            // Under hints every key is allowed; one outside the declaration
-            // marks the transaction a stray.
-            let writable = |key: &StateKey| policy.allows(key, true).then_some(*key);
-            execute(&mut evm, tx, index, env, writable, &mut writes, observer)
-        }));
-        let executed = match run {
-            Ok(executed) => executed?,
-            Err(panic) => return Err(VmError::Internal { index, message: panic_message(panic.as_ref()) }),
-        };
-        strays += usize::from(policy.strayed());
-        dirty.rewritten(&writes, old);
-        dirty.fees |= results.fee(index).unwrap_or_default() != executed.fee;
-        let mut overlay_mut = overlay.borrow_mut();
-        for (key, value) in writes.drain(..) {
-            overlay_mut.commit(key, value);
-        }
-        drop(overlay_mut);
-        let done = Done { fee: executed.fee, ran: executed.receipt.ran() };
-        if let Some(left) = left.as_deref_mut() {
-            left.replace(index - offset, executed.beneficiary, done);
-        }
-        receipts[index - offset] = Some(executed.receipt);
-        ran |= done.ran;
-        pending += done.fee;
-        fees += done.fee;
-        again.push(index as u32 + 1);
+        Ok(())
     }
-    drop(evm);
-    let changes = overlay.into_inner().into_changes();
-    Ok(Repaired { changes, fees, ran, credited, again, strays })
+
+    /// Whether every key a stray's first run read outside its declaration
+    /// has, in block order, the value it read. The beneficiary's account
+    /// (whose fees the walk folds as it goes) never counts as held, nor
+    /// does a write outside the declaration that clears an account's
+    /// storage (its slots' writes may be on both sides of the declaration).
+    fn outside_held(&self, outside: &Outside, overlay: &RefCell<Overlay<'a>>) -> bool {
+        let overlay = overlay.borrow();
+        let beneficiary = StateKey::Account(self.segment.env.beneficiary);
+        outside.reads.iter().all(|(key, value)| *key != beneficiary && overlay.value(key) == *value)
+            && outside.writes.iter().all(|(key, value)| *key != beneficiary && !value.clears_storage())
+    }
+
+    /// Puts the pending fees in the beneficiary's account.
+    fn credit(&mut self, overlay: &RefCell<Overlay<'a>>) {
+        if !self.pending.is_zero() {
+            overlay.borrow_mut().credit(self.segment.env.beneficiary, self.pending);
+            self.credited += self.pending;
+            self.pending = U256::ZERO;
+        }
+    }
+
+    /// The walk's findings, with the state it reached (`overlay`).
+    pub(crate) fn finish(self, overlay: Overlay<'_>) -> Walked {
+        debug_assert!(self.is_over(), "a walk finishes at the segment's end");
+        let Self { fees, ran, credited, again, receipts, strays, .. } = self;
+        Walked { changes: overlay.into_changes(), fees, ran, credited, again, receipts, strays }
+    }
 }

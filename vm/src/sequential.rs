@@ -460,6 +460,11 @@ impl<'a> Overlay<'a> {
         }
     }
 
+    /// `key`'s value ([`Value::after`]).
+    pub(crate) fn value(&self, key: &StateKey) -> Value {
+        Value::after(&self.changes, self.base, key).0
+    }
+
     /// A slot's value ([`Value::after`], with the account looked at only
     /// once the block has cleared some storage).
     fn slot(&self, address: Address, slot: U256) -> U256 {

@@ -1,10 +1,12 @@
 //! Declarations as hints, by hand: transactions whose declarations were
 //! derived against the block's pre-state, and are wrong once the
 //! transactions before them have run. Under hints every mode gives the
-//! outcome of the block with no declaration at all, counts the same
-//! strays, and the lock-graph modes run again only the strays and what
-//! read what they changed. Under strict declarations the same strays are
-//! rejected.
+//! outcome of the block with no declaration at all and counts the same
+//! strays; the lock-graph modes run again exactly the transactions whose
+//! first run read something block order changes (a stray that read, outside
+//! its hint, what an earlier transaction wrote; one that read what a stray
+//! wrote outside its hint), and nothing else. Under strict declarations the
+//! same strays are rejected.
 
 mod common;
 
@@ -106,39 +108,43 @@ fn word(n: u64) -> [u8; 32] {
 const CONTRACT: Address = Address::new([0xc0; 20]);
 
 #[test]
-fn a_transaction_whose_branch_depends_on_an_earlier_write_runs_again_and_nothing_else_does() {
+fn a_transaction_whose_branch_depends_on_an_earlier_write_is_kept_as_its_first_run_made_it() {
     let code = branch_code();
     let state = with_senders(state_with(&[(CONTRACT, &code)]), 4);
     let block = block_of(SpecId::CANCUN);
     // Sender 1 sets slot 0; sender 2's call then takes the branch that
-    // writes slot 1, not slot 100 as against the pre-state. Senders 3 and 4
-    // pay each other, untouched by it.
+    // writes slot 1, not slot 100 as against the pre-state. It reads slot 0
+    // as declared, after sender 1, so its first run is right: nothing runs
+    // again. Senders 3 and 4 pay each other, untouched by it.
     let txs = vec![
         call_from(1, CONTRACT, &[]),
         Transaction { value: U256::from(5), ..call_from(3, sender(4), &[]) },
         call_from(2, CONTRACT, &word(0)),
         Transaction { value: U256::from(7), ..call_from(4, sender(3), &[]) },
     ];
-    let outcome = every_mode_with_hints(&state, &block, &txs, 1);
+    let outcome = every_mode_with_hints(&state, &block, &txs, 0);
     assert_eq!(outcome.repairs.strays, 1);
     assert_eq!(slot(&outcome.changes, CONTRACT, 1), Some(U256::from(1)));
     assert_eq!(slot(&outcome.changes, CONTRACT, 100), None);
 }
 
 #[test]
-fn a_chain_of_three_strays_each_depending_on_the_last_runs_again_in_order() {
+fn a_chain_of_three_strays_each_depending_on_the_last_runs_again_after_the_one_before() {
     let code = branch_code();
     let state = with_senders(state_with(&[(CONTRACT, &code)]), 5);
     let block = block_of(SpecId::CANCUN);
     // Slot 0 set, then calls with n = 0, 1, 2: against the pre-state each
     // writes slot n + 100, which no later hint reads, so the hints order
     // none of them after another; in block order each finds slot n set by
-    // the one before and writes n + 1, which the next reads.
+    // the one before and writes n + 1, which the next reads. The first
+    // reads slot 0 as declared, after sender 1: its first run holds. The
+    // other two read, in the first pass, what the one before had not
+    // written yet: each runs again, after it.
     let mut txs = vec![call_from(1, CONTRACT, &[])];
     for n in 0..3u8 {
         txs.push(call_from(2 + n, CONTRACT, &word(n.into())));
     }
-    let outcome = every_mode_with_hints(&state, &block, &txs, 3);
+    let outcome = every_mode_with_hints(&state, &block, &txs, 2);
     assert_eq!(outcome.repairs.strays, 3);
     for n in 1..=3 {
         assert_eq!(slot(&outcome.changes, CONTRACT, n), Some(U256::from(1)), "slot {n}");
@@ -158,19 +164,21 @@ const ROUTER: [u8; 29] = [
 ];
 
 #[test]
-fn a_swap_whose_route_changed_earlier_in_the_block_runs_again_through_the_new_pool() {
+fn a_swap_whose_route_changed_earlier_in_the_block_goes_through_the_new_pool() {
     let (router, old_pool, new_pool) = (Address::new([0xd0; 20]), Address::new([0xd1; 20]), Address::new([0xd2; 20]));
     let mut state = with_senders(state_with(&[(router, &ROUTER), (old_pool, &POOL), (new_pool, &POOL)]), 3);
     let route = U256::from_be_slice(old_pool.as_slice());
     state.account_mut(&router).unwrap().storage.insert(U256::ZERO, route);
     let block = block_of(SpecId::CANCUN);
     // Sender 1 points the router at the new pool; sender 2 swaps through it,
-    // which against the pre-state went through the old one. Sender 3 swaps
-    // in the old pool directly.
+    // which against the pre-state went through the old one. Its first run
+    // reads the new pool outside its hint, as the block found it, which no
+    // one before it changed: it holds. Sender 3 swaps in the old pool
+    // directly.
     let mut new_route = [0u8; 32];
     new_route[12..].copy_from_slice(new_pool.as_slice());
     let txs = vec![call_from(1, router, &new_route), call_from(2, router, &[]), call_from(3, old_pool, &[])];
-    let outcome = every_mode_with_hints(&state, &block, &txs, 1);
+    let outcome = every_mode_with_hints(&state, &block, &txs, 0);
     assert_eq!(outcome.repairs.strays, 1);
     assert_eq!(slot(&outcome.changes, new_pool, 0), Some(U256::from(1)));
     assert_eq!(slot(&outcome.changes, old_pool, 0), Some(U256::from(1)), "only sender 3's swap");
@@ -185,15 +193,18 @@ fn init_code() -> Bytes {
 }
 
 #[test]
-fn a_call_to_a_contract_created_earlier_in_the_block_runs_again_once_it_has_code() {
+fn calls_to_a_contract_created_earlier_in_the_block_count_in_block_order() {
     let state = with_senders(state_with(&[]), 2);
     let block = block_of(SpecId::CANCUN);
     let create = Transaction { to: None, input: init_code(), ..call(0, Address::ZERO, &[], 0) };
     let counter = SENDER.create(0);
     // Two calls from other senders: against the pre-state the counter has
-    // no code, so neither declares its slot; both count in block order.
+    // no code, so neither declares its slot; both count in block order. In
+    // the first pass each reads the slot outside its hint as the block
+    // found it (zero): right for the first, wrong for the second, which
+    // runs again.
     let txs = vec![create, call_from(1, counter, &[]), call_from(2, counter, &[])];
-    let outcome = every_mode_with_hints(&state, &block, &txs, 2);
+    let outcome = every_mode_with_hints(&state, &block, &txs, 1);
     assert_eq!(outcome.repairs.strays, 2);
     assert_eq!(slot(&outcome.changes, counter, 0), Some(U256::from(2)));
 }
