@@ -544,7 +544,10 @@ impl ParallelExecutor {
                             // Hints: a write outside the declaration is kept
                             // aside, as the reads outside it are noted.
                             log.take();
-                            let target = |key: &StateKey| Some(declared(key).ok_or(*key));
+                            let target = |key: &StateKey| {
+                                let cell = declared(key).filter(|_| slot_ordered(&prepared, decl, key));
+                                Some(cell.ok_or(*key))
+                            };
                             let executed = execute(&mut evm, tx, index, block.env, target, &mut targets, access)?;
                             let mut log = log.take();
                             for (target, value) in targets.drain(..) {
@@ -672,7 +675,7 @@ impl ParallelExecutor {
                 let mut again = block.again.as_ref().map(lock);
                 walk.advance(&policy, &overlay, &mut evm, again.as_deref_mut())?;
                 drop(evm);
-                Some(walk.finish(overlay.into_inner()))
+                Some(walk.finish(overlay.into_inner())?)
             }
             None => None,
         };
@@ -978,9 +981,25 @@ impl View<'_, '_> {
     fn cell(&self, key: StateKey) -> Result<&Cell, UndeclaredRead> {
         let prepared = self.shared.prepared;
         match prepared.find(self.decl, &key) {
-            Some(k) => Ok(prepared.cell(k.cell())),
-            None => Err(UndeclaredRead(key)),
+            Some(k) if self.outside.is_none() || slot_ordered(prepared, self.decl, &key) => Ok(prepared.cell(k.cell())),
+            _ => Err(UndeclaredRead(key)),
         }
+    }
+}
+
+/// Whether a transaction declaring `decl` may use `key`'s cell as far as
+/// storage clearing goes: `key` is an account, or a slot of an account the
+/// declaration holds too. A transaction that clears an account's storage
+/// zeroes its slot cells (`Prepared::clear_storage`), and only a
+/// declaration of the account orders another transaction with it. Under
+/// strict declarations a slot is only reached by running its account's
+/// code, which loads the account; a hint may name a slot without its
+/// account (a stray reaches the account outside it), so under hints such a
+/// slot is read and written as outside the declaration.
+fn slot_ordered(prepared: &Prepared, decl: Decl<'_>, key: &StateKey) -> bool {
+    match key {
+        StateKey::Account(_) => true,
+        StateKey::Storage(address, _) => prepared.find(decl, &StateKey::Account(*address)).is_some(),
     }
 }
 

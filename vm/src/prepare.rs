@@ -428,7 +428,10 @@ impl Prepared {
     /// The caller runs that transaction, which writes the account's cell.
     /// The slots are beyond its declaration, yet no other transaction
     /// touches them meanwhile: touching a slot of an account means running
-    /// its code, so reading the account first, which orders the two.
+    /// its code, so reading the account first, which orders the two. (A
+    /// hint may name a slot without its account, the account being read
+    /// outside it: under hints such a slot's cell is not used at all, see
+    /// `parallel::slot_ordered`.)
     pub(crate) unsafe fn clear_storage(&self, address: &Address, source: &Source<'_>) {
         lock(&self.cleared).push(*address);
         let slots = self.slots.get_or_init(|| {

@@ -459,10 +459,15 @@ impl<'a> Walk<'a> {
         }
     }
 
-    /// The walk's findings, with the state it reached (`overlay`).
-    pub(crate) fn finish(self, overlay: Overlay<'_>) -> Walked {
-        debug_assert!(self.is_over(), "a walk finishes at the segment's end");
+    /// The walk's findings, with the state it reached (`overlay`); an
+    /// error if it stopped short of the segment's end (a transaction the
+    /// first pass never went through).
+    pub(crate) fn finish(self, overlay: Overlay<'_>) -> Result<Walked> {
+        if !self.is_over() {
+            let message = "the first pass left the transaction unfinished".into();
+            return Err(VmError::Internal { index: self.at, message });
+        }
         let Self { fees, ran, credited, again, receipts, strays, .. } = self;
-        Walked { changes: overlay.into_changes(), fees, ran, credited, again, receipts, strays }
+        Ok(Walked { changes: overlay.into_changes(), fees, ran, credited, again, receipts, strays })
     }
 }

@@ -13,8 +13,8 @@ mod common;
 use alloy_primitives::{Address, Bytes, U256};
 use common::ethereum::{SENDER, block_of, call, slot, state_with};
 use defivm_vm::{
-    Account, BalExecutor, BlockEnv, BlockOutcome, Declarations, Declarer, ListedAccess, ParallelExecutor, ParallelMode,
-    Repairs, SEGMENT_TXS, SequentialExecutor, SpecId, State, Status, Transaction,
+    AccessSet, Account, BalExecutor, BlockEnv, BlockOutcome, Declarations, Declarer, ListedAccess, ParallelExecutor,
+    ParallelMode, Repairs, SEGMENT_TXS, SequentialExecutor, SpecId, State, StateKey, Status, Transaction,
 };
 
 /// Runs `txs` with their declarations derived against the pre-state, as
@@ -218,4 +218,57 @@ fn hints_that_hold_run_once_and_change_nothing() {
     let txs = vec![call_from(1, CONTRACT, &word(5)), call_from(2, CONTRACT, &word(6)), call_from(3, CONTRACT, &[])];
     let outcome = every_mode_with_hints(&state, &block, &txs, 0);
     assert_eq!(outcome.repairs, Repairs::default());
+}
+
+/// Without calldata: `SSTORE(5, SLOAD(5) + 1)`; with: `SELFDESTRUCT(CALLER)`.
+const KILLABLE: [u8; 17] = [
+    0x36, 0x60, 0x0e, 0x57, // CALLDATASIZE PUSH1 kill JUMPI
+    0x60, 0x05, 0x54, 0x60, 0x01, 0x01, 0x60, 0x05, 0x55, 0x00, // slot 5 += 1
+    0x5b, 0x33, 0xff, // kill: JUMPDEST CALLER SELFDESTRUCT
+];
+
+/// A router that calls `to` with no calldata.
+fn router_to(to: Address) -> Vec<u8> {
+    let mut code = vec![0x60, 0x00, 0x60, 0x00, 0x60, 0x00, 0x60, 0x00, 0x60, 0x00, 0x73];
+    code.extend(to.as_slice());
+    code.extend([0x5a, 0xf1, 0x00]); // GAS CALL STOP
+    code
+}
+
+#[test]
+fn a_hint_naming_a_slot_without_its_account_is_safe_beside_a_transaction_clearing_that_storage() {
+    // Before Cancun, SELFDESTRUCT clears storage. Sender 1 goes through a
+    // router to increment slot 5 of the contract, its hint naming the slot
+    // but not the contract's account (which a derived hint would hold);
+    // sender 2 then destroys the contract. The two hints share no key, so
+    // the lock graph does not order them: the slot must be read as outside
+    // the first hint, never through a cell the destruction clears at the
+    // same time.
+    let (contract, router) = (Address::new([0xe0; 20]), Address::new([0xe1; 20]));
+    let mut state = with_senders(state_with(&[(contract, &KILLABLE), (router, &router_to(contract))]), 2);
+    state.account_mut(&contract).unwrap().storage.insert(U256::from(5), U256::from(3));
+    let block = block_of(SpecId::SHANGHAI);
+    // The destruction the heavier (by gas limit), so that a wave runs it
+    // first.
+    let txs = [call_from(1, router, &[]), Transaction { gas_limit: 2_000_000, ..call_from(2, contract, &[1]) }];
+    let (expected, _) = SequentialExecutor::new().record(&state, &block, &txs).unwrap();
+    let mut hinted = txs.to_vec();
+    hinted[0].access = AccessSet::new(Vec::new(), vec![StateKey::Storage(contract, U256::from(5))]);
+    hinted[1].access = AccessSet::new(Vec::new(), vec![StateKey::Account(contract)]);
+    for threads in 1..=4 {
+        for mode in [ParallelMode::Waves, ParallelMode::Dag] {
+            let executor = ParallelExecutor::new(threads)
+                .unwrap()
+                .with_mode(mode)
+                .with_fallback(false)
+                .with_access_record(true)
+                .with_declarations(Declarations::Hints);
+            // Whichever order the two first runs take.
+            for _ in 0..50 {
+                let got = executor.execute(&state, &block, &hinted).unwrap();
+                assert_eq!(got.repairs.strays, 1, "{threads} threads {mode:?}");
+                assert_eq!(BlockOutcome { repairs: Repairs::default(), ..got }, expected, "{threads} threads {mode:?}");
+            }
+        }
+    }
 }
