@@ -66,11 +66,17 @@ fn pre_state_declarations_of_transfers_are_the_exact_ones_at_every_thread_count(
     }
 }
 
-#[test]
-fn prefix_declarations_of_every_mainnet_block_verify_against_its_header() {
+/// The committed mainnet fixtures, in name order.
+fn mainnet_files() -> Vec<std::path::PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/mainnet");
     let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
+    files
+}
+
+#[test]
+fn prefix_declarations_of_every_mainnet_block_verify_against_its_header() {
+    let files = mainnet_files();
     let codes = Codes::new();
     let declarer = Declarer::new(1).unwrap().with_prefix(true);
     let executor = ParallelExecutor::new(2).unwrap().with_mode(ParallelMode::Dag).with_fallback(false);
@@ -151,9 +157,7 @@ fn pre_state_hints_run_every_workload_in_every_mode_as_no_declaration_does() {
 
 #[test]
 fn pre_state_hints_of_every_mainnet_block_verify_against_its_header_in_every_mode() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/mainnet");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
-    files.sort();
+    let files = mainnet_files();
     let codes = Codes::new();
     let declarer = Declarer::new(2).unwrap();
     let (mut strays, mut again) = (0, 0);

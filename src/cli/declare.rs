@@ -2,7 +2,7 @@
 //! written into a copy of the fixture.
 
 use clap::Args;
-use defivm::fixture::{Codes, DeclarationsJson, Fixture, LoadedFixture};
+use defivm::fixture::{Codes, DeclarationsJson, Fixture};
 use defivm::vm::{AccessSet, Declarer, StateKey, Transaction};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -112,11 +112,12 @@ impl Declare {
 fn declare(declarer: &Declarer, input: &Path, codes: &Codes) -> Result<Declared, String> {
     let at = |e: &dyn std::fmt::Display| format!("{}: {e}", input.display());
     let mut fixture = Fixture::load(input).map_err(|e| e.to_string())?;
-    let LoadedFixture { state, env, txs, .. } = LoadedFixture::load_with(input, codes).map_err(|e| e.to_string())?;
+    // The code in the fixture first: the block is then read from it alone.
+    fixture.inline_codes(input, codes).map_err(|e| e.to_string())?;
+    let (state, env, txs) = fixture.block(input).map_err(|e| e.to_string())?;
     let start = Instant::now();
     let declarations = declarer.declare(&state, &env, &txs).map_err(|e| at(&e))?;
     let took = start.elapsed();
-    fixture.inline_codes(input, codes).map_err(|e| e.to_string())?;
     fixture.set_declarations(&declarations, DeclarationsJson::Hints);
     Ok(Declared { input: input.to_path_buf(), fixture, txs, declarations, took })
 }

@@ -589,7 +589,7 @@ impl ParallelExecutor {
                 if let Some(pass) = &pass {
                     // A failure may come of a stray before it: it runs in
                     // the walk.
-                    if through { pass.done(tx as usize, strayed) } else { pass.redo(tx as usize) }
+                    if through { pass.done(tx as usize, strayed) } else { pass.failed(tx as usize) }
                 }
             };
             if let Some(ready) = &ready {
@@ -601,11 +601,11 @@ impl ParallelExecutor {
                         // has come, and runs first-pass work while it waits.
                         let policy = walk_policy();
                         let overlay = std::cell::OnceCell::new();
-                        let (mut walk, mut evm) = (None, None);
+                        let (mut walk, mut evm, mut failed) = (None, None, false);
                         let backoff = Backoff::new();
                         loop {
-                            if segment.pass.any_redo() && lock(&walk_failed).is_none() {
-                                let walk = walk.get_or_insert_with(|| Walk::new(segment, txs.len(), pending));
+                            if segment.pass.needs_walk() && !failed {
+                                let walk = walk.get_or_insert_with(|| Walk::new(segment, pending));
                                 if !walk.is_over() {
                                     let overlay = overlay.get_or_init(|| walk.overlay(shared.source.changes.clone()));
                                     let evm = evm.get_or_insert_with(|| walk_evm(overlay, &policy, block.env));
@@ -613,6 +613,7 @@ impl ParallelExecutor {
                                     let mut again = block.again.as_ref().map(lock);
                                     if let Err(error) = walk.advance(&policy, overlay, evm, again.as_deref_mut()) {
                                         *lock(&walk_failed) = Some(error);
+                                        failed = true;
                                         ready.abort();
                                     }
                                 }
@@ -658,7 +659,7 @@ impl ParallelExecutor {
             drop(graph);
         }
         let mut execute = start.elapsed();
-        let walk = match segment.filter(|s| s.pass.any_redo()) {
+        let walk = match segment.filter(|s| s.pass.needs_walk()) {
             Some(segment) => {
                 if let Some(error) = walk_failed.into_inner().unwrap_or_else(PoisonError::into_inner) {
                     return Err(error);
@@ -666,7 +667,7 @@ impl ParallelExecutor {
                 // The walk, or what is left of it, on the calling thread.
                 let (mut walk, overlay) =
                     parked.into_inner().unwrap_or_else(PoisonError::into_inner).unwrap_or_else(|| {
-                        let walk = Walk::new(segment, txs.len(), pending);
+                        let walk = Walk::new(segment, pending);
                         let overlay = walk.overlay(changes.clone()).into_inner();
                         (walk, overlay)
                     });
@@ -887,7 +888,7 @@ impl Gates {
 }
 
 /// Which fees are already in the beneficiary's cell.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 struct Folded {
     /// Fees of transactions before this position are credited.
     upto: usize,
@@ -985,6 +986,16 @@ impl View<'_, '_> {
             _ => Err(UndeclaredRead(key)),
         }
     }
+
+    /// Under hints, `key` (outside the declaration) as the segment found
+    /// it, noted: no cell holds it for the running transaction, and another
+    /// may be writing the cell. `None` under strict declarations.
+    fn outside(&self, key: StateKey) -> Option<Value> {
+        let log = self.outside?;
+        let value = Value::after(self.shared.source.changes, self.shared.source.base, &key).0;
+        log.borrow_mut().reads.push((key, value.clone()));
+        Some(value)
+    }
 }
 
 /// Whether a transaction declaring `decl` may use `key`'s cell as far as
@@ -1000,18 +1011,6 @@ fn slot_ordered(prepared: &Prepared, decl: Decl<'_>, key: &StateKey) -> bool {
     match key {
         StateKey::Account(_) => true,
         StateKey::Storage(address, _) => prepared.find(decl, &StateKey::Account(*address)).is_some(),
-    }
-}
-
-impl View<'_, '_> {
-    /// Under hints, `key` (outside the declaration) as the segment found
-    /// it, noted: no cell holds it for the running transaction, and another
-    /// may be writing the cell. `None` under strict declarations.
-    fn outside(&self, key: StateKey) -> Option<Value> {
-        let log = self.outside?;
-        let value = Value::after(self.shared.source.changes, self.shared.source.base, &key).0;
-        log.borrow_mut().reads.push((key, value.clone()));
-        Some(value)
     }
 }
 

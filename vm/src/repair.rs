@@ -82,9 +82,8 @@ pub enum Declarations {
     #[default]
     Strict,
     /// A hint, which may be wrong (derived by simulation): a transaction
-    /// that strays outside it runs again after what it truly conflicts
-    /// with, and the outcome is the sequential executor's with no
-    /// declaration at all.
+    /// that strays outside it is not rejected, and the outcome is the
+    /// sequential executor's with no declaration at all.
     Hints,
 }
 
@@ -95,9 +94,9 @@ pub struct Repairs {
     /// Transactions that touched a key outside their declaration when run
     /// in block order: the same in every mode.
     pub strays: usize,
-    /// Transactions run a second time: in the lock-graph modes, those that
-    /// strayed or failed in the first pass and those that read what a
-    /// second run changed; none in the sequential and list modes.
+    /// Transactions run a second time: in the lock-graph modes, those
+    /// whose first run failed or read something block order changes; none
+    /// in the sequential and list modes.
     pub reexecuted: usize,
 }
 
@@ -116,15 +115,16 @@ impl core::ops::AddAssign for Repairs {
 /// (`Acquire`).
 #[derive(Debug)]
 pub(crate) struct FirstPass {
-    /// Per transaction of the segment: [`PENDING`], [`DONE`] or [`REDO`].
+    /// Per transaction of the segment: [`PENDING`], [`DONE`], [`STRAYED`]
+    /// or [`FAILED`].
     standing: Vec<AtomicU8>,
     /// Per transaction, the writes its first run committed.
     writes: Vec<OnceLock<Writes>>,
     /// Per transaction that strayed, what it read and wrote outside its
     /// declaration.
     outside: Vec<OnceLock<Box<Outside>>>,
-    /// Whether any transaction must run again.
-    any_redo: AtomicBool,
+    /// Whether any transaction strayed or failed: the segment is walked.
+    needs_walk: AtomicBool,
 }
 
 /// A transaction's writes, in the order made.
@@ -134,8 +134,8 @@ type Writes = Box<[(StateKey, Value)]>;
 const PENDING: u8 = 0;
 /// Ran within its declaration; its writes are kept.
 const DONE: u8 = 1;
-/// Failed: it must run in the walk.
-const REDO: u8 = 2;
+/// Failed: it runs in the walk.
+const FAILED: u8 = 2;
 /// Ran, straying outside its declaration; its writes are kept, and what it
 /// did outside.
 const STRAYED: u8 = 3;
@@ -156,7 +156,7 @@ impl FirstPass {
             standing: (0..txs).map(|_| AtomicU8::new(PENDING)).collect(),
             writes: (0..txs).map(|_| OnceLock::new()).collect(),
             outside: (0..txs).map(|_| OnceLock::new()).collect(),
-            any_redo: AtomicBool::new(false),
+            needs_walk: AtomicBool::new(false),
         }
     }
 
@@ -171,7 +171,7 @@ impl FirstPass {
         let standing = match outside {
             Some(outside) => {
                 let _ = self.outside[tx].set(Box::new(outside));
-                self.any_redo.store(true, Ordering::Relaxed);
+                self.needs_walk.store(true, Ordering::Relaxed);
                 STRAYED
             }
             None => DONE,
@@ -180,14 +180,15 @@ impl FirstPass {
     }
 
     /// Transaction `tx` failed: it runs again in the walk.
-    pub(crate) fn redo(&self, tx: usize) {
-        self.any_redo.store(true, Ordering::Relaxed);
-        self.standing[tx].store(REDO, Ordering::Release);
+    pub(crate) fn failed(&self, tx: usize) {
+        self.needs_walk.store(true, Ordering::Relaxed);
+        self.standing[tx].store(FAILED, Ordering::Release);
     }
 
-    /// Whether any transaction strayed or failed.
-    pub(crate) fn any_redo(&self) -> bool {
-        self.any_redo.load(Ordering::Relaxed)
+    /// Whether any transaction strayed or failed, so that the segment is
+    /// walked.
+    pub(crate) fn needs_walk(&self) -> bool {
+        self.needs_walk.load(Ordering::Relaxed)
     }
 }
 
@@ -324,12 +325,12 @@ pub(crate) struct Walked {
 }
 
 impl<'a> Walk<'a> {
-    /// A walk through the `len` transactions of `segment`, `pending` the
-    /// fees not yet in the beneficiary's account at its start.
-    pub(crate) fn new(segment: Segment<'a>, len: usize, pending: U256) -> Self {
+    /// A walk through `segment`, `pending` the fees not yet in the
+    /// beneficiary's account at its start.
+    pub(crate) fn new(segment: Segment<'a>, pending: U256) -> Self {
         Self {
             segment,
-            end: segment.offset + len,
+            end: segment.offset + segment.pass.standing.len(),
             at: segment.offset,
             dirty: Dirty::default(),
             pending,
@@ -372,9 +373,12 @@ impl<'a> Walk<'a> {
             if standing == PENDING {
                 return Ok(());
             }
-            let ran = standing == DONE || standing == STRAYED;
+            // A failed first run counts as having written nothing (it may
+            // have failed half-way through committing), nor had a fee.
+            let ran = standing != FAILED;
             let old = pass.writes[tx].get().filter(|_| ran).map_or(&[][..], |w| &w[..]);
-            let outside = pass.outside[tx].get().filter(|_| standing == STRAYED);
+            // Set only where the first run went through, straying.
+            let outside = pass.outside[tx].get();
             let decl = prepared.decl(tx);
             let keys = || decl.keys.iter().map(|k| prepared.cell(k.cell()).key);
             let held = ran
@@ -421,7 +425,7 @@ impl<'a> Walk<'a> {
             };
             self.strays += usize::from(policy.strayed());
             self.dirty.rewritten(&self.writes, old);
-            self.dirty.fees |= results.fee(index).filter(|_| ran).unwrap_or_default() != executed.fee;
+            self.dirty.fees |= results.fee(index).unwrap_or_default() != executed.fee;
             let mut overlay = overlay.borrow_mut();
             for (key, value) in self.writes.drain(..) {
                 overlay.commit(key, value);

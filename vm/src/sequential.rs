@@ -116,9 +116,9 @@ impl SequentialExecutor {
     ) -> Result<(BlockOutcome, Vec<AccessSet<StateKey>>)> {
         let recorder = Record::default();
         let mut receipts = Vec::with_capacity(txs.len());
-        let BlockEffects { changes, fees, access, .. } =
+        let BlockEffects { changes, fees, access, repairs } =
             run(state, block, txs, &recorder, true, |_, r| receipts.push(r))?;
-        let outcome = BlockOutcome { receipts, changes, fees, access, repairs: Repairs::default() };
+        let outcome = BlockOutcome { receipts, changes, fees, access, repairs };
         Ok((outcome, recorder.declarations.into_inner()))
     }
 }
