@@ -3,6 +3,8 @@
 //! same block run by plain revm; on every generated workload at several
 //! hotnesses and on every mainnet fixture, in every mode.
 
+mod common;
+
 use alloy_eip7928::{BlockAccessIndex, NonceChange};
 use defivm::ethereum::{AccountChanges, BlockAccessList, bal_hash, block_access, block_access_list};
 use defivm::fixture::{Codes, LoadedFixture};
@@ -63,9 +65,7 @@ fn every_generated_workload_records_the_list_revm_builds() {
 
 #[test]
 fn every_mainnet_block_records_the_list_revm_builds() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/mainnet");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
-    files.sort();
+    let files = common::mainnet_files();
     let executors = executors();
     let codes = Codes::new();
     for file in &files {
@@ -168,9 +168,7 @@ fn every_generated_workload_runs_from_its_list_as_sequentially() {
 
 #[test]
 fn every_mainnet_block_runs_from_its_list_as_sequentially() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/mainnet");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
-    files.sort();
+    let files = common::mainnet_files();
     let codes = Codes::new();
     for file in &files {
         let fixture = LoadedFixture::load_with(file, &codes).unwrap();

@@ -7,13 +7,14 @@
 //! derived declarations as hints, runs in every mode as it does with no
 //! declaration at all (the mainnet blocks verifying against their headers).
 
+mod common;
+
 use defivm::fixture::{Codes, LoadedFixture};
 use defivm::vm::{
     AccessSet, BalExecutor, BlockEnv, BlockOutcome, Declarations, Declarer, ListedAccess, ParallelExecutor,
     ParallelMode, Repairs, SequentialExecutor, State, Status, Transaction,
 };
 use defivm::workload::{Workload, WorkloadSpec, generate};
-use std::path::Path;
 
 /// `txs` with their declarations removed, then derived by `declarer`.
 fn redeclared(declarer: &Declarer, state: &State, env: &BlockEnv, txs: &[Transaction]) -> Vec<Transaction> {
@@ -66,17 +67,9 @@ fn pre_state_declarations_of_transfers_are_the_exact_ones_at_every_thread_count(
     }
 }
 
-/// The committed mainnet fixtures, in name order.
-fn mainnet_files() -> Vec<std::path::PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/mainnet");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
-    files.sort();
-    files
-}
-
 #[test]
 fn prefix_declarations_of_every_mainnet_block_verify_against_its_header() {
-    let files = mainnet_files();
+    let files = common::mainnet_files();
     let codes = Codes::new();
     let declarer = Declarer::new(1).unwrap().with_prefix(true);
     let executor = ParallelExecutor::new(2).unwrap().with_mode(ParallelMode::Dag).with_fallback(false);
@@ -157,7 +150,7 @@ fn pre_state_hints_run_every_workload_in_every_mode_as_no_declaration_does() {
 
 #[test]
 fn pre_state_hints_of_every_mainnet_block_verify_against_its_header_in_every_mode() {
-    let files = mainnet_files();
+    let files = common::mainnet_files();
     let codes = Codes::new();
     let declarer = Declarer::new(2).unwrap();
     let (mut strays, mut again) = (0, 0);

@@ -4,26 +4,15 @@
 //! one: receipts, changes, fees and the state root. Plain revm, run on the
 //! same blocks with the block's own rules, leaves the same post-state.
 
+mod common;
+
 use defivm::fixture::{Codes, LoadedFixture};
 use defivm::vm::{ParallelExecutor, ParallelMode, PlainRevm, SequentialExecutor};
-use std::path::{Path, PathBuf};
-
-fn mainnet_fixtures() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/mainnet");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".json.gz") && n != "codes.json.gz")
-        })
-        .collect();
-    files.sort();
-    files
-}
+use std::path::Path;
 
 #[test]
 fn every_mainnet_block_verifies_against_its_header_in_every_mode_and_thread_count() {
-    let files = mainnet_fixtures();
+    let files = common::mainnet_files();
     assert_eq!(files.len(), 68, "the 68 blocks of shared/mainnet");
     let executors: Vec<_> = [1, 2, 4]
         .into_iter()

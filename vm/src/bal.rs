@@ -36,6 +36,7 @@
 //! its index, as every transaction does. It is only counted.
 
 use crate::access::{Recorder, after_last};
+use crate::base::{Base, BaseState};
 use crate::beneficiary;
 use crate::block::BlockEnv;
 use crate::block::SpecId;
@@ -44,12 +45,12 @@ use crate::exec::{Evm, build_evm, execute};
 use crate::key::StateKey;
 use crate::listed::{Fate, ListMismatch, ListedAccess, Seen, StepCheck};
 use crate::parallel::{Phases, panic_message};
-use crate::receipt::BlockOutcome;
+use crate::receipt::{BlockEffects, BlockOutcome};
 use crate::repair::{Declarations, Repairs};
 use crate::results::Receipts;
 use crate::sequential::SequentialExecutor;
 use crate::sequential::{Enforce, Overlay};
-use crate::state::{State, StateChanges, Value};
+use crate::state::{StateChanges, Value};
 use crate::system;
 use crate::tx::{Transaction, check_declarations, heaviest_first};
 use crate::workers::Workers;
@@ -62,6 +63,7 @@ use hashbrown::HashMap;
 use hashbrown::hash_map::Entry;
 use revm::database_interface::{Database, DatabaseRef};
 use revm::state::{AccountInfo, Bytecode};
+use std::borrow::Cow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -149,7 +151,7 @@ impl BalExecutor {
     /// [`BlockOutcome::access`] is left empty: the list is the record.
     pub fn execute(
         &self,
-        state: &State,
+        state: &impl BaseState,
         block: &BlockEnv,
         txs: &[Transaction],
         list: &ListedAccess,
@@ -163,7 +165,19 @@ impl BalExecutor {
     /// checks; nothing is scheduled.
     pub fn execute_timed(
         &self,
-        state: &State,
+        state: &impl BaseState,
+        env: &BlockEnv,
+        txs: &[Transaction],
+        list: &ListedAccess,
+    ) -> Result<(BlockOutcome, Phases)> {
+        let base = Base::new(state);
+        base.verdict(self.run(&base, env, txs, list))
+    }
+
+    /// [`execute_timed`](Self::execute_timed) on `state`, judged by the caller.
+    fn run(
+        &self,
+        state: &Base<'_>,
         env: &BlockEnv,
         txs: &[Transaction],
         list: &ListedAccess,
@@ -180,8 +194,10 @@ impl BalExecutor {
             let sequential = SequentialExecutor::with_limits(self.limits)
                 .with_access_record(true)
                 .with_declarations(self.declarations);
-            let mut outcome = sequential.execute(state, env, txs)?;
-            let record = core::mem::take(&mut outcome.access);
+            let mut receipts = Vec::with_capacity(txs.len());
+            let BlockEffects { changes, fees, access: record, repairs } =
+                sequential.streamed_on(state, env, txs, |_, r| receipts.push(r))?;
+            let outcome = BlockOutcome { receipts, changes, fees, access: BlockAccess::default(), repairs };
             check.whole(&record).map_err(VmError::AccessList)?;
             if let Some(mismatch) = list.unloaded(run, check.marked) {
                 return failed(Box::new(mismatch));
@@ -316,7 +332,7 @@ impl BalExecutor {
 
 /// One block's run, shared by the workers.
 struct Run<'a> {
-    base: &'a State,
+    base: &'a Base<'a>,
     env: &'a BlockEnv,
     txs: &'a [Transaction],
     list: &'a ListedAccess,
@@ -454,7 +470,7 @@ impl<'a> Run<'a> {
 /// What one transaction sees: the list at its index over the base state,
 /// through its declaration.
 struct ListView<'a, 's> {
-    base: &'a State,
+    base: &'a Base<'a>,
     list: &'a ListedAccess,
     /// The running transaction's block access index.
     index: u32,
@@ -474,7 +490,7 @@ impl ListView<'_, '_> {
     /// The account as revm takes it, with this worker's own copy of its
     /// code: the shared one's counter, bumped by every transaction that
     /// loads a hot contract, would bounce between the workers' cores.
-    fn info(&self, balance: U256, nonce: u64, code: Option<&Bytecode>) -> AccountInfo {
+    fn info(&self, balance: U256, nonce: u64, code: Option<Cow<'_, Bytecode>>) -> AccountInfo {
         static NO_CODE: LazyLock<AccountInfo> = LazyLock::new(|| AccountInfo::default().without_code());
         let mut info = NO_CODE.copy_without_code();
         info.balance = balance;
@@ -485,7 +501,7 @@ impl ListView<'_, '_> {
             // write, of what the workers share).
             let own = codes.entry(code.hash_slow()).or_insert_with(|| {
                 let bytes = Bytes::copy_from_slice(code.original_byte_slice());
-                Bytecode::new_raw_checked(bytes).unwrap_or_else(|_| code.clone())
+                Bytecode::new_raw_checked(bytes).unwrap_or_else(|_| code.clone().into_owned())
             });
             info.code_hash = own.hash_slow();
             info.code = Some(own.clone());
@@ -507,7 +523,7 @@ impl Database for ListView<'_, '_> {
             Ok(account) => account,
             Err(()) => {
                 self.unlisted.get_or_insert((address, None));
-                self.base.account(&address).map(|a| (a.balance, a.nonce, a.code.as_ref()))
+                self.base.fields(address)
             }
         };
         Ok(account.map(|(balance, nonce, code)| self.info(balance, nonce, code)))
@@ -523,7 +539,7 @@ impl Database for ListView<'_, '_> {
             Ok(value) => Ok(value),
             Err(()) => {
                 self.unlisted.get_or_insert((address, Some(index)));
-                Ok(self.base.storage(&address, &index))
+                Ok(self.base.storage(address, index))
             }
         }
     }

@@ -13,9 +13,10 @@
 //! revm touches the beneficiary in every transaction that runs, so under
 //! EIP-161 an empty beneficiary is deleted at the end as well.
 
+use crate::base::Base;
 use crate::block::{BlockEnv, SpecId};
 use crate::key::StateKey;
-use crate::state::{AccountValue, State, StateChanges, Value};
+use crate::state::{AccountValue, StateChanges, Value};
 use alloy_primitives::U256;
 
 /// `account` with `fees` more wei (created if it did not exist and the fees
@@ -33,7 +34,7 @@ pub(crate) fn credit(account: Option<AccountValue>, fees: U256) -> Option<Accoun
 /// value after the last transaction, if the block wrote it): plus the
 /// credits not yet folded, then EIP-161. The entry is left out when the
 /// account ends as it began.
-pub(crate) fn settle(changes: &mut StateChanges, base: &State, block: &BlockEnv, pending: U256, any_ran: bool) {
+pub(crate) fn settle(changes: &mut StateChanges, base: &Base<'_>, block: &BlockEnv, pending: U256, any_ran: bool) {
     let key = StateKey::Account(block.beneficiary);
     let (current, _) = Value::after(changes, base, &key);
     let mut account = credit(current.account().cloned(), pending);
@@ -44,7 +45,7 @@ pub(crate) fn settle(changes: &mut StateChanges, base: &State, block: &BlockEnv,
         account = None;
     }
     let value = Value::overwrite(changes.get(&key), Value::Account(account));
-    if value == Value::Account(base.account(&block.beneficiary).map(|a| a.value())) {
+    if value == Value::Account(base.account(block.beneficiary)) {
         changes.remove(&key);
     } else {
         changes.insert(key, value);
@@ -53,6 +54,6 @@ pub(crate) fn settle(changes: &mut StateChanges, base: &State, block: &BlockEnv,
 
 /// The beneficiary's balance before `block`'s first transaction, on
 /// `base` (the system calls before it do not touch it).
-pub(crate) fn balance(base: &State, block: &BlockEnv) -> U256 {
-    base.account(&block.beneficiary).map_or(U256::ZERO, |account| account.balance)
+pub(crate) fn balance(base: &Base<'_>, block: &BlockEnv) -> U256 {
+    base.info(block.beneficiary).map_or(U256::ZERO, |account| account.balance)
 }

@@ -22,13 +22,14 @@
 //! implied access covers them. Declarations the transactions carry are
 //! ignored.
 
+use crate::base::{Base, BaseState};
 use crate::block::BlockEnv;
 use crate::error::{Result, UndeclaredRead, VmError};
 use crate::exec::{build_evm, execute};
 use crate::key::StateKey;
 use crate::parallel::panic_message;
 use crate::sequential::{SequentialExecutor, declaration};
-use crate::state::{State, StateChanges, Value};
+use crate::state::{StateChanges, Value};
 use crate::system;
 use crate::tx::{Fee, Transaction};
 use crate::workers::Workers;
@@ -80,10 +81,23 @@ impl Declarer {
     /// untouched), in block order. A transaction that cannot run in its
     /// simulation (invalid even with its nonce and funds given) fails with
     /// its error and position.
-    pub fn declare(&self, state: &State, block: &BlockEnv, txs: &[Transaction]) -> Result<Vec<AccessSet<StateKey>>> {
+    /// `state` is the in-memory [`State`](crate::State) or any revm database
+    /// ([`BaseState`]).
+    pub fn declare(
+        &self,
+        state: &impl BaseState,
+        block: &BlockEnv,
+        txs: &[Transaction],
+    ) -> Result<Vec<AccessSet<StateKey>>> {
         if self.prefix {
             return SequentialExecutor::new().record(state, block, txs).map(|(_, declarations)| declarations);
         }
+        let base = Base::new(state);
+        base.verdict(self.simulate(&base, block, txs))
+    }
+
+    /// Each transaction alone on the block's pre-state over `state`.
+    fn simulate(&self, state: &Base<'_>, block: &BlockEnv, txs: &[Transaction]) -> Result<Vec<AccessSet<StateKey>>> {
         let system = system::pre_execution(state, block, None)?;
         let pre = PreState { base: state, system: &system };
         let derived: Vec<OnceLock<Result<AccessSet<StateKey>>>> = txs.iter().map(|_| OnceLock::new()).collect();
@@ -120,7 +134,7 @@ impl Declarer {
 /// The block's pre-state: the base with the system calls' changes.
 #[derive(Clone, Copy)]
 struct PreState<'a> {
-    base: &'a State,
+    base: &'a Base<'a>,
     system: &'a StateChanges,
 }
 

@@ -2,6 +2,7 @@
 
 use crate::key::StateKey;
 use crate::listed::ListMismatch;
+use alloy_primitives::{Address, B256, U256};
 use defivm_scheduler::ScheduleError;
 
 /// Why a block could not be executed. Nothing of a failed block reaches the
@@ -38,6 +39,15 @@ pub enum VmError {
     /// it.
     #[error("the block access list is wrong: {0}")]
     AccessList(Box<ListMismatch>),
+    /// The base state's database failed a read ([`crate::BaseState`]): the
+    /// first failure, whatever the block came to without it.
+    #[error("the base state's database failed to read {read}: {message}")]
+    Database {
+        /// What was being read.
+        read: DatabaseRead,
+        /// The database's error.
+        message: String,
+    },
     /// The thread pool could not be built.
     #[error("cannot start {threads} worker threads: {message}")]
     ThreadPool {
@@ -46,6 +56,23 @@ pub enum VmError {
         /// The reason given.
         message: String,
     },
+}
+
+/// A read of the base state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DatabaseRead {
+    /// An account's fields and code.
+    #[error("account {0}")]
+    Account(Address),
+    /// A storage slot.
+    #[error("storage slot {1:#x} of {0}")]
+    Storage(Address, U256),
+    /// A block's hash.
+    #[error("the hash of block {0}")]
+    BlockHash(u64),
+    /// Code by its hash.
+    #[error("code {0}")]
+    Code(B256),
 }
 
 /// What the executors' databases refuse.

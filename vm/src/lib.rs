@@ -66,6 +66,11 @@
 //!   the list as it goes: the outcome is the sequential one, or
 //!   [`VmError::AccessList`] names the first step the list disagrees with
 //!   ([`ListMismatch`]). Declarations still hold.
+//! - **The base state.** A block starts from the in-memory [`State`] or
+//!   any revm database ([`BaseState`], `base.rs`), read and never written.
+//!   The parallel executor reads a database's declared and implied keys
+//!   once each, on all its threads, while preparing each segment; a failed
+//!   read fails the block with [`VmError::Database`], nothing applied.
 //! - **Invalid transactions** (nonce mismatch, balance below the gas cost,
 //!   gas limit over the block's) fail the whole block with
 //!   [`VmError::InvalidTransaction`] for the first one in block order;
@@ -76,22 +81,24 @@
 //! to revm as signed; its EIP-2930 access list is not its declared access.
 //!
 //! Files: `key.rs`, `tx.rs`, `block.rs`, `state.rs` (state, changes, state
-//! root), `receipt.rs`, `exec.rs` (one transaction through revm),
+//! root), `base.rs` (the state a block starts from: a `State` or a
+//! database), `receipt.rs`, `exec.rs` (one transaction through revm),
 //! `system.rs` (the block's rules outside its transactions),
 //! `keccak_memo.rs` (KECCAK256 remembering 64-byte inputs), `plan.rs`
-//! (whether a block can gain from threads),
-//! `beneficiary.rs`, `sequential.rs`, `prepare.rs` (cells and declarations
-//! for the parallel executor), `parallel.rs`, `workers.rs` (the calling thread and its helpers), `results.rs` (what its workers
-//! leave per transaction), `baseline.rs` (plain revm, for
-//! comparison), `access.rs` (what a block accessed: its EIP-7928 list's
-//! content), `revm_bal.rs` (revm's own list builder, to compare with),
-//! `listed.rs` (a list in lookup form, and the checks of the steps against
-//! it), `bal.rs` (executing a block from its list), `declare.rs`
-//! (declarations derived by simulation), `repair.rs` (declarations as
-//! hints, and the repair of strays), `error.rs`.
+//! (whether a block can gain from threads), `beneficiary.rs`,
+//! `sequential.rs`, `prepare.rs` (cells and declarations for the parallel
+//! executor), `parallel.rs`, `workers.rs` (the calling thread and its
+//! helpers), `results.rs` (what its workers leave per transaction),
+//! `baseline.rs` (plain revm, for comparison), `access.rs` (what a block
+//! accessed: its EIP-7928 list's content), `revm_bal.rs` (revm's own list
+//! builder, to compare with), `listed.rs` (a list in lookup form, and the
+//! checks of the steps against it), `bal.rs` (executing a block from its
+//! list), `declare.rs` (declarations derived by simulation), `repair.rs`
+//! (declarations as hints, and the repair of strays), `error.rs`.
 
 mod access;
 mod bal;
+mod base;
 mod baseline;
 mod beneficiary;
 mod block;
@@ -117,11 +124,12 @@ mod workers;
 pub use access::{AccountAccess, BlockAccess};
 pub use alloy_primitives::{Address, B256, Bytes, Log, U256};
 pub use bal::BalExecutor;
+pub use base::{BaseState, DatabaseError};
 pub use baseline::PlainRevm;
 pub use block::{BlockEnv, Ommer, OmmerHeader, SpecId, Withdrawal};
 pub use declare::Declarer;
 pub use defivm_scheduler::{AccessSet, Limits};
-pub use error::{Result, VmError};
+pub use error::{DatabaseRead, Result, VmError};
 pub use key::{AccessKind, StateKey};
 pub use listed::{Field, FieldValue, ListMismatch, ListedAccess, MismatchKind};
 pub use parallel::{KEEP_BUFFERS_TXS, ParallelExecutor, ParallelMode, Phases, SEGMENT_TXS};

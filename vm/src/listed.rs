@@ -27,12 +27,14 @@
 //! pass to clear them; runs of one list take turns ([`ListedAccess::begin`]).
 
 use crate::access::{AccountAccess, BlockAccess, Step, StepObserver, steps};
+use crate::base::{Base, Fields};
 use crate::key::StateKey;
-use crate::state::{State, Value};
+use crate::state::Value;
 use alloy_primitives::{Address, Bytes, U256};
 use core::cell::RefCell;
 use hashbrown::HashMap;
 use revm::state::{Bytecode, EvmState};
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -254,7 +256,7 @@ impl ListedAccess {
     /// the step's check.
     pub(crate) fn account<'a>(
         &'a self,
-        base: &'a State,
+        base: &'a Base<'a>,
         address: Address,
         index: u32,
         seen: &RefCell<Seen<'a>>,
@@ -265,19 +267,21 @@ impl ListedAccess {
             seen.accounts.push((address, listed));
         }
         drop(seen);
-        let base = base.account(&address);
+        let base = base.fields(address);
         let balance = before(&listed.balance, index);
         let nonce = before(&listed.nonce, index);
         let code = before(&listed.code, index);
         if balance.is_none() && nonce.is_none() && code.is_none() {
-            return Ok(base.map(|a| (a.balance, a.nonce, a.code.as_ref())));
+            return Ok(base);
         }
-        let balance = balance.map_or_else(|| base.map_or(U256::ZERO, |a| a.balance), |c| c.1);
-        let nonce = nonce.map_or_else(|| base.map_or(0, |a| a.nonce), |c| c.1);
-        let code = code.map_or_else(|| base.and_then(|a| a.code.as_ref()), |c| Some(&c.1));
+        let existed = base.is_some();
+        let (base_balance, base_nonce, base_code) = base.unwrap_or((U256::ZERO, 0, None));
+        let balance = balance.map_or(base_balance, |c| c.1);
+        let nonce = nonce.map_or(base_nonce, |c| c.1);
+        let code = code.map_or(base_code, |c| Some(Cow::Borrowed(&c.1)));
         let code = code.filter(|code| !code.is_empty());
         let destroyed = last_below(&listed.destroyed, index).is_some();
-        if balance.is_zero() && nonce == 0 && code.is_none() && (base.is_none() || destroyed) {
+        if balance.is_zero() && nonce == 0 && code.is_none() && (!existed || destroyed) {
             return Ok(None);
         }
         Ok(Some((balance, nonce, code)))
@@ -288,7 +292,7 @@ impl ListedAccess {
     /// the list holds it, for the step's check.
     pub(crate) fn slot<'a>(
         &'a self,
-        base: &State,
+        base: &Base<'_>,
         address: Address,
         slot: U256,
         index: u32,
@@ -306,19 +310,16 @@ impl ListedAccess {
         let destroyed = if listed.destroyed.is_empty() {
             None
         } else {
-            listed.destroyed_below(index, base.account(&address).map_or(0, |a| a.nonce))
+            listed.destroyed_below(index, base.info(address).map_or(0, |a| a.nonce))
         };
         match (before(&listed_slot.changes, index), destroyed) {
             (Some(&(at, value)), Some(destroyed)) if at >= destroyed => Ok(value),
             (Some(&(_, value)), None) => Ok(value),
             (_, Some(_)) => Ok(U256::ZERO),
-            (None, None) => Ok(base.storage(&address, &slot)),
+            (None, None) => Ok(base.storage(address, slot)),
         }
     }
 }
-
-/// An account's balance, nonce and code.
-pub(crate) type Fields<'a> = (U256, u64, Option<&'a Bytecode>);
 
 /// Up to this many accounts or slots a step loaded are scanned.
 const SCAN: usize = 16;
@@ -740,7 +741,7 @@ impl<'a, 's> StepCheck<'a, 's> {
     /// The beneficiary's balance after transaction step `index` that ran,
     /// left at `left` if it changed it, and its fee: `base` holds its
     /// balance before the block.
-    pub(crate) fn fee(&mut self, base: &State, index: u32, left: Option<U256>, fee: U256) {
+    pub(crate) fn fee(&mut self, base: &Base<'_>, index: u32, left: Option<U256>, fee: U256) {
         let address = self.beneficiary;
         let Some(listed) = self.beneficiary_listed else {
             self.unlisted(index, address, None);
@@ -748,7 +749,7 @@ impl<'a, 's> StepCheck<'a, 's> {
         };
         self.mark(&listed.mark);
         let found = before(&listed.balance, index)
-            .map_or_else(|| base.account(&address).map_or(U256::ZERO, |a| a.balance), |c| c.1);
+            .map_or_else(|| base.info(address).map_or(U256::ZERO, |a| a.balance), |c| c.1);
         let after = left.unwrap_or(found) + fee;
         if after != found {
             self.change(&listed.balance, index, address, Field::Balance, after, FieldValue::Balance);
@@ -854,7 +855,7 @@ fn field_order(field: &Field) -> (u8, U256) {
 mod tests {
     use super::*;
     use crate::access::AccountAccess;
-    use crate::state::Account;
+    use crate::state::{Account, State};
 
     /// A base state with an account at `address` holding slot 7 = 5,
     /// nonce 1 and code, and a list that changes its code to none at index
@@ -877,14 +878,16 @@ mod tests {
         let seen = RefCell::default();
         // An EIP-7702 delegation revoked: code gone, nonce kept.
         let (state, list, address) = cleared(None);
-        assert_eq!(list.slot(&state, address, U256::from(7), 2, &seen), Ok(U256::from(5)));
+        let base = Base::new(&state);
+        assert_eq!(list.slot(&base, address, U256::from(7), 2, &seen), Ok(U256::from(5)));
         // Destroyed: nonce to zero as well.
         let (state, list, address) = cleared(Some(0));
-        assert_eq!(list.slot(&state, address, U256::from(7), 2, &seen), Ok(U256::ZERO));
+        let base = Base::new(&state);
+        assert_eq!(list.slot(&base, address, U256::from(7), 2, &seen), Ok(U256::ZERO));
         // Before the step that cleared it, the base's value.
-        assert_eq!(list.slot(&state, address, U256::from(7), 1, &seen), Ok(U256::from(5)));
+        assert_eq!(list.slot(&base, address, U256::from(7), 1, &seen), Ok(U256::from(5)));
         // A slot the list does not hold.
-        assert_eq!(list.slot(&state, address, U256::from(8), 2, &seen), Err(()));
+        assert_eq!(list.slot(&base, address, U256::from(8), 2, &seen), Err(()));
     }
 
     #[test]

@@ -59,6 +59,7 @@
 //! summed over the segments.
 
 use crate::access::{BeneficiaryBalance, BlockAccess, Recorder, StepObserver, after_last};
+use crate::base::{Base, BaseState};
 use crate::beneficiary;
 use crate::block::BlockEnv;
 use crate::error::{Result, UndeclaredRead, VmError};
@@ -70,7 +71,7 @@ use crate::receipt::{BlockEffects, BlockOutcome, Receipt};
 use crate::repair::{Declarations, FirstPass, Outside, Repairs, Segment, Walk, walk_evm, walk_policy};
 use crate::results::{Done, LeftBeneficiary, Receipts, Results};
 use crate::sequential::{Overlay, SequentialExecutor};
-use crate::state::{AccountValue, State, StateChanges, Value};
+use crate::state::{AccountValue, StateChanges, Value};
 use crate::system;
 use crate::tx::{Transaction, check_declarations, heaviest_first};
 use crate::workers::Workers;
@@ -266,23 +267,26 @@ impl ParallelExecutor {
         self.workers.threads()
     }
 
-    /// Executes `txs` on top of `state` (which is left untouched).
-    pub fn execute(&self, state: &State, block: &BlockEnv, txs: &[Transaction]) -> Result<BlockOutcome> {
+    /// Executes `txs` on top of `state` (which is left untouched): the
+    /// in-memory [`State`](crate::State) or any revm database
+    /// ([`BaseState`]).
+    pub fn execute(&self, state: &impl BaseState, block: &BlockEnv, txs: &[Transaction]) -> Result<BlockOutcome> {
         self.execute_timed(state, block, txs).map(|(outcome, _)| outcome)
     }
 
     /// [`execute`](Self::execute), also reporting where the time went.
     pub fn execute_timed(
         &self,
-        state: &State,
+        state: &impl BaseState,
         block: &BlockEnv,
         txs: &[Transaction],
     ) -> Result<(BlockOutcome, Phases)> {
         let start = Instant::now();
         let receipts = Receipts::new(txs.len());
         let slots = start.elapsed();
+        let base = Base::new(state);
         let (BlockEffects { changes, fees, access, repairs }, mut phases) =
-            self.run(state, block, txs, &|index, receipt| receipts.put(index, receipt))?;
+            base.verdict(self.run(&base, block, txs, &|index, receipt| receipts.put(index, receipt)))?;
         let start = Instant::now();
         let receipts = receipts.into_vec()?;
         phases.finish += slots + start.elapsed();
@@ -301,18 +305,19 @@ impl ParallelExecutor {
     /// [`VmError::Internal`].
     pub fn execute_streamed(
         &self,
-        state: &State,
+        state: &impl BaseState,
         block: &BlockEnv,
         txs: &[Transaction],
         receipt: impl Fn(usize, Receipt) + Sync,
     ) -> Result<BlockEffects> {
-        self.run(state, block, txs, &receipt).map(|(effects, _)| effects)
+        let base = Base::new(state);
+        base.verdict(self.run(&base, block, txs, &receipt)).map(|(effects, _)| effects)
     }
 
     /// The block, segment by segment; then the fees.
     fn run(
         &self,
-        state: &State,
+        state: &Base<'_>,
         env: &BlockEnv,
         txs: &[Transaction],
         receipt: &Sink<'_>,
@@ -330,7 +335,7 @@ impl ParallelExecutor {
     /// elsewhere names the last one handed over before it.
     fn run_sequentially(
         &self,
-        state: &State,
+        state: &Base<'_>,
         env: &BlockEnv,
         txs: &[Transaction],
         receipt: &Sink<'_>,
@@ -342,7 +347,7 @@ impl ParallelExecutor {
             .with_declarations(self.declarations);
         let delivering = AtomicUsize::new(0);
         let run = catch_unwind(AssertUnwindSafe(|| {
-            sequential.execute_streamed(state, env, txs, |index, r| {
+            sequential.streamed_on(state, env, txs, |index, r| {
                 delivering.store(index, Ordering::Relaxed);
                 receipt(index, r)
             })
@@ -356,7 +361,7 @@ impl ParallelExecutor {
     /// [`run`](Self::run) on the parallel path.
     fn run_in_parallel(
         &self,
-        state: &State,
+        state: &Base<'_>,
         env: &BlockEnv,
         txs: &[Transaction],
         receipt: &Sink<'_>,
@@ -404,6 +409,9 @@ impl ParallelExecutor {
             any_ran |= segment_ran;
             repairs += segment_repairs;
             lock(&block.folded).before = fees;
+            // A failed read of the base fails the block: later segments
+            // need not run.
+            state.check()?;
         }
         let start = Instant::now();
         let credited = lock(&block.folded).credited;
@@ -482,8 +490,10 @@ impl ParallelExecutor {
         };
         let (offset, txs) = (range.start, &block.txs[range.clone()]);
         let source = Source { base: block.base, changes };
-        let prepared = Prepared::new(txs, block.env.beneficiary, spare, &self.workers)
+        let prepared = Prepared::new(txs, block.env.beneficiary, &source, spare, &self.workers)
             .map_err(|message| VmError::Internal { index: offset, message })?;
+        // A failed read while preparing fails the block before it runs.
+        block.base.check()?;
         if !keep {
             // The hash tables the cells were interned with.
             *spare = Spare::default();
@@ -764,7 +774,7 @@ type Sink<'r> = dyn Fn(usize, Receipt) + Sync + 'r;
 
 /// One block's run, shared by its segments and their workers.
 struct BlockRun<'a> {
-    base: &'a State,
+    base: &'a Base<'a>,
     env: &'a BlockEnv,
     txs: &'a [Transaction],
     /// Which fees are in the beneficiary's cell, across segments.
@@ -901,7 +911,7 @@ struct Folded {
 /// What the workers share: the cells, and the fee-folding position.
 #[derive(Debug)]
 struct Shared<'a> {
-    base: &'a State,
+    base: &'a Base<'a>,
     /// Where a cell's value comes from on first use.
     source: Source<'a>,
     prepared: &'a Prepared,

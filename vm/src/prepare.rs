@@ -29,8 +29,9 @@
 //! to run; nothing observable depends on them (the lock graph depends only
 //! on which transactions share a key).
 
+use crate::base::Base;
 use crate::key::StateKey;
-use crate::state::{AccountValue, State, StateChanges, Value};
+use crate::state::{AccountValue, StateChanges, Value};
 use crate::tx::Transaction;
 use crate::workers::Workers;
 use alloy_primitives::{Address, U256};
@@ -319,7 +320,7 @@ pub(crate) struct Spare {
 /// what the block's earlier segments changed.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Source<'a> {
-    pub(crate) base: &'a State,
+    pub(crate) base: &'a Base<'a>,
     pub(crate) changes: &'a StateChanges,
 }
 
@@ -350,11 +351,15 @@ struct Shard {
 
 impl Prepared {
     /// Interns every declared and implied key of `txs` in buffers taken
-    /// from `spare`, as a job of `workers`; a cell's value is loaded at its
-    /// first use. Errors with what a worker's share panicked with.
+    /// from `spare`, as a job of `workers`. A cell's value is loaded at its
+    /// first use from an in-memory base; from a database, every cell is
+    /// loaded here, as a second job, so that the database is read once per
+    /// key, on every worker at once, before any transaction runs. Errors
+    /// with what a worker's share panicked with.
     pub(crate) fn new(
         txs: &[Transaction],
         beneficiary: Address,
+        source: &Source<'_>,
         spare: &mut Spare,
         workers: &Workers,
     ) -> Result<Self, String> {
@@ -396,7 +401,22 @@ impl Prepared {
         }));
         let prepared =
             Self { shards: cells, chunks, chunk_bits, beneficiary, slots: OnceLock::new(), cleared: Mutex::default() };
-        ran.map(|()| prepared)
+        ran?;
+        if !source.base.in_memory() {
+            prepared.load_all(source, workers)?;
+        }
+        Ok(prepared)
+    }
+
+    /// Loads every cell from `source`, the workers taking shards in turn.
+    fn load_all(&self, source: &Source<'_>, workers: &Workers) -> Result<(), String> {
+        let next = AtomicUsize::new(0);
+        let work = |_worker: usize| {
+            while let Some(cells) = self.shards.get(next.fetch_add(1, Ordering::Relaxed)) {
+                cells.iter().for_each(|cell| cell.load(source));
+            }
+        };
+        workers.run(&work, &|| next.store(self.shards.len(), Ordering::Relaxed))
     }
 
     /// Number of transactions.

@@ -55,6 +55,7 @@
 //! transactions run again.
 
 use crate::access::{Recorder, StepObserver};
+use crate::base::Base;
 use crate::block::BlockEnv;
 use crate::error::{Result, VmError};
 use crate::exec::{Evm, build_evm, execute};
@@ -64,7 +65,7 @@ use crate::prepare::Prepared;
 use crate::receipt::Receipt;
 use crate::results::{Done, Results};
 use crate::sequential::{Enforce, Overlay, View};
-use crate::state::{State, StateChanges, Value};
+use crate::state::{StateChanges, Value};
 use crate::tx::Transaction;
 use alloy_primitives::{Address, U256};
 use core::cell::RefCell;
@@ -195,7 +196,7 @@ impl FirstPass {
 /// A segment whose first pass left transactions to run again.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Segment<'a> {
-    pub(crate) base: &'a State,
+    pub(crate) base: &'a Base<'a>,
     pub(crate) env: &'a BlockEnv,
     /// The whole block's transactions.
     pub(crate) txs: &'a [Transaction],

@@ -9,10 +9,10 @@
 //! `i + 1`, and the rewards, withdrawals and request system calls at
 //! `n + 1`.
 
+use crate::base::{Base, BaseState};
 use crate::block::{BlockEnv, SpecId};
 use crate::error::{Result, VmError};
 use crate::exec::{Evm, build_plain_evm, tx_env};
-use crate::state::State;
 use crate::system;
 use crate::tx::Transaction;
 use alloy_primitives::{Address, Bytes};
@@ -24,12 +24,19 @@ use revm::state::bal::alloy::AlloyBal;
 use revm::state::{Account, EvmState};
 use revm::{ExecuteCommitEvm, ExecuteEvm};
 
-type Db<'a> = RevmState<WrapDatabaseRef<&'a State>>;
+type Db<'a> = RevmState<WrapDatabaseRef<&'a Base<'a>>>;
 
-/// The block access list revm's builder makes of `txs` run on `state`,
-/// sorted by address as revm sorts it.
-pub fn revm_block_access_list(state: &State, block: &BlockEnv, txs: &[Transaction]) -> Result<AlloyBal> {
-    let mut db = RevmState::builder().with_database_ref(state).with_bal_builder().build();
+/// The block access list revm's builder makes of `txs` run on `state` (the
+/// in-memory [`State`](crate::State) or any revm database), sorted by
+/// address as revm sorts it.
+pub fn revm_block_access_list(state: &impl BaseState, block: &BlockEnv, txs: &[Transaction]) -> Result<AlloyBal> {
+    let base = Base::new(state);
+    base.verdict(build(&base, block, txs))
+}
+
+/// [`revm_block_access_list`] on `base`.
+fn build(base: &Base<'_>, block: &BlockEnv, txs: &[Transaction]) -> Result<AlloyBal> {
+    let mut db = RevmState::builder().with_database_ref(base).with_bal_builder().build();
     let mut evm = build_plain_evm(&mut db, block);
     for (what, address, data) in system::calls(block) {
         system_call(&mut evm, what, address, Bytes::copy_from_slice(data.as_slice()))?;

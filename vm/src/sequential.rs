@@ -1,6 +1,7 @@
 //! The sequential executor: the specification every parallel mode must match.
 
 use crate::access::{BeneficiaryBalance, Recorder, StepObserver, after_last};
+use crate::base::{Base, BaseState};
 use crate::beneficiary;
 use crate::block::BlockEnv;
 use crate::error::{Result, UndeclaredRead};
@@ -9,7 +10,7 @@ use crate::key::StateKey;
 use crate::parallel::KEEP_BUFFERS_TXS;
 use crate::receipt::{BlockEffects, BlockOutcome, Receipt};
 use crate::repair::{Declarations, Repairs};
-use crate::state::{Account, AccountValue, State, StateChanges, Value};
+use crate::state::{AccountValue, StateChanges, Value};
 use crate::system;
 use crate::tx::{Transaction, check_declarations};
 use alloy_primitives::{Address, B256, Bytes, U256};
@@ -72,8 +73,10 @@ impl SequentialExecutor {
         self
     }
 
-    /// Executes `txs` on top of `state` (which is left untouched).
-    pub fn execute(&self, state: &State, block: &BlockEnv, txs: &[Transaction]) -> Result<BlockOutcome> {
+    /// Executes `txs` on top of `state` (which is left untouched): the
+    /// in-memory [`State`](crate::State) or any revm database
+    /// ([`BaseState`]).
+    pub fn execute(&self, state: &impl BaseState, block: &BlockEnv, txs: &[Transaction]) -> Result<BlockOutcome> {
         let mut receipts = Vec::with_capacity(txs.len());
         let BlockEffects { changes, fees, access, repairs } =
             self.execute_streamed(state, block, txs, |_, r| receipts.push(r))?;
@@ -89,13 +92,26 @@ impl SequentialExecutor {
     /// caller.
     pub fn execute_streamed(
         &self,
-        state: &State,
+        state: &impl BaseState,
+        block: &BlockEnv,
+        txs: &[Transaction],
+        receipt: impl FnMut(usize, Receipt),
+    ) -> Result<BlockEffects> {
+        let base = Base::new(state);
+        base.verdict(self.streamed_on(&base, block, txs, receipt))
+    }
+
+    /// [`execute_streamed`](Self::execute_streamed) on a base the caller
+    /// reads too, and judges ([`Base::verdict`]).
+    pub(crate) fn streamed_on(
+        &self,
+        base: &Base<'_>,
         block: &BlockEnv,
         txs: &[Transaction],
         receipt: impl FnMut(usize, Receipt),
     ) -> Result<BlockEffects> {
         check_declarations(txs, &self.limits)?;
-        run(state, block, txs, &Enforce::new(self.declarations), self.record_access, receipt)
+        run(base, block, txs, &Enforce::new(self.declarations), self.record_access, receipt)
     }
 
     /// Runs the block with no declarations enforced and records, for each
@@ -110,14 +126,15 @@ impl SequentialExecutor {
     /// [`Limits`] (else it refuses them, naming the first too large).
     pub fn record(
         &self,
-        state: &State,
+        state: &impl BaseState,
         block: &BlockEnv,
         txs: &[Transaction],
     ) -> Result<(BlockOutcome, Vec<AccessSet<StateKey>>)> {
         let recorder = Record::default();
         let mut receipts = Vec::with_capacity(txs.len());
+        let base = Base::new(state);
         let BlockEffects { changes, fees, access, repairs } =
-            run(state, block, txs, &recorder, true, |_, r| receipts.push(r))?;
+            base.verdict(run(&base, block, txs, &recorder, true, |_, r| receipts.push(r)))?;
         let outcome = BlockOutcome { receipts, changes, fees, access, repairs };
         Ok((outcome, recorder.declarations.into_inner()))
     }
@@ -339,7 +356,7 @@ pub(crate) fn declaration(
 
 /// The block, one transaction at a time under `policy`.
 fn run(
-    state: &State,
+    base: &Base<'_>,
     block: &BlockEnv,
     txs: &[Transaction],
     policy: &impl Policy,
@@ -351,13 +368,13 @@ fn run(
     // and the system calls' few slots.
     let writes: usize = txs.iter().map(|tx| tx.access.writes().len() + 2).sum();
     let changes = StateChanges::with_capacity(writes.min(1 << 20) + 4);
-    let overlay = RefCell::new(Overlay::new(state, changes));
+    let overlay = RefCell::new(Overlay::new(base, changes));
     crate::keccak_memo::forget();
     // One EVM for the block: first the system calls, which no declaration
     // governs, then the transactions.
     let mut evm = build_evm(View { overlay: &overlay, policy, system: true }, block);
     let mut access = record_access.then(|| Recorder::new(1, block.beneficiary));
-    let mut beneficiary_balance = record_access.then(|| BeneficiaryBalance::new(beneficiary::balance(state, block)));
+    let mut beneficiary_balance = record_access.then(|| BeneficiaryBalance::new(beneficiary::balance(base, block)));
     for (what, address, data) in system::calls(block) {
         let info = overlay.borrow().info(address);
         if info.and_then(|info| info.code).is_some_and(|code| !code.is_empty()) {
@@ -392,6 +409,8 @@ fn run(
         }
         drop(overlay);
         policy.finish(tx);
+        // A failed read of the base fails the block: no need to go on.
+        base.check()?;
         receipt(index, executed.receipt);
         Ok(())
     });
@@ -403,12 +422,12 @@ fn run(
     }
     ran?;
     let mut changes = overlay.into_inner().changes;
-    beneficiary::settle(&mut changes, state, block, pending, any_ran);
+    beneficiary::settle(&mut changes, base, block, pending, any_ran);
     let mut access = access.map(Recorder::into_access);
     if let (Some(access), Some(balance)) = (access.as_mut(), beneficiary_balance) {
         balance.finish(block.beneficiary, access);
     }
-    system::post_execution(&mut changes, state, block, access.as_mut().map(|a| (a, after_last(txs))))?;
+    system::post_execution(&mut changes, base, block, access.as_mut().map(|a| (a, after_last(txs))))?;
     let repairs = Repairs { strays: policy.strays(), reexecuted: 0 };
     Ok(BlockEffects { changes, fees, access: access.unwrap_or_default(), repairs })
 }
@@ -416,7 +435,7 @@ fn run(
 /// The state as of the last committed transaction.
 #[derive(Debug)]
 pub(crate) struct Overlay<'a> {
-    base: &'a State,
+    base: &'a Base<'a>,
     changes: StateChanges,
     /// Whether a committed write cleared an account's storage: until one
     /// does, a slot the block did not write is read from the base alone.
@@ -428,12 +447,12 @@ pub(crate) struct Overlay<'a> {
 
 impl<'a> Overlay<'a> {
     /// No change yet over `base`, with room for `changes` changes.
-    pub(crate) fn new(base: &'a State, changes: StateChanges) -> Self {
+    pub(crate) fn new(base: &'a Base<'a>, changes: StateChanges) -> Self {
         Self { base, changes, cleared: false, slots: None }
     }
 
     /// The state `changes` (what a block wrote so far) leave over `base`.
-    pub(crate) fn resume(base: &'a State, changes: StateChanges) -> Self {
+    pub(crate) fn resume(base: &'a Base<'a>, changes: StateChanges) -> Self {
         let cleared = changes.values().any(Value::clears_storage);
         Self { base, changes, cleared, slots: None }
     }
@@ -456,7 +475,7 @@ impl<'a> Overlay<'a> {
     fn info(&self, address: Address) -> Option<AccountInfo> {
         match self.changes.get(&StateKey::Account(address)) {
             Some(value) => value.account().map(AccountValue::info),
-            None => self.base.account(&address).map(Account::info),
+            None => self.base.info(address),
         }
     }
 
@@ -475,7 +494,7 @@ impl<'a> Overlay<'a> {
                 Value::Storage(value) => value,
                 _ => U256::ZERO,
             },
-            None => self.base.storage(&address, &slot),
+            None => self.base.storage(address, slot),
         }
     }
 

@@ -1,11 +1,10 @@
 //! The world state a block runs against, and the changes it leaves.
 
+use crate::base::Base;
 use crate::key::StateKey;
 use alloy_primitives::{Address, B256, U256};
 use alloy_trie::TrieAccount;
-use core::convert::Infallible;
 use hashbrown::HashMap;
-use revm::database_interface::DatabaseRef;
 use revm::primitives::KECCAK_EMPTY;
 use revm::state::{AccountInfo, Bytecode};
 use std::sync::LazyLock;
@@ -67,6 +66,13 @@ impl AccountValue {
 
     pub(crate) fn info(&self) -> AccountInfo {
         info(self.balance, self.nonce, self.code.as_ref())
+    }
+
+    /// The account revm's `info` describes, its code moved rather than
+    /// cloned.
+    pub(crate) fn from_info_owned(info: AccountInfo) -> Self {
+        let code = info.code.filter(|c| !c.is_empty());
+        Self { balance: info.balance, nonce: info.nonce, code }
     }
 
     pub(crate) fn from_info(info: &AccountInfo) -> Self {
@@ -150,7 +156,7 @@ impl Value {
     /// `key`'s value after `changes` (what a block wrote so far) on `base`,
     /// and whether `changes` hold it: a slot the block did not write reads
     /// as zero once the block cleared its account's storage.
-    pub(crate) fn after(changes: &StateChanges, base: &State, key: &StateKey) -> (Value, bool) {
+    pub(crate) fn after(changes: &StateChanges, base: &Base<'_>, key: &StateKey) -> (Value, bool) {
         // A block's first segment usually starts with nothing changed.
         if changes.is_empty() {
             return (base.get(key), false);
@@ -171,7 +177,7 @@ impl Value {
 /// (what a block wrote so far, over `base`), as [`Value::overwrite`] has
 /// it: in place when the block wrote the account already, the account
 /// created when it does not exist. One lookup of the key.
-pub(crate) fn credit(changes: &mut StateChanges, base: &State, address: Address, amount: U256) {
+pub(crate) fn credit(changes: &mut StateChanges, base: &Base<'_>, address: Address, amount: U256) {
     match changes.entry(StateKey::Account(address)) {
         hashbrown::hash_map::Entry::Occupied(mut entry) => match entry.get_mut() {
             Value::Account(Some(account)) | Value::Created(account) => {
@@ -181,7 +187,7 @@ pub(crate) fn credit(changes: &mut StateChanges, base: &State, address: Address,
             value => *value = Value::Created(AccountValue { balance: amount, ..AccountValue::default() }),
         },
         hashbrown::hash_map::Entry::Vacant(entry) => {
-            let mut account = base.account(&address).map(Account::value).unwrap_or_default();
+            let mut account = base.account(address).unwrap_or_default();
             account.balance = account.balance.saturating_add(amount);
             entry.insert(Value::Account(Some(account)));
         }
@@ -229,6 +235,11 @@ impl State {
     /// The account at `address`, to change it in place.
     pub fn account_mut(&mut self, address: &Address) -> Option<&mut Account> {
         self.accounts.get_mut(address)
+    }
+
+    /// The hash of block `number` (zero if unknown).
+    pub fn block_hash(&self, number: u64) -> B256 {
+        self.block_hashes.get(&number).copied().unwrap_or_default()
     }
 
     /// Every account, in no particular order.
@@ -352,27 +363,4 @@ fn trie_account(value: &AccountValue, storage: impl Iterator<Item = (U256, U256)
     let slots = storage.filter(|(_, v)| !v.is_zero()).map(|(k, v)| (B256::from(k), v));
     let storage_root = alloy_trie::root::storage_root_unhashed(slots);
     TrieAccount { nonce: value.nonce, balance: value.balance, storage_root, code_hash: value.code_hash() }
-}
-
-impl DatabaseRef for State {
-    type Error = Infallible;
-
-    fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>, Self::Error> {
-        Ok(self.accounts.get(&address).map(|a| a.value().info()))
-    }
-
-    fn code_by_hash_ref(&self, code_hash: B256) -> Result<Bytecode, Self::Error> {
-        // `basic_ref` always hands out the code itself, so revm asks by hash
-        // only for code no account here has.
-        let code = self.accounts.values().filter_map(|a| a.code.as_ref()).find(|c| c.hash_slow() == code_hash);
-        Ok(code.cloned().unwrap_or_default())
-    }
-
-    fn storage_ref(&self, address: Address, index: U256) -> Result<U256, Self::Error> {
-        Ok(self.storage(&address, &index))
-    }
-
-    fn block_hash_ref(&self, number: u64) -> Result<B256, Self::Error> {
-        Ok(self.block_hashes.get(&number).copied().unwrap_or_default())
-    }
 }

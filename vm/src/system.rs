@@ -18,11 +18,12 @@
 //! database.
 
 use crate::access::{BlockAccess, Recorder};
+use crate::base::Base;
 use crate::block::{BlockEnv, SpecId};
 use crate::error::{Result, VmError};
 use crate::exec::{Evm, build_plain_evm};
 use crate::key::StateKey;
-use crate::state::{State, StateChanges, Value};
+use crate::state::{StateChanges, Value};
 use alloy_eips::eip2935::HISTORY_STORAGE_ADDRESS;
 use alloy_eips::eip4788::BEACON_ROOTS_ADDRESS;
 use alloy_eips::eip7002::WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS;
@@ -61,7 +62,11 @@ pub(crate) fn calls(block: &BlockEnv) -> Vec<(&'static str, Address, B256)> {
 
 /// The changes of the system calls that run before `block`'s first
 /// transaction, on `base`; their accesses go to `access` at index 0.
-pub(crate) fn pre_execution(base: &State, block: &BlockEnv, mut access: Option<&mut Recorder>) -> Result<StateChanges> {
+pub(crate) fn pre_execution(
+    base: &Base<'_>,
+    block: &BlockEnv,
+    mut access: Option<&mut Recorder>,
+) -> Result<StateChanges> {
     let mut changes = StateChanges::default();
     for (what, address, data) in calls(block) {
         let data = Bytes::copy_from_slice(data.as_slice());
@@ -130,7 +135,7 @@ pub(crate) fn call_on<DB: Database>(
 /// The state a block left: its changes over the state it ran on, for the
 /// system calls after its transactions.
 struct After<'a> {
-    base: &'a State,
+    base: &'a Base<'a>,
     changes: &'a StateChanges,
 }
 
@@ -208,7 +213,7 @@ pub(crate) const REQUESTS: [(&str, Address); 2] = [
 /// to `access` at the index given (the one after the last transaction's).
 pub(crate) fn post_execution(
     changes: &mut StateChanges,
-    base: &State,
+    base: &Base<'_>,
     block: &BlockEnv,
     mut access: Option<(&mut BlockAccess, u32)>,
 ) -> Result<()> {
