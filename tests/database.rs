@@ -15,7 +15,7 @@ use defivm::vm::{
 use defivm::workload::{Workload, WorkloadSpec, generate};
 use revm::database::{CacheDB, EmptyDB};
 use revm::database_interface::{DBErrorMarker, DatabaseRef};
-use revm::primitives::{Address, B256, U256};
+use revm::primitives::{Address, B256, KECCAK_EMPTY, U256};
 use revm::state::{AccountInfo, Bytecode};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -29,11 +29,13 @@ struct OnFire;
 
 impl DBErrorMarker for OnFire {}
 
-/// A database as a node has one: accounts come with their code's hash
-/// only, every account and slot read is counted, and one key may fail.
+/// A database as a node may have one: accounts come with their code's
+/// hash only (a zero hash for no code), every account and slot read is
+/// counted, and one key may fail, or panic.
 struct Node {
     db: CacheDB<EmptyDB>,
     fails: Option<StateKey>,
+    panics: bool,
     reads: Mutex<HashMap<StateKey, usize>>,
 }
 
@@ -53,7 +55,7 @@ impl Node {
             }
         }
         db.cache.block_hashes.extend(state.block_hashes().map(|(n, hash)| (U256::from(n), hash)));
-        Self { db, fails: None, reads: Mutex::default() }
+        Self { db, fails: None, panics: false, reads: Mutex::default() }
     }
 
     fn failing(mut self, key: StateKey) -> Self {
@@ -61,9 +63,19 @@ impl Node {
         self
     }
 
+    fn panicking(mut self, key: StateKey) -> Self {
+        self.fails = Some(key);
+        self.panics = true;
+        self
+    }
+
     fn read(&self, key: StateKey) -> Result<(), OnFire> {
         *self.reads.lock().unwrap().entry(key).or_default() += 1;
-        if self.fails == Some(key) { Err(OnFire) } else { Ok(()) }
+        match self.fails == Some(key) {
+            true if self.panics => panic!("the disk fell off"),
+            true => Err(OnFire),
+            false => Ok(()),
+        }
     }
 
     /// Every key read so far, with how many times, and none from now on.
@@ -78,11 +90,13 @@ impl DatabaseRef for Node {
     fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>, OnFire> {
         self.read(StateKey::Account(address))?;
         let info = self.db.basic_ref(address).unwrap();
-        // The hash alone: the code is asked for by it.
-        Ok(info.map(|info| AccountInfo { code: None, ..info }))
+        // The hash alone: the code is asked for by it. No code, no hash.
+        let hash = |hash: B256| if hash == KECCAK_EMPTY { B256::ZERO } else { hash };
+        Ok(info.map(|info| AccountInfo { code: None, code_hash: hash(info.code_hash), ..info }))
     }
 
     fn code_by_hash_ref(&self, code_hash: B256) -> Result<Bytecode, OnFire> {
+        assert!(!code_hash.is_zero() && code_hash != KECCAK_EMPTY, "asked for no code by hash");
         Ok(self.db.code_by_hash_ref(code_hash).unwrap())
     }
 
@@ -272,5 +286,21 @@ fn a_failed_read_fails_the_block_in_every_executor_naming_the_key() {
         failed_at(Declarer::new(2).unwrap().declare(&node, env, txs), key);
         failed_at(Declarer::new(1).unwrap().with_prefix(true).declare(&node, env, txs), key);
         failed_at(defivm::vm::revm_block_access_list(&node, env, txs), key);
+    }
+}
+
+#[test]
+fn a_database_that_panics_while_preparing_is_an_internal_error() {
+    let spec = WorkloadSpec { users: 60, hot: 0.5, seed: 6, ..WorkloadSpec::new(Workload::Erc20, 300) };
+    let block = generate(&spec).unwrap();
+    let node = Node::new(block.state()).panicking(StateKey::Account(block.txs[100].from));
+    for threads in [1, 2] {
+        for executor in parallel_executors(&[threads], Declarations::Strict) {
+            let result = executor.execute(&node, &block.env, &block.txs);
+            assert!(
+                matches!(&result, Err(VmError::Internal { message, .. }) if message == "the disk fell off"),
+                "{result:?}"
+            );
+        }
     }
 }

@@ -12,8 +12,13 @@
 //! were empty, and the executor returns the error
 //! ([`VmError::Database`]) in place of whatever the block came to. A block
 //! whose read failed therefore never gives an outcome: nothing of it is
-//! applied. The executors stop early once a read has failed, at the next
-//! transaction (sequential, bal) or segment (parallel).
+//! applied. The sequential executor stops at the next transaction, the
+//! parallel one at the end of the segment (before it runs, if the read
+//! failed while preparing it); bal mode runs on to the block's end.
+//!
+//! An account from a database is given to revm as made from its fields
+//! (balance, nonce, code): a missing or zero code hash and empty code all
+//! mean no code, and a hash without its code is looked up.
 //!
 //! What is read, and when:
 //! - the parallel executor reads, while preparing each segment, every key
@@ -22,8 +27,10 @@
 //!   from the in-memory [`State`] it reads each at first use instead, by
 //!   the transaction that comes first, which two threads share better
 //!   (`prepare.rs`);
-//! - the sequential executor and bal mode read each key when a transaction
-//!   first reads it;
+//! - the sequential executor (and the parallel one's sequential path, and
+//!   the repair's walk) and bal mode read a key whenever a transaction
+//!   reads one the block has not changed: nothing is kept between
+//!   transactions, a database being expected to keep what it reads;
 //! - outside the declarations: the system calls' contracts and slots, the
 //!   accounts credited after the last transaction, and under hints what a
 //!   stray reads beyond its hint, when it is read.
@@ -77,9 +84,11 @@ pub trait BaseState: Sync {
 impl<D: DatabaseRef + Sync> BaseState for D {
     fn basic(&self, address: Address) -> Result<Option<AccountInfo>, DatabaseError> {
         let Some(mut info) = self.basic_ref(address)? else { return Ok(None) };
-        // A database may give the code's hash alone (a node's does).
-        if info.code.is_none() && info.code_hash != KECCAK_EMPTY {
-            info.code = Some(self.code_by_hash_ref(info.code_hash)?);
+        // A database may give the code's hash alone (a node's does); a zero
+        // hash is no code, as revm has it.
+        let hash = info.code_hash;
+        if info.code.as_ref().is_none_or(Bytecode::is_empty) && hash != KECCAK_EMPTY && !hash.is_zero() {
+            info.code = Some(self.code_by_hash_ref(hash)?);
         }
         Ok(Some(info))
     }
@@ -158,12 +167,14 @@ impl<'a> Base<'a> {
         T::default()
     }
 
-    /// The account at `address` as revm takes it.
+    /// The account at `address` as revm takes it: from a database, made
+    /// again from its fields, so that every executor gives revm the same
+    /// hash for the same code (none for no code, whatever the database's).
     pub(crate) fn info(&self, address: Address) -> Option<AccountInfo> {
         if let Some(state) = self.memory {
             return state.account(&address).map(Account::info);
         }
-        self.state.basic(address).unwrap_or_else(|e| self.failed_with(DatabaseRead::Account(address), e))
+        self.account(address).map(|account| account.info())
     }
 
     /// The account at `address`.
@@ -171,7 +182,8 @@ impl<'a> Base<'a> {
         if let Some(state) = self.memory {
             return state.account(&address).map(Account::value);
         }
-        self.info(address).map(AccountValue::from_info_owned)
+        let info = self.state.basic(address).unwrap_or_else(|e| self.failed_with(DatabaseRead::Account(address), e));
+        info.map(AccountValue::from_info_owned)
     }
 
     /// The account at `address`, its code borrowed where the base is in

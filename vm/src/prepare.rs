@@ -11,7 +11,10 @@
 //! key up is then part of execution, which two threads share far better
 //! than they share a step that must end before execution starts. (Measured
 //! on the 68 mainnet blocks: loading at interning gave a DAG total 5 %
-//! lower.)
+//! lower.) That is for the in-memory state; a base that is a database is
+//! read whole right after interning, every cell loaded by the workers in
+//! turn, so that each of its reads happens once and before any
+//! transaction runs (`base.rs`).
 //!
 //! After preparation nothing is hashed again: the database boundary finds a
 //! key in the transaction's own declaration (a scan of a few tags for a
@@ -40,6 +43,7 @@ use core::hash::BuildHasher;
 use defivm_scheduler::Declaration;
 use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use revm::state::AccountInfo;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, Once, OnceLock};
 
@@ -96,7 +100,8 @@ impl DeclKey {
 pub(crate) struct Cell {
     pub(crate) key: StateKey,
     /// Set once the slot holds the key's value: it is loaded on first use,
-    /// by whichever transaction (or fee fold, or clearing) comes first.
+    /// by whichever transaction (or fee fold, or clearing) comes first, or
+    /// while preparing from a database ([`Prepared::new`]).
     loaded: Once,
     slot: UnsafeCell<Slot>,
 }
@@ -409,14 +414,21 @@ impl Prepared {
     }
 
     /// Loads every cell from `source`, the workers taking shards in turn.
+    /// A panic in the database, on whichever thread, is the error.
     fn load_all(&self, source: &Source<'_>, workers: &Workers) -> Result<(), String> {
         let next = AtomicUsize::new(0);
+        let panicked: Mutex<Option<String>> = Mutex::default();
         let work = |_worker: usize| {
             while let Some(cells) = self.shards.get(next.fetch_add(1, Ordering::Relaxed)) {
-                cells.iter().for_each(|cell| cell.load(source));
+                let load = catch_unwind(AssertUnwindSafe(|| cells.iter().for_each(|cell| cell.load(source))));
+                if let Err(panic) = load {
+                    lock(&panicked).get_or_insert_with(|| crate::parallel::panic_message(panic.as_ref()));
+                    next.store(self.shards.len(), Ordering::Relaxed);
+                }
             }
         };
-        workers.run(&work, &|| next.store(self.shards.len(), Ordering::Relaxed))
+        workers.run(&work, &|| next.store(self.shards.len(), Ordering::Relaxed))?;
+        panicked.into_inner().unwrap_or_else(|p| p.into_inner()).map_or(Ok(()), Err)
     }
 
     /// Number of transactions.
