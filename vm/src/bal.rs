@@ -45,7 +45,7 @@ use crate::exec::{Evm, build_evm, execute};
 use crate::key::StateKey;
 use crate::listed::{Fate, ListMismatch, ListedAccess, Seen, StepCheck};
 use crate::parallel::{Phases, panic_message};
-use crate::receipt::{BlockEffects, BlockOutcome};
+use crate::receipt::BlockOutcome;
 use crate::repair::{Declarations, Repairs};
 use crate::results::Receipts;
 use crate::sequential::SequentialExecutor;
@@ -194,10 +194,8 @@ impl BalExecutor {
             let sequential = SequentialExecutor::with_limits(self.limits)
                 .with_access_record(true)
                 .with_declarations(self.declarations);
-            let mut receipts = Vec::with_capacity(txs.len());
-            let BlockEffects { changes, fees, access: record, repairs } =
-                sequential.streamed_on(state, env, txs, |_, r| receipts.push(r))?;
-            let outcome = BlockOutcome { receipts, changes, fees, access: BlockAccess::default(), repairs };
+            let mut outcome = sequential.execute_on(state, env, txs)?;
+            let record = core::mem::take(&mut outcome.access);
             check.whole(&record).map_err(VmError::AccessList)?;
             if let Some(mismatch) = list.unloaded(run, check.marked) {
                 return failed(Box::new(mismatch));

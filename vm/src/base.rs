@@ -225,10 +225,8 @@ impl<'a> Base<'a> {
     /// `result`, unless a read failed: then that failure, whatever the
     /// block came to on the empty values it was given.
     pub(crate) fn verdict<T>(&self, result: Result<T, VmError>) -> Result<T, VmError> {
-        match self.failure.get() {
-            Some(failure) => Err(failure.clone()),
-            None => result,
-        }
+        self.check()?;
+        result
     }
 }
 

@@ -55,5 +55,5 @@ pub(crate) fn settle(changes: &mut StateChanges, base: &Base<'_>, block: &BlockE
 /// The beneficiary's balance before `block`'s first transaction, on
 /// `base` (the system calls before it do not touch it).
 pub(crate) fn balance(base: &Base<'_>, block: &BlockEnv) -> U256 {
-    base.info(block.beneficiary).map_or(U256::ZERO, |account| account.balance)
+    base.fields(block.beneficiary).map_or(U256::ZERO, |(balance, ..)| balance)
 }

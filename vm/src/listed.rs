@@ -310,7 +310,7 @@ impl ListedAccess {
         let destroyed = if listed.destroyed.is_empty() {
             None
         } else {
-            listed.destroyed_below(index, base.info(address).map_or(0, |a| a.nonce))
+            listed.destroyed_below(index, base.fields(address).map_or(0, |(_, nonce, _)| nonce))
         };
         match (before(&listed_slot.changes, index), destroyed) {
             (Some(&(at, value)), Some(destroyed)) if at >= destroyed => Ok(value),
@@ -749,7 +749,7 @@ impl<'a, 's> StepCheck<'a, 's> {
         };
         self.mark(&listed.mark);
         let found = before(&listed.balance, index)
-            .map_or_else(|| base.info(address).map_or(U256::ZERO, |a| a.balance), |c| c.1);
+            .map_or_else(|| base.fields(address).map_or(U256::ZERO, |(balance, ..)| balance), |c| c.1);
         let after = left.unwrap_or(found) + fee;
         if after != found {
             self.change(&listed.balance, index, address, Field::Balance, after, FieldValue::Balance);

@@ -77,9 +77,16 @@ impl SequentialExecutor {
     /// in-memory [`State`](crate::State) or any revm database
     /// ([`BaseState`]).
     pub fn execute(&self, state: &impl BaseState, block: &BlockEnv, txs: &[Transaction]) -> Result<BlockOutcome> {
+        let base = Base::new(state);
+        base.verdict(self.execute_on(&base, block, txs))
+    }
+
+    /// [`execute`](Self::execute) on a base the caller reads too, and
+    /// judges ([`Base::verdict`]).
+    pub(crate) fn execute_on(&self, base: &Base<'_>, block: &BlockEnv, txs: &[Transaction]) -> Result<BlockOutcome> {
         let mut receipts = Vec::with_capacity(txs.len());
         let BlockEffects { changes, fees, access, repairs } =
-            self.execute_streamed(state, block, txs, |_, r| receipts.push(r))?;
+            self.streamed_on(base, block, txs, |_, r| receipts.push(r))?;
         Ok(BlockOutcome { receipts, changes, fees, access, repairs })
     }
 
