@@ -98,6 +98,7 @@
 
 mod access;
 mod bal;
+mod balances_seen;
 mod base;
 mod baseline;
 mod beneficiary;

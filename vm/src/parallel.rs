@@ -59,6 +59,7 @@
 //! summed over the segments.
 
 use crate::access::{BeneficiaryBalance, BlockAccess, Recorder, StepObserver, after_last};
+use crate::balances_seen;
 use crate::base::{Base, BaseState};
 use crate::beneficiary;
 use crate::block::BlockEnv;
@@ -68,9 +69,9 @@ use crate::key::StateKey;
 use crate::plan::Plan;
 use crate::prepare::{Cell, CellId, Decl, DeclKey, Prepared, Source, Spare, lock};
 use crate::receipt::{BlockEffects, BlockOutcome, Receipt};
-use crate::repair::{Declarations, FirstPass, Outside, Repairs, Segment, Walk, walk_evm, walk_policy};
+use crate::repair::{Declarations, FirstPass, Outside, Repairs, Segment, Walker};
 use crate::results::{Done, LeftBeneficiary, Receipts, Results};
-use crate::sequential::{Overlay, SequentialExecutor};
+use crate::sequential::SequentialExecutor;
 use crate::state::{AccountValue, StateChanges, Value};
 use crate::system;
 use crate::tx::{Transaction, check_declarations, heaviest_first};
@@ -516,17 +517,48 @@ impl ParallelExecutor {
             results: &results,
             pass,
         });
-        // The walk, where the calling thread began it alongside the first
-        // pass, parked for the rest; or the error it met.
-        let parked: Mutex<Option<(Walk<'_>, Overlay<'_>)>> = Mutex::default();
+        // The walk, begun alongside the first pass by whichever worker had
+        // nothing else to do; or the error it met.
+        let walker: Mutex<Option<Walker<'_>>> = Mutex::default();
+        let walked = AtomicBool::new(false);
         let walk_failed: Mutex<Option<VmError>> = Mutex::default();
+        // Walks on if the first pass needs it and no other worker is
+        // walking; whether the walk got further.
+        let walk_on = || -> bool {
+            let Some(segment) = segment.filter(|s| s.pass.needs_walk()) else { return false };
+            let Ok(mut walker) = walker.try_lock() else { return false };
+            let walker = walker.get_or_insert_with(|| Walker::new(segment, pending, shared.source.changes.clone()));
+            if walker.is_over() || lock(&walk_failed).is_some() {
+                walked.store(true, Ordering::Relaxed);
+                return false;
+            }
+            let from = walker.position();
+            let mut again = block.again.as_ref().map(lock);
+            if let Err(error) = walker.advance(again.as_deref_mut()) {
+                *lock(&walk_failed) = Some(error);
+                if let Some(ready) = &ready {
+                    ready.abort();
+                }
+                return false;
+            }
+            walker.position() != from
+        };
         let work = |worker: usize| {
             crate::keccak_memo::forget();
             // Under hints: what the running transaction did outside its
             // declaration, and its writes as they go.
             let outside_log = RefCell::new(Outside::default());
             let outside = pass.as_ref().map(|_| &outside_log);
-            let mut evm = build_evm(View { shared: &shared, decl: Decl::NOTHING, outside }, block.env);
+            // Under hints the EVM notes which balances a run looks at, for
+            // the walk (`balances_seen`).
+            let new_evm = || {
+                let mut evm = build_evm(View { shared: &shared, decl: Decl::NOTHING, outside }, block.env);
+                if outside.is_some() {
+                    balances_seen::install(&mut evm.instruction);
+                }
+                evm
+            };
+            let mut evm = new_evm();
             let mut writes = Vec::new();
             let mut targets = Vec::new();
             let mut recorder = block.recorders.get(worker).map(lock);
@@ -554,6 +586,7 @@ impl ParallelExecutor {
                             // Hints: a write outside the declaration is kept
                             // aside, as the reads outside it are noted.
                             log.take();
+                            balances_seen::clear();
                             let target = |key: &StateKey| {
                                 let cell = declared(key).filter(|_| slot_ordered(&prepared, decl, key));
                                 Some(cell.ok_or(*key))
@@ -575,6 +608,7 @@ impl ParallelExecutor {
                         pass.wrote(
                             index - offset,
                             writes.iter().map(|(cell, value)| (prepared.cell(*cell).key, value)),
+                            balances_seen::take(),
                         );
                     }
                     // SAFETY: each cell is one `tx` declared as written.
@@ -591,7 +625,7 @@ impl ParallelExecutor {
                 let result = outcome.unwrap_or_else(|panic| {
                     // The EVM may be mid-transaction: start a fresh one. The
                     // block fails, so a half-committed transaction is moot.
-                    evm = build_evm(View { shared: &shared, decl: Decl::NOTHING, outside }, block.env);
+                    evm = new_evm();
                     Err(VmError::Internal { index, message: panic_message(panic.as_ref()) })
                 });
                 let through = matches!(result, Ok(Done { ran: true, .. }));
@@ -605,28 +639,19 @@ impl ParallelExecutor {
             if let Some(ready) = &ready {
                 // Everything `tx` waits for committed before `complete` released it.
                 let mut handle = ready.worker(worker);
-                match (segment, worker) {
-                    (Some(segment), 0) => {
-                        // The calling thread walks as far as the first pass
-                        // has come, and runs first-pass work while it waits.
-                        let policy = walk_policy();
-                        let overlay = std::cell::OnceCell::new();
-                        let (mut walk, mut evm, mut failed) = (None, None, false);
+                match segment {
+                    Some(_) => {
+                        // Under hints the calling thread walks as far as the
+                        // first pass has come before it takes first-pass
+                        // work, and every worker walks when it has none.
                         let backoff = Backoff::new();
                         loop {
-                            if segment.pass.needs_walk() && !failed {
-                                let walk = walk.get_or_insert_with(|| Walk::new(segment, pending));
-                                if !walk.is_over() {
-                                    let overlay = overlay.get_or_init(|| walk.overlay(shared.source.changes.clone()));
-                                    let evm = evm.get_or_insert_with(|| walk_evm(overlay, &policy, block.env));
-                                    handle.share_kept();
-                                    let mut again = block.again.as_ref().map(lock);
-                                    if let Err(error) = walk.advance(&policy, overlay, evm, again.as_deref_mut()) {
-                                        *lock(&walk_failed) = Some(error);
-                                        failed = true;
-                                        ready.abort();
-                                    }
-                                }
+                            if worker == 0
+                                && pass.as_ref().is_some_and(FirstPass::needs_walk)
+                                && !walked.load(Ordering::Relaxed)
+                            {
+                                handle.share_kept();
+                                walk_on();
                             }
                             match handle.try_next_ready() {
                                 Some(tx) => {
@@ -635,15 +660,12 @@ impl ParallelExecutor {
                                     backoff.reset();
                                 }
                                 None if ready.is_finished() || ready.is_aborted() => break,
+                                None if walk_on() => backoff.reset(),
                                 None => backoff.snooze(),
                             }
                         }
-                        drop(evm);
-                        if let (Some(walk), Some(overlay)) = (walk, overlay.into_inner()) {
-                            *lock(&parked) = Some((walk, overlay.into_inner()));
-                        }
                     }
-                    _ => {
+                    None => {
                         while let Some(tx) = handle.next_ready() {
                             run(tx);
                             handle.complete(tx);
@@ -675,18 +697,13 @@ impl ParallelExecutor {
                     return Err(error);
                 }
                 // The walk, or what is left of it, on the calling thread.
-                let (mut walk, overlay) =
-                    parked.into_inner().unwrap_or_else(PoisonError::into_inner).unwrap_or_else(|| {
-                        let walk = Walk::new(segment, pending);
-                        let overlay = walk.overlay(changes.clone()).into_inner();
-                        (walk, overlay)
-                    });
-                let (overlay, policy) = (RefCell::new(overlay), walk_policy());
-                let mut evm = walk_evm(&overlay, &policy, block.env);
+                let mut walker = walker
+                    .into_inner()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .unwrap_or_else(|| Walker::new(segment, pending, changes.clone()));
                 let mut again = block.again.as_ref().map(lock);
-                walk.advance(&policy, &overlay, &mut evm, again.as_deref_mut())?;
-                drop(evm);
-                Some(walk.finish(overlay.into_inner())?)
+                walker.advance(again.as_deref_mut())?;
+                Some(walker.finish()?)
             }
             None => None,
         };

@@ -37,39 +37,48 @@
 //!     first pass, make their keys dirty. So a stray whose outside reads
 //!     held runs once, and only what truly depends on a wrong first run
 //!     runs twice, never the rest of the block behind the first stray.
-//!   - In DAG mode the calling thread walks while the first pass goes on,
-//!     as far as the first pass has come, and takes first-pass work
-//!     whenever the walk must wait; in wave mode the walk follows the
-//!     first pass.
+//!   - In DAG mode the walk goes on while the first pass does, as far as
+//!     the first pass has come: the calling thread walks before it takes
+//!     first-pass work, and any worker with no first-pass work to take
+//!     walks meanwhile, one at a time ([`Walker`]). In wave mode the walk
+//!     follows the first pass.
 //!
-//! A key's dirtiness is kept exactly where it can be: a repaired
-//! transaction that writes a key with the value the first pass wrote there
-//! leaves it clean. Two things are kept coarsely, which costs re-runs but
-//! never a wrong result: once a repaired transaction clears an account's
-//! storage differently, every slot of that account is dirty; once a
-//! repaired transaction's fee differs from its first run's, the
-//! beneficiary's account is dirty (every later fee folded into it moved).
+//! A key's dirtiness is kept exactly where it can be: a key a transaction
+//! leaves with the value the first pass left in its cell is clean. An
+//! account whose balance alone differs (the commonest case on mainnet: a
+//! wrapped-ether contract's ether, the beneficiary's fees) is dirty only in
+//! its balance, by a known amount. A transaction that read such an account
+//! and nothing else dirty need not run again if its first run never
+//! looked at that balance, only added to it or took from it
+//! ([`crate::balances_seen`]: a send the balance covers either way, a
+//! sender that can pay either way): its writes are kept with that
+//! account's balance moved by the same amount. One thing is kept coarsely,
+//! which costs re-runs but never a wrong result: once a repaired
+//! transaction clears an account's storage differently, every slot of that
+//! account is dirty.
 //!
 //! [`Repairs`] counts the strays (the same in every mode: a transaction
 //! whose run in block order touches a key outside its declaration) and the
 //! transactions run again.
 
 use crate::access::{Recorder, StepObserver};
+use crate::balances_seen::Seen;
 use crate::base::Base;
 use crate::block::BlockEnv;
 use crate::error::{Result, VmError};
-use crate::exec::{Evm, build_evm, execute};
+use crate::exec::{Evm, build_evm, execute, tx_env};
 use crate::key::StateKey;
 use crate::parallel::panic_message;
 use crate::prepare::Prepared;
 use crate::receipt::Receipt;
 use crate::results::{Done, Results};
 use crate::sequential::{Enforce, Overlay, View};
-use crate::state::{StateChanges, Value};
+use crate::state::{AccountValue, StateChanges, Value};
 use crate::tx::Transaction;
 use alloy_primitives::{Address, U256};
 use core::cell::RefCell;
-use hashbrown::HashSet;
+use hashbrown::{HashMap, HashSet};
+use revm::context_interface::Transaction as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -121,6 +130,9 @@ pub(crate) struct FirstPass {
     standing: Vec<AtomicU8>,
     /// Per transaction, the writes its first run committed.
     writes: Vec<OnceLock<Writes>>,
+    /// Per transaction whose first run looked at a balance, what it made
+    /// of it ([`crate::balances_seen`]).
+    seen: Vec<OnceLock<Box<[Seen]>>>,
     /// Per transaction that strayed, what it read and wrote outside its
     /// declaration.
     outside: Vec<OnceLock<Box<Outside>>>,
@@ -156,14 +168,19 @@ impl FirstPass {
         Self {
             standing: (0..txs).map(|_| AtomicU8::new(PENDING)).collect(),
             writes: (0..txs).map(|_| OnceLock::new()).collect(),
+            seen: (0..txs).map(|_| OnceLock::new()).collect(),
             outside: (0..txs).map(|_| OnceLock::new()).collect(),
             needs_walk: AtomicBool::new(false),
         }
     }
 
-    /// Transaction `tx` (of the segment) is about to commit `writes`.
-    pub(crate) fn wrote<'v>(&self, tx: usize, writes: impl Iterator<Item = (StateKey, &'v Value)>) {
+    /// Transaction `tx` (of the segment) is about to commit `writes`,
+    /// having seen the balances of `seen`.
+    pub(crate) fn wrote<'v>(&self, tx: usize, writes: impl Iterator<Item = (StateKey, &'v Value)>, seen: Vec<Seen>) {
         let _ = self.writes[tx].set(writes.map(|(key, value)| (key, value.clone())).collect());
+        if !seen.is_empty() {
+            let _ = self.seen[tx].set(seen.into());
+        }
     }
 
     /// Transaction `tx` is through, its writes, fee and receipt set, and
@@ -216,61 +233,181 @@ struct Dirty {
     keys: HashSet<StateKey>,
     /// Accounts any of whose slots may differ.
     storage: HashSet<Address>,
-    /// Whether the fees before the current position differ.
-    fees: bool,
+    /// Accounts (not in `keys`) that differ in their balance only: by how
+    /// much block order's exceeds the first pass's, modulo 2^256.
+    balances: HashMap<Address, U256>,
 }
 
 impl Dirty {
     fn is_empty(&self) -> bool {
-        self.keys.is_empty() && self.storage.is_empty() && !self.fees
+        self.keys.is_empty() && self.storage.is_empty() && self.balances.is_empty()
     }
 
-    /// Whether a transaction declaring `keys` (and the beneficiary, with
-    /// `beneficiary`) may have read anything dirty.
-    fn touches(&self, mut keys: impl Iterator<Item = StateKey>, beneficiary: bool) -> bool {
-        (beneficiary && self.fees)
-            || keys.any(|key| {
-                self.keys.contains(&key) || matches!(key, StateKey::Storage(a, _) if self.storage.contains(&a))
-            })
+    /// Whether a transaction declaring `keys` may have read anything dirty
+    /// beyond a balance.
+    fn touches(&self, mut keys: impl Iterator<Item = StateKey>) -> bool {
+        keys.any(|key| self.keys.contains(&key) || matches!(key, StateKey::Storage(a, _) if self.storage.contains(&a)))
     }
 
     /// A transaction ran again and wrote `new` where its first pass wrote
-    /// `old`.
-    fn rewritten(&mut self, new: &[(StateKey, Value)], old: &[(StateKey, Value)]) {
+    /// `old` to cells; `before` is block order's value of a key before it.
+    fn rewritten(&mut self, new: &[(StateKey, Value)], old: &[(StateKey, Value)], before: impl Fn(&StateKey) -> Value) {
         for (key, value) in new {
-            let before = old.iter().find(|(k, _)| k == key).map(|(_, v)| v);
-            if before == Some(value) {
-                self.keys.remove(key);
-            } else {
-                self.mark(key, value, before);
-            }
+            let cell = match old.iter().find(|(k, _)| k == key) {
+                Some((_, old)) => Some(old.clone()),
+                // The first run left the cell as it was.
+                None => self.cell(key, before(key)),
+            };
+            self.settle(key, cell.as_ref(), value);
         }
         for (key, value) in old {
             if !new.iter().any(|(k, _)| k == key) {
-                self.mark(key, value, None);
+                self.settle(key, Some(value), &before(key));
             }
+        }
+    }
+
+    /// What the first pass's cell of `key` holds, as far as known, where
+    /// block order has `exact`.
+    fn cell(&self, key: &StateKey, exact: Value) -> Option<Value> {
+        if self.keys.contains(key) || matches!(key, StateKey::Storage(a, _) if self.storage.contains(a)) {
+            return None;
+        }
+        match (key, exact) {
+            (StateKey::Account(address), exact) if let Some(by) = self.balances.get(address) => match exact {
+                Value::Account(Some(mut account)) => {
+                    account.balance = account.balance.wrapping_sub(*by);
+                    Some(Value::Account(Some(account)))
+                }
+                _ => None,
+            },
+            (_, exact) => Some(exact),
+        }
+    }
+
+    /// The first pass's cell of `key` holds `cell` (`None`: not known)
+    /// where block order has `exact`.
+    fn settle(&mut self, key: &StateKey, cell: Option<&Value>, exact: &Value) {
+        match (key, cell) {
+            (_, Some(cell)) if cell == exact => {
+                self.keys.remove(key);
+                self.forget_balance(key);
+            }
+            (StateKey::Account(address), Some(cell)) if let Some(shift) = balance_shift(cell, exact) => {
+                self.keys.remove(key);
+                self.balances.insert(*address, shift);
+            }
+            _ => self.mark(key, exact, cell),
         }
     }
 
     fn mark(&mut self, key: &StateKey, value: &Value, other: Option<&Value>) {
         self.keys.insert(*key);
+        self.forget_balance(key);
         if let StateKey::Account(address) = key
             && (value.clears_storage() || other.is_some_and(Value::clears_storage))
         {
             self.storage.insert(*address);
         }
     }
+
+    fn forget_balance(&mut self, key: &StateKey) {
+        if let StateKey::Account(address) = key {
+            self.balances.remove(address);
+        }
+    }
+
+    /// Block order's balance of `address` moved by `by` (modulo 2^256)
+    /// against the first pass's: a fee that differs, for the beneficiary.
+    fn shift(&mut self, address: Address, by: U256) {
+        if by.is_zero() || self.keys.contains(&StateKey::Account(address)) {
+            return;
+        }
+        let shift = self.balances.entry(address).or_default();
+        *shift = shift.wrapping_add(by);
+        if shift.is_zero() {
+            self.balances.remove(&address);
+        }
+    }
+}
+
+/// `value` written to `key`, its balance moved where `shifts` says.
+fn shifted(key: &StateKey, value: &Value, shifts: &[(Address, U256)]) -> Value {
+    match (key, value) {
+        (StateKey::Account(address), Value::Account(Some(account)))
+            if let Some((_, by)) = shifts.iter().find(|(a, _)| a == address) =>
+        {
+            Value::Account(Some(AccountValue { balance: account.balance.wrapping_add(*by), ..account.clone() }))
+        }
+        _ => value.clone(),
+    }
+}
+
+/// How much `new`'s balance exceeds `old`'s (modulo 2^256), if the two are
+/// the same existing account but for the balance.
+fn balance_shift(old: &Value, new: &Value) -> Option<U256> {
+    match (old, new) {
+        (Value::Account(Some(old)), Value::Account(Some(new))) if old.nonce == new.nonce && old.code == new.code => {
+            Some(new.balance.wrapping_sub(old.balance))
+        }
+        _ => None,
+    }
 }
 
 /// The walk's EVM: the sequential executor's, over the walk's overlay.
-pub(crate) type WalkEvm<'o, 'a> = Evm<View<'o, 'a, Enforce>>;
+type WalkEvm<'o, 'a> = Evm<View<'o, 'a, Enforce>>;
+
+/// The walk through a segment (module docs), with the state as of its
+/// position and its rule: one worker at a time walks on, whichever has
+/// nothing else to do (see `parallel.rs`).
+#[derive(Debug)]
+pub(crate) struct Walker<'a> {
+    walk: Walk<'a>,
+    overlay: RefCell<Overlay<'a>>,
+    policy: Enforce,
+}
+
+impl<'a> Walker<'a> {
+    /// A walk through `segment` from the state `changes` (the block's
+    /// changes before it) leave over the base, `pending` the fees not yet
+    /// in the beneficiary's account.
+    pub(crate) fn new(segment: Segment<'a>, pending: U256, changes: StateChanges) -> Self {
+        let overlay = RefCell::new(Overlay::resume(segment.base, changes));
+        Self { walk: Walk::new(segment, pending), overlay, policy: Enforce::new(Declarations::Hints) }
+    }
+
+    /// Whether the walk is through the segment.
+    pub(crate) fn is_over(&self) -> bool {
+        self.walk.at == self.walk.end
+    }
+
+    /// The next position.
+    pub(crate) fn position(&self) -> usize {
+        self.walk.at
+    }
+
+    /// Walks on as far as the first pass has come, running again what must
+    /// run again, its steps recorded in `recorder`. An error is the first
+    /// failure in block order, as the sequential executor reports it.
+    pub(crate) fn advance(&mut self, recorder: Option<&mut Recorder>) -> Result<()> {
+        let Self { walk, overlay, policy } = self;
+        // Built only if a transaction runs again.
+        let mut evm = None;
+        walk.advance(policy, overlay, &mut evm, recorder)
+    }
+
+    /// The walk's findings, with the state it reached; an error if it
+    /// stopped short of the segment's end (a transaction the first pass
+    /// never went through).
+    pub(crate) fn finish(self) -> Result<Walked> {
+        self.walk.finish(self.overlay.into_inner())
+    }
+}
 
 /// The walk through a segment (module docs): its position, and what it
-/// found so far. The state as of its position ([`Walk::overlay`]), the
-/// rule ([`walk_policy`]) and the EVM over them ([`walk_evm`]) borrow one
-/// another, so the caller keeps them.
+/// found so far.
 #[derive(Debug)]
-pub(crate) struct Walk<'a> {
+struct Walk<'a> {
     segment: Segment<'a>,
     /// The segment's end.
     end: usize,
@@ -290,17 +427,8 @@ pub(crate) struct Walk<'a> {
     writes: Vec<(StateKey, Value)>,
 }
 
-/// The walk's rule: declarations as hints, strays noted.
-pub(crate) fn walk_policy() -> Enforce {
-    Enforce::new(Declarations::Hints)
-}
-
 /// The walk's EVM over `overlay`, under `policy`.
-pub(crate) fn walk_evm<'o, 'a>(
-    overlay: &'o RefCell<Overlay<'a>>,
-    policy: &'o Enforce,
-    env: &BlockEnv,
-) -> WalkEvm<'o, 'a> {
+fn walk_evm<'o, 'a>(overlay: &'o RefCell<Overlay<'a>>, policy: &'o Enforce, env: &BlockEnv) -> WalkEvm<'o, 'a> {
     build_evm(View { overlay, policy, system: false }, env)
 }
 
@@ -328,7 +456,7 @@ pub(crate) struct Walked {
 impl<'a> Walk<'a> {
     /// A walk through `segment`, `pending` the fees not yet in the
     /// beneficiary's account at its start.
-    pub(crate) fn new(segment: Segment<'a>, pending: U256) -> Self {
+    fn new(segment: Segment<'a>, pending: U256) -> Self {
         Self {
             segment,
             end: segment.offset + segment.pass.standing.len(),
@@ -345,26 +473,13 @@ impl<'a> Walk<'a> {
         }
     }
 
-    /// The walk's state at its start: `changes` (the block's changes
-    /// before the segment) over the base.
-    pub(crate) fn overlay(&self, changes: StateChanges) -> RefCell<Overlay<'a>> {
-        RefCell::new(Overlay::resume(self.segment.base, changes))
-    }
-
-    /// Whether the walk is through the segment.
-    pub(crate) fn is_over(&self) -> bool {
-        self.at == self.end
-    }
-
-    /// Walks on as far as the first pass has come, running again what must
-    /// run again on `evm` (made by [`walk_evm`] over `overlay` and
-    /// `policy`), its steps recorded in `recorder`. An error is the first
-    /// failure in block order, as the sequential executor reports it.
-    pub(crate) fn advance(
+    /// [`Walker::advance`], on the state `overlay` under `policy`, with
+    /// `evm` over them once one is needed.
+    fn advance<'o>(
         &mut self,
-        policy: &Enforce,
-        overlay: &RefCell<Overlay<'a>>,
-        evm: &mut WalkEvm<'_, 'a>,
+        policy: &'o Enforce,
+        overlay: &'o RefCell<Overlay<'a>>,
+        evm: &mut Option<WalkEvm<'o, 'a>>,
         mut recorder: Option<&mut Recorder>,
     ) -> Result<()> {
         let Segment { env, txs, offset, prepared, results, pass, .. } = self.segment;
@@ -382,23 +497,36 @@ impl<'a> Walk<'a> {
             let outside = pass.outside[tx].get();
             let decl = prepared.decl(tx);
             let keys = || decl.keys.iter().map(|k| prepared.cell(k.cell()).key);
-            let held = ran
-                && (self.dirty.is_empty() || !self.dirty.touches(keys(), decl.beneficiary))
-                && outside.is_none_or(|outside| self.outside_held(outside, overlay));
-            if held {
-                // Its first run read what it reads in block order.
-                if decl.beneficiary {
-                    self.credit(overlay);
-                }
+            if decl.beneficiary {
+                // Its balance as block order has it, for `shifts`.
+                self.credit(overlay);
+            }
+            let shifts = if !ran || self.dirty.is_empty() {
+                Some(Vec::new())
+            } else if self.dirty.touches(keys()) {
+                None
+            } else {
+                let seen = pass.seen[tx].get().map_or(&[][..], |s| &s[..]);
+                let left = outside.map_or(&[][..], |o| &o.writes[..]);
+                self.shifts(keys(), &txs[index], seen, old.iter().chain(left), overlay, recorder.is_some())
+            };
+            let held = shifts.filter(|_| ran && outside.is_none_or(|outside| self.outside_held(outside, overlay)));
+            if let Some(shifts) = held {
+                // Its first run read what it reads in block order, but for
+                // balances it never saw: what it left them is shifted as
+                // they are.
                 let mut overlay = overlay.borrow_mut();
                 for (key, value) in old {
-                    overlay.commit(*key, value.clone());
+                    overlay.commit(*key, shifted(key, value, &shifts));
                 }
                 if let Some(outside) = outside {
-                    // No later transaction saw these in the first pass.
+                    // No later transaction saw these in the first pass:
+                    // their cells (if any) hold what they held.
                     for (key, value) in &outside.writes {
-                        self.dirty.mark(key, value, None);
-                        overlay.commit(*key, value.clone());
+                        let value = shifted(key, value, &shifts);
+                        let cell = self.dirty.cell(key, overlay.value(key));
+                        self.dirty.settle(key, cell.as_ref(), &value);
+                        overlay.commit(*key, value);
                     }
                     self.strays += 1;
                 }
@@ -418,6 +546,7 @@ impl<'a> Walk<'a> {
                 // Under hints every key is allowed; one outside the
                 // declaration marks the transaction a stray.
                 let writable = |key: &StateKey| policy.allows(key, true).then_some(*key);
+                let evm = evm.get_or_insert_with(|| walk_evm(overlay, policy, env));
                 execute(evm, transaction, index, env, writable, writes, observer)
             }));
             let executed = match run {
@@ -425,8 +554,9 @@ impl<'a> Walk<'a> {
                 Err(panic) => return Err(VmError::Internal { index, message: panic_message(panic.as_ref()) }),
             };
             self.strays += usize::from(policy.strayed());
-            self.dirty.rewritten(&self.writes, old);
-            self.dirty.fees |= results.fee(index).unwrap_or_default() != executed.fee;
+            self.dirty.rewritten(&self.writes, old, |key| overlay.borrow().value(key));
+            let first = results.fee(index).unwrap_or_default();
+            self.dirty.shift(env.beneficiary, executed.fee.wrapping_sub(first));
             let mut overlay = overlay.borrow_mut();
             for (key, value) in self.writes.drain(..) {
                 overlay.commit(key, value);
@@ -441,6 +571,56 @@ impl<'a> Walk<'a> {
             self.at += 1;
         }
         Ok(())
+    }
+
+    /// Where `transaction`, declaring `keys`, read accounts whose balance
+    /// alone is dirty, and nothing else dirty: by how much each account's
+    /// balance differs, if the first run holds for them. It does if what
+    /// its first run made of their balances (`seen`) holds for the moved
+    /// ones ([`Seen::holds`]), so that it otherwise only added to them or
+    /// took from them; if its sender's balance covers what it may spend
+    /// either way; and if each is an existing account with a balance in the
+    /// first pass and in block order, and left with one: then neither its
+    /// emptiness (which gas and EIP-161 look at) nor its existence differs.
+    /// `None` if it must run again; always when access is `recording` (a
+    /// run's record holds the balances it left).
+    fn shifts<'w>(
+        &self,
+        keys: impl Iterator<Item = StateKey>,
+        transaction: &Transaction,
+        seen: &[Seen],
+        written: impl Iterator<Item = &'w (StateKey, Value)> + Clone,
+        overlay: &RefCell<Overlay<'a>>,
+        recording: bool,
+    ) -> Option<Vec<(Address, U256)>> {
+        let mut shifts = Vec::new();
+        for key in keys {
+            let StateKey::Account(address) = key else { continue };
+            let Some(&by) = self.dirty.balances.get(&address) else { continue };
+            if recording || seen.iter().any(|seen| seen.address() == address && !seen.holds(by)) {
+                return None;
+            }
+            let exact = match overlay.borrow().value(&key) {
+                Value::Account(Some(account)) => account.balance,
+                _ => return None,
+            };
+            if address == transaction.from {
+                let spends = tx_env(transaction, self.segment.env.chain_id).max_balance_spending().ok()?;
+                if exact < spends || exact.wrapping_sub(by) < spends {
+                    return None;
+                }
+            }
+            let left = written.clone().find(|(k, _)| *k == key).map(|(_, value)| match value {
+                Value::Account(Some(account)) => account.balance,
+                _ => U256::ZERO,
+            });
+            let funded = |balance: U256| !balance.is_zero() && !balance.wrapping_sub(by).is_zero();
+            if !funded(exact) || left.is_some_and(|left| !funded(left.wrapping_add(by))) {
+                return None;
+            }
+            shifts.push((address, by));
+        }
+        Some(shifts)
     }
 
     /// Whether every key a stray's first run read outside its declaration
@@ -464,11 +644,9 @@ impl<'a> Walk<'a> {
         }
     }
 
-    /// The walk's findings, with the state it reached (`overlay`); an
-    /// error if it stopped short of the segment's end (a transaction the
-    /// first pass never went through).
-    pub(crate) fn finish(self, overlay: Overlay<'_>) -> Result<Walked> {
-        if !self.is_over() {
+    /// [`Walker::finish`], with the state it reached (`overlay`).
+    fn finish(self, overlay: Overlay<'_>) -> Result<Walked> {
+        if self.at != self.end {
             let message = "the first pass left the transaction unfinished".into();
             return Err(VmError::Internal { index: self.at, message });
         }

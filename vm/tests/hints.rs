@@ -19,11 +19,19 @@ use defivm_vm::{
 
 /// Runs `txs` with their declarations derived against the pre-state, as
 /// hints, in every mode at 1–4 threads (the lock-graph modes whole and in
-/// segments of one transaction; bal from the block's list): every outcome
-/// must be the undeclared block's, with the same strays, and the lock-graph
-/// modes must each run `reexecuted` transactions again. Returns the
-/// outcome and the strays.
-fn every_mode_with_hints(state: &State, block: &BlockEnv, txs: &[Transaction], reexecuted: usize) -> BlockOutcome {
+/// segments of one transaction, recording access and not; bal from the
+/// block's list): every outcome must be the undeclared block's, with the
+/// same strays, and the lock-graph modes must each run `reexecuted`
+/// transactions again, or `unrecorded` without a record of access (where
+/// a first run whose balances alone moved is shifted, not run again).
+/// Returns the outcome.
+fn every_mode_with_hints(
+    state: &State,
+    block: &BlockEnv,
+    txs: &[Transaction],
+    reexecuted: usize,
+    unrecorded: usize,
+) -> BlockOutcome {
     let (undeclared, _) = SequentialExecutor::new().record(state, block, txs).unwrap();
     let hints = Declarer::new(2).unwrap().declare(state, block, txs).unwrap();
     let txs: Vec<Transaction> =
@@ -35,21 +43,22 @@ fn every_mode_with_hints(state: &State, block: &BlockEnv, txs: &[Transaction], r
     let strays = expected.repairs.strays;
     for threads in 1..=4 {
         for mode in [ParallelMode::Waves, ParallelMode::Dag] {
-            for segment in [SEGMENT_TXS, 1] {
+            for (segment, record) in [SEGMENT_TXS, 1].into_iter().flat_map(|s| [(s, true), (s, false)]) {
                 let executor = ParallelExecutor::new(threads)
                     .unwrap()
                     .with_mode(mode)
                     .with_fallback(false)
                     .with_segment_txs(segment)
-                    .with_access_record(true)
+                    .with_access_record(record)
                     .with_declarations(Declarations::Hints);
                 let got = executor.execute(state, block, &txs).unwrap();
-                let how = format!("{threads} threads, {mode:?}, segments of {segment}");
+                let how = format!("{threads} threads, {mode:?}, segments of {segment}, record {record}");
                 assert_eq!(got.repairs.strays, strays, "{how}");
                 if segment == SEGMENT_TXS {
-                    assert_eq!(got.repairs.reexecuted, reexecuted, "{how}");
+                    assert_eq!(got.repairs.reexecuted, if record { reexecuted } else { unrecorded }, "{how}");
                 }
-                assert_eq!(BlockOutcome { repairs: expected.repairs, ..got }, expected, "{how}");
+                let access = if record { got.access } else { expected.access.clone() };
+                assert_eq!(BlockOutcome { repairs: expected.repairs, access, ..got }, expected, "{how}");
             }
         }
         let list = ListedAccess::new(expected.access.clone());
@@ -122,7 +131,7 @@ fn a_transaction_whose_branch_depends_on_an_earlier_write_is_kept_as_its_first_r
         call_from(2, CONTRACT, &word(0)),
         Transaction { value: U256::from(7), ..call_from(4, sender(3), &[]) },
     ];
-    let outcome = every_mode_with_hints(&state, &block, &txs, 0);
+    let outcome = every_mode_with_hints(&state, &block, &txs, 0, 0);
     assert_eq!(outcome.repairs.strays, 1);
     assert_eq!(slot(&outcome.changes, CONTRACT, 1), Some(U256::from(1)));
     assert_eq!(slot(&outcome.changes, CONTRACT, 100), None);
@@ -144,7 +153,7 @@ fn a_chain_of_three_strays_each_depending_on_the_last_runs_again_after_the_one_b
     for n in 0..3u8 {
         txs.push(call_from(2 + n, CONTRACT, &word(n.into())));
     }
-    let outcome = every_mode_with_hints(&state, &block, &txs, 2);
+    let outcome = every_mode_with_hints(&state, &block, &txs, 2, 2);
     assert_eq!(outcome.repairs.strays, 3);
     for n in 1..=3 {
         assert_eq!(slot(&outcome.changes, CONTRACT, n), Some(U256::from(1)), "slot {n}");
@@ -178,7 +187,7 @@ fn a_swap_whose_route_changed_earlier_in_the_block_goes_through_the_new_pool() {
     let mut new_route = [0u8; 32];
     new_route[12..].copy_from_slice(new_pool.as_slice());
     let txs = vec![call_from(1, router, &new_route), call_from(2, router, &[]), call_from(3, old_pool, &[])];
-    let outcome = every_mode_with_hints(&state, &block, &txs, 0);
+    let outcome = every_mode_with_hints(&state, &block, &txs, 0, 0);
     assert_eq!(outcome.repairs.strays, 1);
     assert_eq!(slot(&outcome.changes, new_pool, 0), Some(U256::from(1)));
     assert_eq!(slot(&outcome.changes, old_pool, 0), Some(U256::from(1)), "only sender 3's swap");
@@ -204,7 +213,7 @@ fn calls_to_a_contract_created_earlier_in_the_block_count_in_block_order() {
     // found it (zero): right for the first, wrong for the second, which
     // runs again.
     let txs = vec![create, call_from(1, counter, &[]), call_from(2, counter, &[])];
-    let outcome = every_mode_with_hints(&state, &block, &txs, 1);
+    let outcome = every_mode_with_hints(&state, &block, &txs, 1, 1);
     assert_eq!(outcome.repairs.strays, 2);
     assert_eq!(slot(&outcome.changes, counter, 0), Some(U256::from(2)));
 }
@@ -216,7 +225,7 @@ fn hints_that_hold_run_once_and_change_nothing() {
     let block = block_of(SpecId::CANCUN);
     // No call depends on another: every hint is exact.
     let txs = vec![call_from(1, CONTRACT, &word(5)), call_from(2, CONTRACT, &word(6)), call_from(3, CONTRACT, &[])];
-    let outcome = every_mode_with_hints(&state, &block, &txs, 0);
+    let outcome = every_mode_with_hints(&state, &block, &txs, 0, 0);
     assert_eq!(outcome.repairs, Repairs::default());
 }
 
@@ -271,4 +280,92 @@ fn a_hint_naming_a_slot_without_its_account_is_safe_beside_a_transaction_clearin
             }
         }
     }
+}
+
+/// A bank of ether. Without calldata it takes what it is sent; with the
+/// word 2 it stores its balance (`SELFBALANCE`) in slot 0; with any other
+/// word it sends 1000 wei to its caller.
+const BANK: [u8; 38] = [
+    0x36, 0x15, 0x60, 0x24, 0x57, // CALLDATASIZE ISZERO PUSH1 take JUMPI
+    0x60, 0x00, 0x35, 0x60, 0x02, 0x14, 0x60, 0x1e, 0x57, // CALLDATALOAD(0) == 2: PUSH1 peek JUMPI
+    0x60, 0x00, 0x60, 0x00, 0x60, 0x00, 0x60, 0x00, // out, in
+    0x61, 0x03, 0xe8, 0x33, 0x5a, 0xf1, 0x50, 0x00, // CALL(GAS, CALLER, 1000) POP STOP
+    0x5b, 0x47, 0x60, 0x00, 0x55, 0x00, // peek: SSTORE(0, SELFBALANCE)
+    0x5b, 0x00, // take: STOP
+];
+
+/// A forwarder: with a word of calldata, sets its route (slot 0) to that
+/// address; without, sends what it was sent on to the route.
+const FORWARDER: [u8; 28] = [
+    0x36, 0x60, 0x14, 0x57, // CALLDATASIZE PUSH1 set JUMPI
+    0x60, 0x00, 0x60, 0x00, 0x60, 0x00, 0x60, 0x00, // out, in
+    0x34, 0x60, 0x00, 0x54, 0x5a, 0xf1, 0x50, 0x00, // CALL(GAS, SLOAD(0), CALLVALUE) POP STOP
+    0x5b, 0x60, 0x00, 0x35, 0x60, 0x00, 0x55, 0x00, // set: slot 0 = CALLDATALOAD(0)
+];
+
+/// A contract that sends 1 wei to `to`.
+fn payer_to(to: Address) -> Vec<u8> {
+    let mut code = vec![0x60, 0x00, 0x60, 0x00, 0x60, 0x00, 0x60, 0x00, 0x60, 0x01, 0x73];
+    code.extend(to.as_slice());
+    code.extend([0x5a, 0xf1, 0x50, 0x00]); // GAS CALL POP STOP
+    code
+}
+
+/// `address` as a word of calldata.
+fn route(address: Address) -> [u8; 32] {
+    let mut word = [0u8; 32];
+    word[12..].copy_from_slice(address.as_slice());
+    word
+}
+
+#[test]
+fn first_runs_that_only_add_to_a_balance_a_stray_moved_are_shifted_and_those_that_look_at_it_run_again() {
+    let (forwarder, bank, sink) = (Address::new([0xf0; 20]), Address::new([0xf1; 20]), Address::new([0xf2; 20]));
+    // An account that exists and is empty (no balance, nonce or code), and
+    // a contract that pays it.
+    let (empty, payer) = (Address::new([0xf3; 20]), Address::new([0xf4; 20]));
+    let contracts = [(forwarder, &FORWARDER[..]), (bank, &BANK[..]), (sink, &[0x00][..]), (payer, &payer_to(empty))];
+    let mut state = with_senders(state_with(&contracts), 12);
+    state.account_mut(&forwarder).unwrap().storage.insert(U256::ZERO, U256::from_be_slice(sink.as_slice()));
+    state.account_mut(&bank).unwrap().balance = U256::from(10u64).pow(U256::from(18));
+    state.account_mut(&payer).unwrap().balance = U256::from(10u64).pow(U256::from(18));
+    state.insert_account(empty, Account::default());
+    let block = block_of(SpecId::CANCUN);
+    let txs = vec![
+        // The route moves from the sink to the bank, so sender 2's 5000 wei
+        // go to the bank: against the pre-state they went to the sink. Its
+        // first run reads the bank outside its hint, as the block found
+        // it, which holds; the bank's balance is then 5000 wei above what
+        // the first pass had.
+        call_from(1, forwarder, &route(bank)),
+        Transaction { value: U256::from(5000), ..call_from(2, forwarder, &[]) },
+        // A deposit, a withdrawal (the bank's balance covers it either
+        // way) and a plain call leave the bank's balance shifted by those
+        // 5000 wei, and run once.
+        Transaction { value: U256::from(7), ..call_from(3, bank, &[]) },
+        call_from(4, bank, &word(1)),
+        call_from(6, bank, &[]),
+        // This one looks at the balance: it runs again.
+        call_from(5, bank, &word(2)),
+        // The route moves to sender 10, who gets 3000 wei, then spends
+        // some: its balance covers the transaction either way, so it runs
+        // once.
+        call_from(7, forwarder, &route(sender(10))),
+        Transaction { value: U256::from(3000), ..call_from(8, forwarder, &[]) },
+        Transaction { value: U256::from(100), ..call_from(10, sender(11), &[]) },
+        // The route moves to the empty account, which gets 3000 wei; the
+        // payer's 1 wei to it then costs no new account in block order, as
+        // it did in the first pass: it runs again.
+        call_from(11, forwarder, &route(empty)),
+        Transaction { value: U256::from(3000), ..call_from(12, forwarder, &[]) },
+        call_from(9, payer, &[]),
+    ];
+    // With a record of access every first run whose balances moved runs
+    // again (the record holds the balances it left): the deposit, the
+    // withdrawal, the plain call, the look, sender 10's transfer and the
+    // payer. Without, only the look and the payer.
+    let outcome = every_mode_with_hints(&state, &block, &txs, 6, 2);
+    assert_eq!(outcome.repairs.strays, 3);
+    let peeked = U256::from(10u64).pow(U256::from(18)) + U256::from(5000 + 7 - 1000);
+    assert_eq!(slot(&outcome.changes, bank, 0), Some(peeked));
 }
