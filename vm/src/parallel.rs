@@ -719,7 +719,7 @@ impl ParallelExecutor {
             execute = start.elapsed();
             *changes = repaired.changes;
             // The cells' values are the first pass's: only their buffers are kept.
-            prepared.into_changes(&mut StateChanges::new(), keep.then_some(spare));
+            prepared.recycle(keep.then_some(spare));
             let mut folded = lock(&block.folded);
             folded.credited = folded.before - pending + repaired.credited;
             folded.upto = offset;

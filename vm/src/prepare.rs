@@ -520,6 +520,20 @@ impl Prepared {
         (sets, cells as usize + folders as usize + 2)
     }
 
+    /// Drops the cells, giving the buffers back to `spare` for the next
+    /// block or segment if one is given: the walk of a repaired segment
+    /// has the changes, not the cells.
+    pub(crate) fn recycle(self, spare: Option<&mut Spare>) {
+        let Some(spare) = spare else { return };
+        let Self { mut shards, chunks, .. } = self;
+        for cells in &mut shards {
+            cells.clear();
+        }
+        let tables = spare.tables.drain(..);
+        spare.shards.extend(shards.into_iter().zip(tables).map(|(cells, table)| Shard { cells, table }));
+        spare.chunks = chunks;
+    }
+
     /// Moves the written cells' final values into `changes` (which hold
     /// the block's earlier segments'). The buffers go back to `spare` for
     /// the next block or segment if one is given, and the values move shard

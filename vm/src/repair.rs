@@ -52,7 +52,9 @@
 //! looked at that balance, only added to it or took from it
 //! ([`crate::balances_seen`]: a send the balance covers either way, a
 //! sender that can pay either way): its writes are kept with that
-//! account's balance moved by the same amount. One thing is kept coarsely,
+//! account's balance moved by the same amount. So is a stray whose only
+//! outside read that block order changed is such a balance. One thing is
+//! kept coarsely,
 //! which costs re-runs but never a wrong result: once a repaired
 //! transaction clears an account's storage differently, every slot of that
 //! account is dirty.
@@ -331,6 +333,21 @@ impl Dirty {
     }
 }
 
+/// What the walk knows of a transaction's first run, to judge whether it
+/// holds for balances block order moved.
+#[derive(Debug, Clone, Copy)]
+struct FirstRun<'r> {
+    transaction: &'r Transaction,
+    /// What it made of balances.
+    seen: &'r [Seen],
+    /// Its writes to its cells.
+    written: &'r [(StateKey, Value)],
+    /// Its writes outside its declaration.
+    left: &'r [(StateKey, Value)],
+    /// Whether access is recorded.
+    recording: bool,
+}
+
 /// `value` written to `key`, its balance moved where `shifts` says.
 fn shifted(key: &StateKey, value: &Value, shifts: &[(Address, U256)]) -> Value {
     match (key, value) {
@@ -501,16 +518,22 @@ impl<'a> Walk<'a> {
                 // Its balance as block order has it, for `shifts`.
                 self.credit(overlay);
             }
+            let seen = pass.seen[tx].get().map_or(&[][..], |s| &s[..]);
+            let left = outside.map_or(&[][..], |o| &o.writes[..]);
+            let first = FirstRun { transaction: &txs[index], seen, written: old, left, recording: recorder.is_some() };
             let shifts = if !ran || self.dirty.is_empty() {
                 Some(Vec::new())
             } else if self.dirty.touches(keys()) {
                 None
             } else {
-                let seen = pass.seen[tx].get().map_or(&[][..], |s| &s[..]);
-                let left = outside.map_or(&[][..], |o| &o.writes[..]);
-                self.shifts(keys(), &txs[index], seen, old.iter().chain(left), overlay, recorder.is_some())
+                self.shifts(keys(), &first, overlay)
             };
-            let held = shifts.filter(|_| ran && outside.is_none_or(|outside| self.outside_held(outside, overlay)));
+            let held = shifts.filter(|_| ran).and_then(|mut shifts| {
+                if let Some(outside) = outside {
+                    shifts.extend(self.outside_shifts(outside, &first, overlay)?);
+                }
+                Some(shifts)
+            });
             if let Some(shifts) = held {
                 // Its first run read what it reads in block order, but for
                 // balances it never saw: what it left them is shifted as
@@ -573,66 +596,98 @@ impl<'a> Walk<'a> {
         Ok(())
     }
 
-    /// Where `transaction`, declaring `keys`, read accounts whose balance
+    /// Where a transaction, declaring `keys`, read accounts whose balance
     /// alone is dirty, and nothing else dirty: by how much each account's
-    /// balance differs, if the first run holds for them. It does if what
-    /// its first run made of their balances (`seen`) holds for the moved
-    /// ones ([`Seen::holds`]), so that it otherwise only added to them or
-    /// took from them; if its sender's balance covers what it may spend
-    /// either way; and if each is an existing account with a balance in the
-    /// first pass and in block order, and left with one: then neither its
-    /// emptiness (which gas and EIP-161 look at) nor its existence differs.
-    /// `None` if it must run again; always when access is `recording` (a
-    /// run's record holds the balances it left).
-    fn shifts<'w>(
+    /// balance differs, if its first run holds for them ([`Self::holds`]);
+    /// `None` if it must run again.
+    fn shifts(
         &self,
         keys: impl Iterator<Item = StateKey>,
-        transaction: &Transaction,
-        seen: &[Seen],
-        written: impl Iterator<Item = &'w (StateKey, Value)> + Clone,
+        first: &FirstRun<'_>,
         overlay: &RefCell<Overlay<'a>>,
-        recording: bool,
     ) -> Option<Vec<(Address, U256)>> {
         let mut shifts = Vec::new();
         for key in keys {
             let StateKey::Account(address) = key else { continue };
             let Some(&by) = self.dirty.balances.get(&address) else { continue };
-            if recording || seen.iter().any(|seen| seen.address() == address && !seen.holds(by)) {
-                return None;
-            }
-            let exact = match overlay.borrow().value(&key) {
-                Value::Account(Some(account)) => account.balance,
+            match overlay.borrow().value(&key) {
+                Value::Account(Some(account)) if self.holds(address, by, account.balance, first) => {}
                 _ => return None,
-            };
-            if address == transaction.from {
-                let spends = tx_env(transaction, self.segment.env.chain_id).max_balance_spending().ok()?;
-                if exact < spends || exact.wrapping_sub(by) < spends {
-                    return None;
-                }
-            }
-            let left = written.clone().find(|(k, _)| *k == key).map(|(_, value)| match value {
-                Value::Account(Some(account)) => account.balance,
-                _ => U256::ZERO,
-            });
-            let funded = |balance: U256| !balance.is_zero() && !balance.wrapping_sub(by).is_zero();
-            if !funded(exact) || left.is_some_and(|left| !funded(left.wrapping_add(by))) {
-                return None;
             }
             shifts.push((address, by));
         }
         Some(shifts)
     }
 
-    /// Whether every key a stray's first run read outside its declaration
-    /// has, in block order, the value it read. The beneficiary's account
-    /// (whose fees the walk folds as it goes) never counts as held, nor
-    /// does a write outside the declaration that clears an account's
-    /// storage (its slots' writes may be on both sides of the declaration).
-    fn outside_held(&self, outside: &Outside, overlay: &RefCell<Overlay<'a>>) -> bool {
-        let overlay = overlay.borrow();
+    /// Where a stray's first run read keys outside its declaration (as the
+    /// segment found them): by how much each account it read differs in
+    /// block order, if only in its balance and the first run holds for it
+    /// ([`Self::holds`]); `None` if any other key it read differs, or if it
+    /// must run again. The beneficiary's account (whose fees the walk folds
+    /// as it goes) is never read so, nor written: nor is a write outside
+    /// the declaration that clears an account's storage (its slots' writes
+    /// may be on both sides of the declaration).
+    fn outside_shifts(
+        &self,
+        outside: &Outside,
+        first: &FirstRun<'_>,
+        overlay: &RefCell<Overlay<'a>>,
+    ) -> Option<Vec<(Address, U256)>> {
         let beneficiary = StateKey::Account(self.segment.env.beneficiary);
-        outside.reads.iter().all(|(key, value)| *key != beneficiary && overlay.value(key) == *value)
-            && outside.writes.iter().all(|(key, value)| *key != beneficiary && !value.clears_storage())
+        if outside.writes.iter().any(|(key, value)| *key == beneficiary || value.clears_storage()) {
+            return None;
+        }
+        let overlay = overlay.borrow();
+        let mut shifts = Vec::new();
+        for (key, read) in &outside.reads {
+            if *key == beneficiary {
+                return None;
+            }
+            let exact = overlay.value(key);
+            if exact == *read {
+                continue;
+            }
+            match (key, balance_shift(read, &exact), &exact) {
+                (StateKey::Account(address), Some(by), Value::Account(Some(account)))
+                    if self.holds(*address, by, account.balance, first) =>
+                {
+                    shifts.push((*address, by));
+                }
+                _ => return None,
+            }
+        }
+        Some(shifts)
+    }
+
+    /// Whether a first run holds for the balance of `address` moved by `by`
+    /// (modulo 2^256), to `exact` in block order. It does if what the run
+    /// made of the balance ([`Seen::holds`]) holds for the moved one, so
+    /// that it otherwise only added to it or took from it; if, as the
+    /// transaction's sender, the account can pay what it may spend either
+    /// way; and if the account has a balance before the run and after it,
+    /// either way: then neither its emptiness (which gas and EIP-161 look
+    /// at) nor its existence differs. Never where access is recorded (a
+    /// run's record holds the balances it left).
+    fn holds(&self, address: Address, by: U256, exact: U256, first: &FirstRun<'_>) -> bool {
+        let FirstRun { transaction, seen, written, left, recording } = *first;
+        if recording || seen.iter().any(|seen| seen.address() == address && !seen.holds(by)) {
+            return false;
+        }
+        if address == transaction.from {
+            let Ok(spends) = tx_env(transaction, self.segment.env.chain_id).max_balance_spending() else {
+                return false;
+            };
+            if exact < spends || exact.wrapping_sub(by) < spends {
+                return false;
+            }
+        }
+        let key = StateKey::Account(address);
+        let after = written.iter().chain(left).find(|(k, _)| *k == key).map(|(_, value)| match value {
+            Value::Account(Some(account)) => account.balance,
+            _ => U256::ZERO,
+        });
+        let funded = |balance: U256| !balance.is_zero() && !balance.wrapping_sub(by).is_zero();
+        funded(exact) && after.is_none_or(|after| funded(after.wrapping_add(by)))
     }
 
     /// Puts the pending fees in the beneficiary's account.

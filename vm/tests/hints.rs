@@ -325,7 +325,7 @@ fn first_runs_that_only_add_to_a_balance_a_stray_moved_are_shifted_and_those_tha
     // a contract that pays it.
     let (empty, payer) = (Address::new([0xf3; 20]), Address::new([0xf4; 20]));
     let contracts = [(forwarder, &FORWARDER[..]), (bank, &BANK[..]), (sink, &[0x00][..]), (payer, &payer_to(empty))];
-    let mut state = with_senders(state_with(&contracts), 12);
+    let mut state = with_senders(state_with(&contracts), 13);
     state.account_mut(&forwarder).unwrap().storage.insert(U256::ZERO, U256::from_be_slice(sink.as_slice()));
     state.account_mut(&bank).unwrap().balance = U256::from(10u64).pow(U256::from(18));
     state.account_mut(&payer).unwrap().balance = U256::from(10u64).pow(U256::from(18));
@@ -334,10 +334,12 @@ fn first_runs_that_only_add_to_a_balance_a_stray_moved_are_shifted_and_those_tha
     let txs = vec![
         // The route moves from the sink to the bank, so sender 2's 5000 wei
         // go to the bank: against the pre-state they went to the sink. Its
-        // first run reads the bank outside its hint, as the block found
-        // it, which holds; the bank's balance is then 5000 wei above what
-        // the first pass had.
+        // first run reads the bank outside its hint as the block found it,
+        // 13 wei short of what sender 13's deposit left there: it only adds
+        // to that balance, so it is shifted. The bank's balance is then 5000
+        // wei above what the first pass had.
         call_from(1, forwarder, &route(bank)),
+        Transaction { value: U256::from(13), ..call_from(13, bank, &[]) },
         Transaction { value: U256::from(5000), ..call_from(2, forwarder, &[]) },
         // A deposit, a withdrawal (the bank's balance covers it either
         // way) and a plain call leave the bank's balance shifted by those
@@ -361,11 +363,11 @@ fn first_runs_that_only_add_to_a_balance_a_stray_moved_are_shifted_and_those_tha
         call_from(9, payer, &[]),
     ];
     // With a record of access every first run whose balances moved runs
-    // again (the record holds the balances it left): the deposit, the
-    // withdrawal, the plain call, the look, sender 10's transfer and the
-    // payer. Without, only the look and the payer.
-    let outcome = every_mode_with_hints(&state, &block, &txs, 6, 2);
+    // again (the record holds the balances it left): sender 2's, the
+    // deposit, the withdrawal, the plain call, the look, sender 10's
+    // transfer and the payer. Without, only the look and the payer.
+    let outcome = every_mode_with_hints(&state, &block, &txs, 7, 2);
     assert_eq!(outcome.repairs.strays, 3);
-    let peeked = U256::from(10u64).pow(U256::from(18)) + U256::from(5000 + 7 - 1000);
+    let peeked = U256::from(10u64).pow(U256::from(18)) + U256::from(13 + 5000 + 7 - 1000);
     assert_eq!(slot(&outcome.changes, bank, 0), Some(peeked));
 }
