@@ -4,9 +4,10 @@
 //! account whose balance its first pass got wrong, whether a transaction
 //! that read the account depended on the balance, or only on its code and
 //! nonce. A run that never *saw* a balance depends on it only by adding to
-//! it: its control flow, gas and logs are the same for any balance, and the
-//! balance it leaves is the one it found plus what it moved in (as long as
-//! the account is not empty either way; see [`crate::repair`]).
+//! it or taking from it: its control flow, gas and logs are the same for
+//! any balance, and the balance it leaves is the one it found plus what it
+//! moved in or out (as long as the account is not empty either way; see
+//! [`crate::repair`]).
 //!
 //! A run sees an account's balance ([`Seen::Balance`]):
 //! - with `BALANCE` on it, or `SELFBALANCE` in its code;

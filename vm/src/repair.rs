@@ -54,10 +54,9 @@
 //! sender that can pay either way): its writes are kept with that
 //! account's balance moved by the same amount. So is a stray whose only
 //! outside read that block order changed is such a balance. One thing is
-//! kept coarsely,
-//! which costs re-runs but never a wrong result: once a repaired
-//! transaction clears an account's storage differently, every slot of that
-//! account is dirty.
+//! kept coarsely, which costs re-runs but never a wrong result: once a
+//! repaired transaction clears an account's storage differently, every
+//! slot of that account is dirty.
 //!
 //! [`Repairs`] counts the strays (the same in every mode: a transaction
 //! whose run in block order touches a key outside its declaration) and the
@@ -521,6 +520,7 @@ impl<'a> Walk<'a> {
             let seen = pass.seen[tx].get().map_or(&[][..], |s| &s[..]);
             let left = outside.map_or(&[][..], |o| &o.writes[..]);
             let first = FirstRun { transaction: &txs[index], seen, written: old, left, recording: recorder.is_some() };
+            // A failed first run runs again (`held` below).
             let shifts = if !ran || self.dirty.is_empty() {
                 Some(Vec::new())
             } else if self.dirty.touches(keys()) {
@@ -623,10 +623,11 @@ impl<'a> Walk<'a> {
     /// segment found them): by how much each account it read differs in
     /// block order, if only in its balance and the first run holds for it
     /// ([`Self::holds`]); `None` if any other key it read differs, or if it
-    /// must run again. The beneficiary's account (whose fees the walk folds
-    /// as it goes) is never read so, nor written: nor is a write outside
-    /// the declaration that clears an account's storage (its slots' writes
-    /// may be on both sides of the declaration).
+    /// must run again. It must also run again if it read or wrote the
+    /// beneficiary's account outside its declaration (the walk folds the
+    /// fees into it as it goes), or wrote outside it an account whose
+    /// storage that write clears (its slots' writes may be on both sides of
+    /// the declaration).
     fn outside_shifts(
         &self,
         outside: &Outside,
@@ -665,8 +666,15 @@ impl<'a> Walk<'a> {
     /// that it otherwise only added to it or took from it; if, as the
     /// transaction's sender, the account can pay what it may spend either
     /// way; and if the account has a balance before the run and after it,
-    /// either way: then neither its emptiness (which gas and EIP-161 look
-    /// at) nor its existence differs. Never where access is recorded (a
+    /// either way (a write that deletes or recreates it counts as none).
+    /// Then neither its emptiness nor its existence differs: what looks at
+    /// them (a call's new-account cost, `EXTCODEHASH`, EIP-161) looks at
+    /// the start of the run or its end, and a balance falls during a run
+    /// only where the account has code or is the sender, so it never
+    /// empties in between. Every balance involved must also stay below
+    /// 2^128 wei, so that a transfer overflowing one side only (which revm
+    /// refuses) takes a single one of more than 2^256 - 2^128 wei, and the
+    /// sign of `by` is its top bit. Never where access is recorded (a
     /// run's record holds the balances it left).
     fn holds(&self, address: Address, by: U256, exact: U256, first: &FirstRun<'_>) -> bool {
         let FirstRun { transaction, seen, written, left, recording } = *first;
@@ -686,7 +694,11 @@ impl<'a> Walk<'a> {
             Value::Account(Some(account)) => account.balance,
             _ => U256::ZERO,
         });
-        let funded = |balance: U256| !balance.is_zero() && !balance.wrapping_sub(by).is_zero();
+        // A balance on both sides, below 2^128 wei.
+        let funded = |balance: U256| {
+            let other = balance.wrapping_sub(by);
+            !balance.is_zero() && !other.is_zero() && balance.bit_len() <= 128 && other.bit_len() <= 128
+        };
         funded(exact) && after.is_none_or(|after| funded(after.wrapping_add(by)))
     }
 
