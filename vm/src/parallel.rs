@@ -528,13 +528,19 @@ impl ParallelExecutor {
             let Some(segment) = segment.filter(|s| s.pass.needs_walk()) else { return false };
             let Ok(mut walker) = walker.try_lock() else { return false };
             let walker = walker.get_or_insert_with(|| Walker::new(segment, pending, shared.source.changes.clone()));
-            if walker.is_over() || lock(&walk_failed).is_some() {
+            // Set under this lock: once the walk is over or failed.
+            if walked.load(Ordering::Relaxed) {
+                return false;
+            }
+            if walker.is_over() {
                 walked.store(true, Ordering::Relaxed);
                 return false;
             }
             let from = walker.position();
             let mut again = block.again.as_ref().map(lock);
             if let Err(error) = walker.advance(again.as_deref_mut()) {
+                // No one walks on past the first failure.
+                walked.store(true, Ordering::Relaxed);
                 *lock(&walk_failed) = Some(error);
                 if let Some(ready) = &ready {
                     ready.abort();

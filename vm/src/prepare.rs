@@ -321,6 +321,16 @@ pub(crate) struct Spare {
     chunks: Vec<Chunk>,
 }
 
+impl Spare {
+    /// Takes back a segment's emptied cell buffers, each with the table it
+    /// was interned with, and its chunks.
+    fn keep(&mut self, shards: Vec<Vec<Cell>>, chunks: Vec<Chunk>) {
+        let tables = self.tables.drain(..);
+        self.shards.extend(shards.into_iter().zip(tables).map(|(cells, table)| Shard { cells, table }));
+        self.chunks = chunks;
+    }
+}
+
 /// Where the cells take their values from: the state a block runs on, and
 /// what the block's earlier segments changed.
 #[derive(Debug, Clone, Copy)]
@@ -529,9 +539,7 @@ impl Prepared {
         for cells in &mut shards {
             cells.clear();
         }
-        let tables = spare.tables.drain(..);
-        spare.shards.extend(shards.into_iter().zip(tables).map(|(cells, table)| Shard { cells, table }));
-        spare.chunks = chunks;
+        spare.keep(shards, chunks);
     }
 
     /// Moves the written cells' final values into `changes` (which hold
@@ -576,9 +584,7 @@ impl Prepared {
         for cells in &mut shards {
             changes.extend(cells.drain(..).filter_map(Cell::into_change));
         }
-        let tables = spare.tables.drain(..);
-        spare.shards.extend(shards.into_iter().zip(tables).map(|(cells, table)| Shard { cells, table }));
-        spare.chunks = chunks;
+        spare.keep(shards, chunks);
     }
 }
 

@@ -247,7 +247,12 @@ impl Dirty {
     /// Whether a transaction declaring `keys` may have read anything dirty
     /// beyond a balance.
     fn touches(&self, mut keys: impl Iterator<Item = StateKey>) -> bool {
-        keys.any(|key| self.keys.contains(&key) || matches!(key, StateKey::Storage(a, _) if self.storage.contains(&a)))
+        keys.any(|key| self.differs(&key))
+    }
+
+    /// Whether `key` may differ beyond a balance.
+    fn differs(&self, key: &StateKey) -> bool {
+        self.keys.contains(key) || matches!(key, StateKey::Storage(a, _) if self.storage.contains(a))
     }
 
     /// A transaction ran again and wrote `new` where its first pass wrote
@@ -271,7 +276,7 @@ impl Dirty {
     /// What the first pass's cell of `key` holds, as far as known, where
     /// block order has `exact`.
     fn cell(&self, key: &StateKey, exact: Value) -> Option<Value> {
-        if self.keys.contains(key) || matches!(key, StateKey::Storage(a, _) if self.storage.contains(a)) {
+        if self.differs(key) {
             return None;
         }
         match (key, exact) {
@@ -520,15 +525,15 @@ impl<'a> Walk<'a> {
             let seen = pass.seen[tx].get().map_or(&[][..], |s| &s[..]);
             let left = outside.map_or(&[][..], |o| &o.writes[..]);
             let first = FirstRun { transaction: &txs[index], seen, written: old, left, recording: recorder.is_some() };
-            // A failed first run runs again (`held` below).
-            let shifts = if !ran || self.dirty.is_empty() {
-                Some(Vec::new())
-            } else if self.dirty.touches(keys()) {
+            // A failed first run runs again.
+            let shifts = if !ran || self.dirty.touches(keys()) {
                 None
+            } else if self.dirty.is_empty() {
+                Some(Vec::new())
             } else {
                 self.shifts(keys(), &first, overlay)
             };
-            let held = shifts.filter(|_| ran).and_then(|mut shifts| {
+            let held = shifts.and_then(|mut shifts| {
                 if let Some(outside) = outside {
                     shifts.extend(self.outside_shifts(outside, &first, overlay)?);
                 }
