@@ -27,6 +27,14 @@ use std::collections::BinaryHeap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
+/// The longest run of consecutive roots dealt to one worker. Dealt one by
+/// one, neighbouring transactions would run on different workers, and what
+/// each leaves beside the other's (results, receipts, counters) would share
+/// cache lines that move between the workers. A small block is dealt in
+/// shorter runs, down to one, so that every worker starts with some of
+/// the best roots.
+const ROOT_RUN: usize = 16;
+
 /// A ready transaction in a queue: highest rank first, then block order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Ready {
@@ -63,14 +71,17 @@ pub struct ReadySet<'g, Id> {
     ranks: Vec<u64>,
     pending: Vec<AtomicU32>,
     queues: Box<[CachePadded<Mutex<Queue>>]>,
-    completed: CachePadded<AtomicUsize>,
+    /// Transactions completed, counted per worker so that no two workers
+    /// write one counter (a counter shared by every worker would move
+    /// between their caches on every transaction).
+    completed: Box<[CachePadded<AtomicUsize>]>,
     aborted: AtomicBool,
 }
 
 impl<'g, Id: TxId> ReadySet<'g, Id> {
     /// A ready-set over `graph` for `workers` workers, ranked by `priority`.
-    /// The roots (transactions that wait for nothing) are dealt round-robin
-    /// to the workers' queues in rank order.
+    /// The roots (transactions that wait for nothing) are dealt to the
+    /// workers' queues in rank order, in runs (see [`ROOT_RUN`]).
     pub fn new(graph: &'g LockGraph<Id>, priority: &impl Priority, workers: usize) -> Self {
         let ranks = priority.ranks(graph);
         if !graph.is_empty() {
@@ -84,16 +95,17 @@ impl<'g, Id: TxId> ReadySet<'g, Id> {
         roots.sort_unstable_by(|a, b| b.cmp(a));
         let workers = workers.max(1);
         let mut queues: Vec<Queue> = (0..workers).map(|_| Queue::default()).collect();
+        let run = (roots.len() / (workers * ROOT_RUN * 4)).clamp(1, ROOT_RUN);
         for (i, root) in roots.into_iter().enumerate() {
             // Dealt in rank order, so each worker's share stays sorted.
-            queues[i % workers].roots.push(root);
+            queues[(i / run) % workers].roots.push(root);
         }
         Self {
             graph,
             ranks,
             pending,
             queues: queues.into_iter().map(|q| CachePadded::new(Mutex::new(q))).collect(),
-            completed: CachePadded::new(AtomicUsize::new(0)),
+            completed: (0..workers).map(|_| CachePadded::new(AtomicUsize::new(0))).collect(),
             aborted: AtomicBool::new(false),
         }
     }
@@ -119,19 +131,21 @@ impl<'g, Id: TxId> ReadySet<'g, Id> {
     /// Reports `tx` complete and appends the transactions it released (those
     /// whose last pending predecessor it was) to `released`. The caller runs
     /// them or [`push`](Self::push)es them. Completing a transaction twice is
-    /// a caller bug that corrupts the counters.
-    pub fn complete(&self, tx: TxIndex, released: &mut Vec<TxIndex>) {
+    /// a caller bug that corrupts the counters. `worker` names the caller's
+    /// counter of completions.
+    pub fn complete(&self, worker: usize, tx: TxIndex, released: &mut Vec<TxIndex>) {
         for &s in self.graph.succs(tx) {
             if self.pending[s as usize].fetch_sub(1, Ordering::AcqRel) == 1 {
                 released.push(s);
             }
         }
-        self.completed.fetch_add(1, Ordering::AcqRel);
+        self.completed[worker % self.completed.len()].fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Whether every transaction has completed.
+    /// Whether every transaction has completed. (Each counter only grows,
+    /// so a sum that reaches the block's length is every counter's last.)
     pub fn is_finished(&self) -> bool {
-        self.completed.load(Ordering::Acquire) == self.graph.len()
+        self.completed.iter().map(|c| c.load(Ordering::Acquire)).sum::<usize>() == self.graph.len()
     }
 
     /// Stops the block: every worker's [`Worker::next_ready`] answers `None` from now on.
@@ -213,7 +227,7 @@ impl<Id: TxId> Worker<'_, '_, Id> {
     /// keeps the highest-ranked one to run next and shares the rest.
     pub fn complete(&mut self, tx: TxIndex) {
         self.released.clear();
-        self.set.complete(tx, &mut self.released);
+        self.set.complete(self.index, tx, &mut self.released);
         let best = self.released.iter().copied().max_by_key(|&t| (self.set.rank(t), Reverse(t)));
         if let Some(best) = best {
             for &t in &self.released {

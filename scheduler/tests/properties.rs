@@ -128,7 +128,7 @@ proptest! {
             let tx = running.swap_remove(choice % running.len());
             completed[tx as usize] = true;
             released.clear();
-            ready.complete(tx, &mut released);
+            ready.complete(0, tx, &mut released);
             for &r in &released {
                 ready.push(choice, r);
             }

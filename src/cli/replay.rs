@@ -80,9 +80,6 @@ impl Replay {
         for file in &self.files {
             let fixture = LoadedFixture::load_with(file, &codes).map_err(|e| e.to_string())?;
             let (state, env, txs) = (&fixture.state, &fixture.env, &fixture.txs);
-            // The list in lookup form, as a block's list is decoded before
-            // its block runs.
-            let list = fixture.block_access_list.as_ref().map(|list| ListedAccess::new(block_access(list)));
             let declarations = self.declarations.map_or(fixture.declarations, Declarations::from);
             for &mode in &modes {
                 let name = match mode {
@@ -91,10 +88,13 @@ impl Replay {
                     Mode::Bal => "bal",
                     _ => "dag",
                 };
-                let list = match (mode, &list) {
+                let list = match (mode, &fixture.block_access_list) {
                     (Mode::Bal, None) if self.mode == Mode::All => continue,
                     (Mode::Bal, None) => return Err(format!("{}: bal mode needs a blockAccessList", file.display())),
-                    (Mode::Bal, Some(list)) => Some(list),
+                    // The list in lookup form, as a block's list is decoded
+                    // before its block runs; made for bal mode alone, as a
+                    // large block's takes hundreds of megabytes.
+                    (Mode::Bal, Some(list)) => Some(ListedAccess::new(block_access(list))),
                     _ => None,
                 };
                 // A fresh executor per run, made before the clock starts: its

@@ -95,7 +95,7 @@ pub const KEEP_BUFFERS_TXS: usize = 1 << 18;
 
 /// By default, blocks longer than this many transactions run in segments of
 /// this many (see [`ParallelExecutor::with_segment_txs`]).
-pub const SEGMENT_TXS: usize = 1 << 16;
+pub const SEGMENT_TXS: usize = 1 << 17;
 
 /// Parts per worker of a block's record of accesses: the parts are put
 /// together one per worker at a time, so more parts than workers even out
@@ -505,7 +505,7 @@ impl ParallelExecutor {
             let costs: Vec<u64> = txs.iter().map(|tx| tx.gas_limit).collect();
             ReadySet::new(&graph, &LongestRemainingPath::new(&costs), self.threads())
         });
-        let gates = (self.mode == ParallelMode::Waves).then(|| Gates::new(&graph, txs));
+        let gates = (self.mode == ParallelMode::Waves).then(|| Gates::new(&graph, txs, self.threads()));
         let schedule = start.elapsed();
         let shared = Shared { base: block.base, source, prepared: &prepared, folded: &block.folded };
         let segment = pass.as_ref().map(|pass| Segment {
@@ -570,6 +570,7 @@ impl ParallelExecutor {
             let mut recorder = block.recorders.get(worker).map(lock);
             let mut run = |tx: TxIndex| {
                 let decl = prepared.decl(tx as usize);
+                prepared.prefetch(decl);
                 let index = offset + tx as usize;
                 // Nothing may unwind past here: a worker that left its loop
                 // would leave the transactions it holds unfinished, and the
@@ -870,10 +871,19 @@ struct Gates {
     claimed: Vec<AtomicUsize>,
     done: Vec<AtomicUsize>,
     aborted: AtomicBool,
+    workers: usize,
 }
 
+/// The most tasks of a wave one claim takes. Claimed one by one, a wave's
+/// neighbouring transactions would run on different workers, each claim
+/// moving the counter between their caches, and what each transaction
+/// leaves beside the next (results, receipts) sharing cache lines between
+/// them. A wave's last tasks are claimed one by one, so that no worker
+/// waits at the gate for another's long run.
+const CLAIM_RUN: usize = 16;
+
 impl Gates {
-    fn new(graph: &LockGraph, txs: &[Transaction]) -> Self {
+    fn new(graph: &LockGraph, txs: &[Transaction], workers: usize) -> Self {
         let waves = graph.waves();
         let stretches = Stretch::split(waves);
         let mut order = Vec::with_capacity(graph.len());
@@ -883,7 +893,8 @@ impl Gates {
             heaviest_first(&mut order[start..], txs);
         }
         let counters = || stretches.iter().map(|_| AtomicUsize::new(0)).collect();
-        Self { claimed: counters(), done: counters(), order, stretches, aborted: AtomicBool::new(false) }
+        let aborted = AtomicBool::new(false);
+        Self { claimed: counters(), done: counters(), order, stretches, aborted, workers: workers.max(1) }
     }
 
     /// One worker's part: `run` each transaction it claims, stretch by
@@ -893,15 +904,21 @@ impl Gates {
         for (s, stretch) in self.stretches.iter().enumerate() {
             let tasks = stretch.tasks(waves);
             loop {
-                let task = self.claimed[s].fetch_add(1, Ordering::Relaxed);
-                if task >= tasks {
+                // A wide wave is claimed in runs, its tail one by one.
+                let left = tasks.saturating_sub(self.claimed[s].load(Ordering::Relaxed));
+                let claim = (left / (self.workers * CLAIM_RUN * 4)).clamp(1, CLAIM_RUN);
+                let first = self.claimed[s].fetch_add(claim, Ordering::Relaxed);
+                if first >= tasks {
                     break;
                 }
-                match stretch {
-                    Stretch::Wave(w) => run(self.order[waves.offset(*w) + task]),
-                    Stretch::Chain(chain) => chain.clone().flat_map(|w| waves.wave(w)).for_each(|&tx| run(tx)),
+                let claimed = first..tasks.min(first + claim);
+                for task in claimed.clone() {
+                    match stretch {
+                        Stretch::Wave(w) => run(self.order[waves.offset(*w) + task]),
+                        Stretch::Chain(chain) => chain.clone().flat_map(|w| waves.wave(w)).for_each(|&tx| run(tx)),
+                    }
                 }
-                self.done[s].fetch_add(1, Ordering::Release);
+                self.done[s].fetch_add(claimed.len(), Ordering::Release);
             }
             let backoff = Backoff::new();
             while self.done[s].load(Ordering::Acquire) < tasks {
