@@ -266,7 +266,7 @@ fn a_generated_fixture_carries_its_block_access_list_which_replay_and_bal_check(
     change["postBalance"] = serde_json::json!("0x1");
     let list: Vec<defivm::ethereum::BalAccountJson> =
         serde_json::from_value(tampered["blockAccessList"].clone()).unwrap();
-    let new_hash = defivm::ethereum::bal_hash(&defivm::ethereum::bal_from_json(&list));
+    let new_hash = defivm::ethereum::bal_hash(&defivm::ethereum::bal_from_json(list));
     tampered["blockAccessListHash"] = serde_json::json!(new_hash);
     std::fs::write(&path, tampered.to_string()).unwrap();
     let out = defivm(&["replay", file, "--threads", "2"]);

@@ -8,9 +8,10 @@
 
 use alloy_eip7928::{
     AccountChanges, BalanceChange, BlockAccessIndex, BlockAccessList, CodeChange, NonceChange, SlotChanges,
-    StorageChange, compute_block_access_list_hash,
+    StorageChange,
 };
-use alloy_primitives::{Address, B256, Bytes, U64, U256, b256};
+use alloy_primitives::{Address, B256, Bytes, Keccak256, U64, U256, b256};
+use alloy_rlp::Encodable;
 use defivm_vm::{AccountAccess, BlockAccess};
 use serde::{Deserialize, Serialize};
 
@@ -24,9 +25,32 @@ pub fn block_access_list(access: &BlockAccess) -> BlockAccessList {
     list
 }
 
-/// `keccak256(rlp(list))`.
+/// The first account (by its place in `list`) where the block access list
+/// of `access` and `list` differ, if they do. The two are compared account
+/// by account: the list of `access` is never built whole.
+pub fn first_difference(access: &BlockAccess, list: &[AccountChanges]) -> Option<usize> {
+    let mut accounts: Vec<(&Address, &AccountAccess)> = access.accounts().collect();
+    accounts.sort_unstable_by_key(|(address, _)| **address);
+    let differs =
+        accounts.iter().zip(list).position(|((address, a), expected)| account_changes(**address, a) != *expected);
+    differs.or((accounts.len() != list.len()).then(|| accounts.len().min(list.len())))
+}
+
+/// `keccak256(rlp(list))`, hashed account by account: a large block's
+/// list is never encoded whole (the hash of a million-transaction block's
+/// list would otherwise hold hundreds of megabytes of RLP at once).
 pub fn bal_hash(list: &BlockAccessList) -> B256 {
-    compute_block_access_list_hash(list)
+    let payload_length = list.iter().map(Encodable::length).sum();
+    let mut buffer = Vec::new();
+    alloy_rlp::Header { list: true, payload_length }.encode(&mut buffer);
+    let mut hasher = Keccak256::new();
+    hasher.update(&buffer);
+    for account in list {
+        buffer.clear();
+        account.encode(&mut buffer);
+        hasher.update(&buffer);
+    }
+    hasher.finalize()
 }
 
 /// What a block access list says the block accessed: the reverse of
@@ -34,7 +58,7 @@ pub fn bal_hash(list: &BlockAccessList) -> B256 {
 /// ([`defivm_vm::ListedAccess`]). An index too large for a block (over
 /// `u32::MAX`) is kept as `u32::MAX`, past every block's last step, which
 /// checking the list then reports.
-pub fn block_access(list: &BlockAccessList) -> BlockAccess {
+pub fn block_access(list: &[AccountChanges]) -> BlockAccess {
     let index = |at: BlockAccessIndex| u32::try_from(at.get()).unwrap_or(u32::MAX);
     BlockAccess::from_accounts(list.iter().map(|account| {
         let mut access = AccountAccess {
@@ -60,12 +84,25 @@ pub fn block_access(list: &BlockAccessList) -> BlockAccess {
 /// changed. A list in another form may hash to what a header says and
 /// still say what a list in the EIP's form does not (an account given
 /// twice, say), so it is refused rather than read.
+///
+/// The first account where `list` and the list in the EIP's form differ:
+/// where the addresses leave their sorted order (each once), or, before
+/// that, the first account whose entry is not what its own accesses give
+/// back ([`block_access`] and [`block_access_list`] of that account alone).
+/// One account is converted at a time, so a large block's list is never
+/// held twice.
 pub fn noncanonical(list: &BlockAccessList) -> Option<String> {
-    let canonical = block_access_list(&block_access(list));
-    if canonical == *list {
-        return None;
-    }
-    let at = list.iter().zip(&canonical).position(|(a, b)| a != b).unwrap_or(list.len().min(canonical.len()));
+    let mut addresses: Vec<Address> = list.iter().map(|account| account.address).collect();
+    addresses.sort_unstable();
+    addresses.dedup();
+    let order = list.iter().zip(&addresses).position(|(account, address)| account.address != *address);
+    let order = order.or((addresses.len() != list.len()).then_some(addresses.len()));
+    drop(addresses);
+    let form = list[..order.unwrap_or(list.len())].iter().position(|account| {
+        let alone = block_access_list(&block_access(core::slice::from_ref(account)));
+        alone.as_slice() != core::slice::from_ref(account)
+    });
+    let at = form.or(order)?;
     let address = list.get(at).map(|a| a.address.to_string()).unwrap_or_default();
     Some(format!(
         "not in the EIP's order and form from account {at} ({address}): sorted, each account, slot and index once"
@@ -219,22 +256,23 @@ pub fn bal_to_json(list: &BlockAccessList) -> Vec<BalAccountJson> {
 }
 
 /// The list `json` writes, as it writes it (its order is not checked here:
-/// a list out of order hashes differently).
-pub fn bal_from_json(json: &[BalAccountJson]) -> BlockAccessList {
+/// a list out of order hashes differently). Each account's JSON is freed as
+/// it is converted, so a large block's list is not held twice.
+pub fn bal_from_json(json: Vec<BalAccountJson>) -> BlockAccessList {
     let index = |i: U64| BlockAccessIndex::new(i.to::<u64>());
-    json.iter()
+    json.into_iter()
         .map(|a| AccountChanges {
             address: a.address,
             storage_changes: a
                 .storage_changes
-                .iter()
+                .into_iter()
                 .map(|s| {
                     let changes =
                         s.slot_changes.iter().map(|c| StorageChange::new(index(c.block_access_index), c.post_value));
                     SlotChanges::new(s.slot, changes.collect())
                 })
                 .collect(),
-            storage_reads: a.storage_reads.clone(),
+            storage_reads: a.storage_reads,
             balance_changes: a
                 .balance_changes
                 .iter()
@@ -247,8 +285,8 @@ pub fn bal_from_json(json: &[BalAccountJson]) -> BlockAccessList {
                 .collect(),
             code_changes: a
                 .code_changes
-                .iter()
-                .map(|c| CodeChange::new(index(c.block_access_index), c.new_code.clone()))
+                .into_iter()
+                .map(|c| CodeChange::new(index(c.block_access_index), c.new_code))
                 .collect(),
         })
         .collect()
@@ -284,7 +322,7 @@ mod tests {
             assert!(text.contains(name), "{name} in {text}");
         }
         let back: Vec<BalAccountJson> = serde_json::from_value(json).unwrap();
-        assert_eq!(bal_from_json(&back), list);
+        assert_eq!(bal_from_json(back), list);
     }
 }
 
@@ -299,6 +337,52 @@ mod canonical_tests {
             ..AccountChanges::default()
         };
         vec![account(1, 1), account(2, 2)]
+    }
+
+    #[test]
+    fn the_first_difference_is_where_the_lists_part() {
+        let list = two_accounts();
+        let access = block_access(&list);
+        assert_eq!(first_difference(&access, &list), None);
+        let mut other = list.clone();
+        other[1].nonce_changes = vec![NonceChange::new(BlockAccessIndex::new(1), 1)];
+        assert_eq!(first_difference(&access, &other), Some(1));
+        assert_eq!(first_difference(&access, &list[..1]), Some(1));
+        assert_eq!(first_difference(&block_access(&list[1..]), &list), Some(0));
+        assert_eq!(first_difference(&BlockAccess::default(), &list), Some(0));
+    }
+
+    #[test]
+    fn the_hash_account_by_account_is_alloys_of_the_whole_encoding() {
+        let index = BlockAccessIndex::new;
+        let mut list = two_accounts();
+        list[0].storage_changes = vec![
+            SlotChanges::new(U256::from(1), vec![StorageChange::new(index(1), U256::from(7))]),
+            SlotChanges::new(
+                U256::MAX,
+                vec![StorageChange::new(index(0), U256::ZERO), StorageChange::new(index(3), U256::MAX)],
+            ),
+        ];
+        list[0].storage_reads = vec![U256::from(2), U256::from(1u64 << 40)];
+        list[1].nonce_changes = vec![NonceChange::new(index(2), 9)];
+        list[1].code_changes = vec![CodeChange::new(index(2), Bytes::from_static(&[0x60, 0x00, 0xf3]))];
+        for list in [Vec::new(), two_accounts(), list] {
+            assert_eq!(bal_hash(&list), alloy_eip7928::compute_block_access_list_hash(&list));
+        }
+    }
+
+    #[test]
+    fn an_account_out_of_the_eips_form_is_named_before_a_later_disorder() {
+        let mut list = two_accounts();
+        // Balance changes out of index order, in the first account.
+        let change = |at| BalanceChange::new(BlockAccessIndex::new(at), U256::from(at));
+        list[0].balance_changes = vec![change(3), change(1)];
+        assert!(noncanonical(&list).is_some_and(|m| m.contains("account 0")));
+        // The same, in the second account, of three out of order.
+        let mut list = two_accounts();
+        list[1].balance_changes = vec![change(3), change(1)];
+        list.push(list[0].clone());
+        assert!(noncanonical(&list).is_some_and(|m| m.contains("account 1")), "{:?}", noncanonical(&list));
     }
 
     #[test]

@@ -35,7 +35,7 @@ mod source;
 pub use alloy_eip7928::{AccountChanges, BlockAccessList};
 pub use bal::{
     BalAccountJson, BalBalanceJson, BalCodeJson, BalNonceJson, BalSlotChangeJson, BalSlotJson, EMPTY_BAL_HASH,
-    bal_from_json, bal_hash, bal_to_json, block_access, block_access_list, noncanonical,
+    bal_from_json, bal_hash, bal_to_json, block_access, block_access_list, first_difference, noncanonical,
 };
 pub use envelope::transaction;
 pub use error::ImportError;
