@@ -37,8 +37,9 @@ pub fn first_difference(access: &BlockAccess, list: &[AccountChanges]) -> Option
 }
 
 /// `keccak256(rlp(list))`, hashed account by account: a large block's
-/// list is never encoded whole (the hash of a million-transaction block's
-/// list would otherwise hold hundreds of megabytes of RLP at once).
+/// list is never encoded whole, as alloy's `compute_block_access_list_hash`
+/// encodes it. (Loading a million-transaction fixture, `defivm bal`, peaked
+/// at 2,170,508 KiB this way against 2,260,188 KiB with alloy's.)
 pub fn bal_hash(list: &BlockAccessList) -> B256 {
     let payload_length = list.iter().map(Encodable::length).sum();
     let mut buffer = Vec::new();

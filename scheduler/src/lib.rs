@@ -71,6 +71,6 @@ pub use dense::DenseBuilder;
 pub use error::ScheduleError;
 pub use graph::{Limits, LockGraph};
 pub use priority::{BlockOrder, LongestRemainingPath, Priority};
-pub use ready::{ReadySet, Worker};
+pub use ready::{ReadySet, Worker, dealt_run};
 pub use stats::ScheduleStats;
 pub use waves::Waves;

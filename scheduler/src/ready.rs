@@ -27,13 +27,23 @@ use std::collections::BinaryHeap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
-/// The longest run of consecutive roots dealt to one worker. Dealt one by
-/// one, neighbouring transactions would run on different workers, and what
-/// each leaves beside the other's (results, receipts, counters) would share
-/// cache lines that move between the workers. A small block is dealt in
-/// shorter runs, down to one, so that every worker starts with some of
-/// the best roots.
-const ROOT_RUN: usize = 16;
+/// The longest run of consecutive transactions handed to one worker at a
+/// time ([`dealt_run`]).
+const MAX_RUN: usize = 16;
+
+/// How many consecutive transactions of `count` still to share out one
+/// worker of `workers` takes at a time: up to [`MAX_RUN`], fewer as the
+/// count falls, one by one for the last 64 per worker. Handed one by one,
+/// neighbouring transactions would run on different workers, and what each
+/// leaves beside the other's (results, receipts, counters) would share
+/// cache lines that move between the workers; handed in long runs at the
+/// end, one worker would run alone while the others wait, and a small
+/// block's best transactions would all go to one worker. The ready-set
+/// deals its roots this way; an executor's waves can claim their
+/// transactions this way.
+pub fn dealt_run(count: usize, workers: usize) -> usize {
+    (count / (workers.max(1) * MAX_RUN * 4)).clamp(1, MAX_RUN)
+}
 
 /// A ready transaction in a queue: highest rank first, then block order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -81,7 +91,7 @@ pub struct ReadySet<'g, Id> {
 impl<'g, Id: TxId> ReadySet<'g, Id> {
     /// A ready-set over `graph` for `workers` workers, ranked by `priority`.
     /// The roots (transactions that wait for nothing) are dealt to the
-    /// workers' queues in rank order, in runs (see [`ROOT_RUN`]).
+    /// workers' queues in rank order, in runs ([`dealt_run`]).
     pub fn new(graph: &'g LockGraph<Id>, priority: &impl Priority, workers: usize) -> Self {
         let ranks = priority.ranks(graph);
         if !graph.is_empty() {
@@ -95,7 +105,7 @@ impl<'g, Id: TxId> ReadySet<'g, Id> {
         roots.sort_unstable_by(|a, b| b.cmp(a));
         let workers = workers.max(1);
         let mut queues: Vec<Queue> = (0..workers).map(|_| Queue::default()).collect();
-        let run = (roots.len() / (workers * ROOT_RUN * 4)).clamp(1, ROOT_RUN);
+        let run = dealt_run(roots.len(), workers);
         for (i, root) in roots.into_iter().enumerate() {
             // Dealt in rank order, so each worker's share stays sorted.
             queues[(i / run) % workers].roots.push(root);
@@ -248,6 +258,16 @@ mod tests {
 
     fn ready(rank: u64, tx: TxIndex) -> Ready {
         Ready { rank, tx: Reverse(tx) }
+    }
+
+    #[test]
+    fn runs_shrink_to_one_as_the_count_falls_and_never_pass_the_most() {
+        assert_eq!(dealt_run(0, 2), 1);
+        assert_eq!(dealt_run(255, 2), 1);
+        assert_eq!(dealt_run(256, 2), 2);
+        assert_eq!(dealt_run(100_000, 2), MAX_RUN);
+        assert_eq!(dealt_run(100_000, 0), MAX_RUN);
+        assert_eq!(dealt_run(64 * 16, 16), 1);
     }
 
     #[test]

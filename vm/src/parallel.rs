@@ -80,7 +80,9 @@ use alloy_primitives::{Address, B256, U256};
 use core::cell::RefCell;
 use core::ops::Range;
 use crossbeam_utils::Backoff;
-use defivm_scheduler::{DenseBuilder, Limits, LockGraph, LongestRemainingPath, ReadySet, ScheduleError, TxIndex};
+use defivm_scheduler::{
+    DenseBuilder, Limits, LockGraph, LongestRemainingPath, ReadySet, ScheduleError, TxIndex, dealt_run,
+};
 use revm::database_interface::{Database, DatabaseRef};
 use revm::state::{AccountInfo, Bytecode};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -874,14 +876,6 @@ struct Gates {
     workers: usize,
 }
 
-/// The most tasks of a wave one claim takes. Claimed one by one, a wave's
-/// neighbouring transactions would run on different workers, each claim
-/// moving the counter between their caches, and what each transaction
-/// leaves beside the next (results, receipts) sharing cache lines between
-/// them. A wave's last tasks are claimed one by one, so that no worker
-/// waits at the gate for another's long run.
-const CLAIM_RUN: usize = 16;
-
 impl Gates {
     fn new(graph: &LockGraph, txs: &[Transaction], workers: usize) -> Self {
         let waves = graph.waves();
@@ -894,7 +888,7 @@ impl Gates {
         }
         let counters = || stretches.iter().map(|_| AtomicUsize::new(0)).collect();
         let aborted = AtomicBool::new(false);
-        Self { claimed: counters(), done: counters(), order, stretches, aborted, workers: workers.max(1) }
+        Self { claimed: counters(), done: counters(), order, stretches, aborted, workers }
     }
 
     /// One worker's part: `run` each transaction it claims, stretch by
@@ -906,7 +900,7 @@ impl Gates {
             loop {
                 // A wide wave is claimed in runs, its tail one by one.
                 let left = tasks.saturating_sub(self.claimed[s].load(Ordering::Relaxed));
-                let claim = (left / (self.workers * CLAIM_RUN * 4)).clamp(1, CLAIM_RUN);
+                let claim = dealt_run(left, self.workers);
                 let first = self.claimed[s].fetch_add(claim, Ordering::Relaxed);
                 if first >= tasks {
                     break;

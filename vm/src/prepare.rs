@@ -463,13 +463,7 @@ impl Prepared {
     /// Asks the processor to bring `decl`'s cells into its cache, so that
     /// their misses overlap rather than follow one another.
     pub(crate) fn prefetch(&self, decl: Decl<'_>) {
-        for key in decl.keys {
-            let id = key.cell();
-            let cells = &self.shards[(id & (SHARDS as u32 - 1)) as usize];
-            if let Some(cell) = cells.get((id >> SHARD_BITS) as usize) {
-                prefetch(cell);
-            }
-        }
+        decl.keys.iter().for_each(|key| prefetch(self.cell(key.cell())));
     }
 
     /// The cell numbered `id`.
