@@ -5,8 +5,7 @@ use clap::{Args, ValueEnum};
 use defivm::ethereum::block_access;
 use defivm::fixture::{Codes, LoadedFixture};
 use defivm::vm::{
-    BalExecutor, BlockEffects, BlockOutcome, Declarations, ListedAccess, ParallelExecutor, ParallelMode, Receipt,
-    SequentialExecutor,
+    BalExecutor, Declarations, ListedAccess, ParallelExecutor, ParallelMode, Receipt, SequentialExecutor,
 };
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -126,13 +125,8 @@ impl Replay {
                 let start = Instant::now();
                 let result = match (&executor, &bal) {
                     (Some(executor), _) => executor.execute_streamed(state, env, txs, receipt),
-                    // The list is checked as the block runs from it; the
-                    // receipts are checked as the others'.
-                    (None, Some((executor, list))) => executor.execute(state, env, txs, list).map(|outcome| {
-                        let BlockOutcome { receipts, changes, fees, repairs, .. } = outcome;
-                        receipts.into_iter().enumerate().for_each(|(index, r)| check.receipt(index, &r));
-                        BlockEffects { changes, fees, access: Default::default(), repairs }
-                    }),
+                    // The list is checked as the block runs from it.
+                    (None, Some((executor, list))) => executor.execute_streamed(state, env, txs, list, receipt),
                     (None, None) => SequentialExecutor::new()
                         .with_access_record(record)
                         .with_declarations(declarations)

@@ -23,15 +23,25 @@
 //!
 //! How it is kept: each thread appends what the steps it runs loaded and
 //! changed to a [`Recorder`] of its own, in parts by address, whatever the
-//! steps' order, with no lookup; at the block's end part `p` of every
-//! recorder becomes part `p` of the block's record, the parts built on
-//! several threads at once, each field's changes put in index order.
+//! steps' order, with no lookup; at the end of a segment of the block part
+//! `p` of every recorder is put together, each field's changes in index
+//! order, and added to part `p` of the block's record, the parts on several
+//! threads at once. The recorders are then emptied, so a block's log holds
+//! one segment's steps, never the whole block's (a million transactions log
+//! about a gigabyte): what the block keeps is its record, one entry per
+//! account, slot and change.
 
 use alloy_primitives::{Address, Bytes, U256};
 use hashbrown::HashMap;
+use hashbrown::hash_map::Entry;
 use revm::handler::SYSTEM_ADDRESS;
 use revm::primitives::KECCAK_EMPTY;
 use revm::state::EvmState;
+
+/// How many transactions the sequential executor logs before it adds the
+/// log to the block's record ([`Recorder::flush_into`]): a log takes about
+/// a kilobyte a transaction, the record a fraction of that.
+pub(crate) const LOGGED_STEPS: usize = 1 << 16;
 
 /// Every account a block accessed, with what each step changed.
 #[derive(Debug, Clone, Default)]
@@ -139,26 +149,65 @@ impl BlockAccess {
             self.entry(address).absorb(account);
         }
     }
+
+    /// An empty record in `parts` parts (at least one), for [`add_to_part`]
+    /// to fill part by part.
+    ///
+    /// [`add_to_part`]: Self::add_to_part
+    pub(crate) fn in_parts(parts: usize) -> Self {
+        Self { parts: (0..parts.max(1)).map(|_| HashMap::new()).collect() }
+    }
+
+    /// The record's parts, taken out to be added to on several threads at
+    /// once ([`add_to_part`](Self::add_to_part)) and given back
+    /// ([`from_parts`](Self::from_parts)).
+    pub(crate) fn into_parts(self) -> Vec<HashMap<Address, AccountAccess>> {
+        self.parts
+    }
+
+    /// Adds part `p` of what `recorders` logged (all in as many parts as
+    /// the record) to `part`, part `p` of a record whose steps all came
+    /// before the logged ones.
+    pub(crate) fn add_to_part(part: &mut HashMap<Address, AccountAccess>, recorders: &[&Recorder], p: usize) {
+        let built = Self::build(recorders, p);
+        if part.is_empty() {
+            *part = built;
+            return;
+        }
+        for (address, account) in built {
+            match part.entry(address) {
+                Entry::Vacant(vacant) => {
+                    vacant.insert(account);
+                }
+                Entry::Occupied(occupied) => occupied.into_mut().absorb(account),
+            }
+        }
+    }
 }
 
 impl AccountAccess {
-    /// Takes in `other`'s accesses of the same account (from other steps).
+    /// Takes in `other`'s accesses of the same account (from other steps),
+    /// each field's changes put in index order, one per index.
     fn absorb(&mut self, other: AccountAccess) {
-        for (at, value) in other.balance {
-            set(&mut self.balance, at, value);
-        }
-        for (at, value) in other.nonce {
-            set(&mut self.nonce, at, value);
-        }
-        for (at, value) in other.code {
-            set(&mut self.code, at, value);
-        }
+        append(&mut self.balance, other.balance);
+        append(&mut self.nonce, other.nonce);
+        append(&mut self.code, other.code);
         for (slot, changes) in other.storage {
-            let into = self.storage.entry(slot).or_default();
-            for (at, value) in changes {
-                set(into, at, value);
-            }
+            append(self.storage.entry(slot).or_default(), changes);
         }
+    }
+}
+
+/// Adds `changes` to a field's `into` with [`set`]; where `into` has none
+/// and `changes` are in index order, one per index (as a record's parts
+/// are built), they are moved in whole.
+fn append<T>(into: &mut Vec<(u32, T)>, changes: Vec<(u32, T)>) {
+    if into.is_empty() && changes.is_sorted_by(|a, b| a.0 < b.0) {
+        *into = changes;
+        return;
+    }
+    for (at, value) in changes {
+        set(into, at, value);
     }
 }
 
@@ -364,8 +413,19 @@ impl Recorder {
 
     /// The whole record, as a block's.
     pub(crate) fn into_access(self) -> BlockAccess {
-        let parts = (0..self.parts.len()).map(|p| BlockAccess::build(std::slice::from_ref(&self), p)).collect();
+        let parts = (0..self.parts.len()).map(|p| BlockAccess::build(&[&self], p)).collect();
         BlockAccess { parts }
+    }
+
+    /// Adds what the record logged to `access`, a record in as many parts
+    /// whose steps all came before the logged ones, and empties the log,
+    /// its room kept.
+    pub(crate) fn flush_into(&mut self, access: &mut BlockAccess) {
+        debug_assert_eq!(access.parts.len(), self.parts.len(), "records split alike");
+        for (p, part) in access.parts.iter_mut().enumerate() {
+            BlockAccess::add_to_part(part, &[&*self], p);
+        }
+        self.clear();
     }
 
     /// The same record emptied, its room kept.
@@ -383,7 +443,7 @@ impl BlockAccess {
     /// Part `p` of the block's record out of part `p` of each of
     /// `recorders` (all in as many parts), each field's changes in index
     /// order.
-    pub(crate) fn build(recorders: &[Recorder], p: usize) -> HashMap<Address, AccountAccess> {
+    fn build(recorders: &[&Recorder], p: usize) -> HashMap<Address, AccountAccess> {
         let logs = || recorders.iter().filter_map(|r| r.parts.get(p));
         let mut accounts: HashMap<Address, AccountAccess> = HashMap::new();
         for log in logs() {
@@ -412,7 +472,8 @@ impl BlockAccess {
         }
         // Records come in the order their steps ran on each thread: put
         // each field's changes in index order, the last logged of an index
-        // kept (a stable sort keeps their logged order).
+        // kept (a stable sort keeps their logged order). Most lists hold a
+        // change or two in room for four, which is given back.
         for account in accounts.values_mut() {
             in_order(&mut account.balance);
             in_order(&mut account.nonce);
@@ -422,16 +483,18 @@ impl BlockAccess {
         accounts
     }
 
-    /// A block's record made of its parts, each built by [`build`](Self::build).
+    /// A block's record made of its parts, each added to by
+    /// [`add_to_part`](Self::add_to_part).
     pub(crate) fn from_parts(parts: Vec<HashMap<Address, AccountAccess>>) -> Self {
         Self { parts }
     }
 }
 
 /// Puts a field's changes in index order, one per index: of two changes at
-/// one index, the later in `changes` stays.
+/// one index, the later in `changes` stays. Their spare room is given back.
 fn in_order<T>(changes: &mut Vec<(u32, T)>) {
     if changes.is_sorted_by(|a, b| a.0 < b.0) {
+        changes.shrink_to_fit();
         return;
     }
     changes.sort_by_key(|(index, _)| *index);
@@ -439,6 +502,7 @@ fn in_order<T>(changes: &mut Vec<(u32, T)>) {
     changes.reverse();
     changes.dedup_by_key(|(index, _)| *index);
     changes.reverse();
+    changes.shrink_to_fit();
 }
 
 /// The beneficiary's balance through a block, transaction by transaction
@@ -479,6 +543,63 @@ impl BeneficiaryBalance {
     pub(crate) fn finish(self, beneficiary: Address, access: &mut BlockAccess) {
         if self.accessed {
             access.entry(beneficiary).balance = self.changes;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use revm::state::{Account, AccountInfo, EvmStorageSlot, TransactionId};
+
+    /// Step `index`'s state diff: of four accounts, those `index` picks,
+    /// some with a balance or nonce moved, each loading slots of which some
+    /// change (to values that depend on the step).
+    fn step(index: u32) -> EvmState {
+        let mut state = EvmState::default();
+        for n in 0u8..4 {
+            if (index + u32::from(n)).is_multiple_of(3) {
+                continue;
+            }
+            let address = Address::repeat_byte(0x10 + n);
+            let before = AccountInfo::from_balance(U256::from(1_000 + index));
+            let mut account = Account::from(before.clone());
+            match (index + u32::from(n)) % 4 {
+                0 => account.info.balance = U256::from(2_000 + index),
+                1 => account.info.nonce = u64::from(index) + 1,
+                _ => {}
+            }
+            for slot in 0..u32::from(n) + 2 {
+                let found = U256::from(slot + index);
+                let left = if (slot + index).is_multiple_of(2) { U256::from(slot * 100 + index) } else { found };
+                account.storage.insert(U256::from(slot), EvmStorageSlot::new_changed(found, left, TransactionId::ZERO));
+            }
+            state.insert(address, account);
+        }
+        state
+    }
+
+    #[test]
+    fn a_log_added_to_the_record_in_pieces_makes_the_record_the_whole_log_makes() {
+        let (parts, beneficiary) = (3, Address::repeat_byte(0xbe));
+        let mut whole = Recorder::new(parts, beneficiary);
+        for every in [1, 2, 7, 100] {
+            let mut pieces = Recorder::new(parts, beneficiary);
+            let mut record = BlockAccess::in_parts(parts);
+            // Two records at index 0 (system calls), the later kept.
+            for (at, index) in (0u32..42).map(|i| (i, i.saturating_sub(1))) {
+                if at > 1 && at % every == 0 {
+                    pieces.flush_into(&mut record);
+                }
+                pieces.record(index, &step(at), false);
+                if every == 1 {
+                    whole.record(index, &step(at), false);
+                }
+            }
+            pieces.flush_into(&mut record);
+            let whole = whole.clone().into_access();
+            assert!(whole.len() == 4 && whole.accounts().any(|(_, a)| a.storage.values().any(|c| c.len() > 5)));
+            assert_eq!(record, whole, "added every {every} steps");
         }
     }
 }

@@ -44,8 +44,8 @@ use crate::error::{Result, UndeclaredRead, VmError};
 use crate::exec::{Evm, build_evm, execute};
 use crate::key::StateKey;
 use crate::listed::{Fate, ListMismatch, ListedAccess, Seen, StepCheck};
-use crate::parallel::{Phases, panic_message};
-use crate::receipt::BlockOutcome;
+use crate::parallel::{Phases, Sink, panic_message};
+use crate::receipt::{BlockEffects, BlockOutcome, Receipt};
 use crate::repair::{Declarations, Repairs};
 use crate::results::Receipts;
 use crate::sequential::SequentialExecutor;
@@ -171,7 +171,28 @@ impl BalExecutor {
         list: &ListedAccess,
     ) -> Result<(BlockOutcome, Phases)> {
         let base = Base::new(state);
-        base.verdict(self.run(&base, env, txs, list))
+        Receipts::collect(txs.len(), |sink| base.verdict(self.run(&base, env, txs, list, sink)))
+    }
+
+    /// [`execute`](Self::execute), handing each receipt to `receipt` with
+    /// its transaction's position as soon as the transaction is done, as
+    /// [`ParallelExecutor::execute_streamed`](crate::ParallelExecutor::execute_streamed)
+    /// does: a caller that checks or stores receipts one by one never holds
+    /// a whole block's. They come from the worker threads in no particular
+    /// order. If the block fails (a step the list does not account for,
+    /// found after some transactions were done), the receipts handed over
+    /// so far are of a block that did not happen; a panic in `receipt`
+    /// fails the block with [`VmError::Internal`].
+    pub fn execute_streamed(
+        &self,
+        state: &impl BaseState,
+        block: &BlockEnv,
+        txs: &[Transaction],
+        list: &ListedAccess,
+        receipt: impl Fn(usize, Receipt) + Sync,
+    ) -> Result<BlockEffects> {
+        let base = Base::new(state);
+        base.verdict(self.run(&base, block, txs, list, &receipt)).map(|(effects, _)| effects)
     }
 
     /// [`execute_timed`](Self::execute_timed) on `state`, judged by the caller.
@@ -181,7 +202,8 @@ impl BalExecutor {
         env: &BlockEnv,
         txs: &[Transaction],
         list: &ListedAccess,
-    ) -> Result<(BlockOutcome, Phases)> {
+        receipt: &Sink<'_>,
+    ) -> Result<(BlockEffects, Phases)> {
         let start = Instant::now();
         check_declarations(txs, &self.limits)?;
         let (_turn, run) = list.begin();
@@ -194,14 +216,14 @@ impl BalExecutor {
             let sequential = SequentialExecutor::with_limits(self.limits)
                 .with_access_record(true)
                 .with_declarations(self.declarations);
-            let mut outcome = sequential.execute_on(state, env, txs)?;
-            let record = core::mem::take(&mut outcome.access);
+            let mut effects = sequential.streamed_on(state, env, txs, receipt)?;
+            let record = core::mem::take(&mut effects.access);
             check.whole(&record).map_err(VmError::AccessList)?;
             if let Some(mismatch) = list.unloaded(run, check.marked) {
                 return failed(Box::new(mismatch));
             }
             let plan = Plan::Sequential(Why::BeforeEip161);
-            return Ok((outcome, Phases { plan, execute: start.elapsed(), ..Phases::default() }));
+            return Ok((effects, Phases { plan, execute: start.elapsed(), ..Phases::default() }));
         }
         // Step 0: the system calls, on the base state.
         let mut recorder = Recorder::new(1, env.beneficiary);
@@ -231,7 +253,7 @@ impl BalExecutor {
             failure: Mutex::new(None),
             marked: AtomicU64::new(check.marked),
             shares: Mutex::new(Vec::new()),
-            receipts: Receipts::new(txs.len()),
+            receipt,
         };
         // Each transaction catches its own panic; this one is for the rest.
         let abort = || block.first_failure.store(0, Ordering::Relaxed);
@@ -253,7 +275,7 @@ impl BalExecutor {
         phases.execute = start.elapsed();
 
         let start = Instant::now();
-        let Run { failure, marked, shares, receipts, .. } = block;
+        let Run { failure, marked, shares, .. } = block;
         if let Some((_, error)) = failure.into_inner().unwrap_or_else(PoisonError::into_inner) {
             return Err(error);
         }
@@ -322,9 +344,8 @@ impl BalExecutor {
         if let Some(mismatch) = list.unloaded(run, marked.into_inner() + check.marked) {
             return failed(Box::new(mismatch));
         }
-        let receipts = receipts.into_vec()?;
         phases.finish = start.elapsed();
-        Ok((BlockOutcome { receipts, changes, fees, access: BlockAccess::default(), repairs }, phases))
+        Ok((BlockEffects { changes, fees, access: BlockAccess::default(), repairs }, phases))
     }
 }
 
@@ -349,7 +370,8 @@ struct Run<'a> {
     marked: AtomicU64,
     /// Each worker's, once it is done.
     shares: Mutex<Vec<Share>>,
-    receipts: Receipts,
+    /// Where each transaction's receipt goes once it is done.
+    receipt: &'a Sink<'a>,
 }
 
 impl Run<'_> {
@@ -460,7 +482,7 @@ impl<'a> Run<'a> {
             sees_beneficiary: policy.sees(&StateKey::Account(self.env.beneficiary)),
             ordered: ordered_start..share.ordered.len(),
         });
-        self.receipts.put(index, executed.receipt);
+        (self.receipt)(index, executed.receipt);
         Ok(())
     }
 }

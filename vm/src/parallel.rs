@@ -43,8 +43,9 @@
 //! before it, over the base state, and its written cells are added to those
 //! changes. Fees not yet folded into the beneficiary's cell carry over from
 //! one segment to the next. A segment with a failing transaction ends the
-//! block. So a block's working memory (cells, graph, ready-set, fee slots)
-//! is bounded by a segment's, whatever the block's length.
+//! block. So a block's working memory (cells, graph, ready-set, fee slots,
+//! and the logs of what its steps accessed, see `access.rs`) is bounded by
+//! a segment's, whatever the block's length.
 //!
 //! Receipts go to a sink as each transaction is done: slots the executor
 //! collects ([`ParallelExecutor::execute`]), or the caller's function
@@ -284,16 +285,8 @@ impl ParallelExecutor {
         block: &BlockEnv,
         txs: &[Transaction],
     ) -> Result<(BlockOutcome, Phases)> {
-        let start = Instant::now();
-        let receipts = Receipts::new(txs.len());
-        let slots = start.elapsed();
         let base = Base::new(state);
-        let (BlockEffects { changes, fees, access, repairs }, mut phases) =
-            base.verdict(self.run(&base, block, txs, &|index, receipt| receipts.put(index, receipt)))?;
-        let start = Instant::now();
-        let receipts = receipts.into_vec()?;
-        phases.finish += slots + start.elapsed();
-        Ok((BlockOutcome { receipts, changes, fees, access, repairs }, phases))
+        Receipts::collect(txs.len(), |sink| base.verdict(self.run(&base, block, txs, sink)))
     }
 
     /// [`execute`](Self::execute), handing each receipt to `receipt` with
@@ -403,11 +396,12 @@ impl ParallelExecutor {
         let keep = txs.len() <= self.keep_buffers_txs;
         let segments = txs.len().div_ceil(self.segment_txs);
         let (mut fees, mut any_ran, mut repairs) = (U256::ZERO, false, Repairs::default());
+        let mut access = if self.record_access { BlockAccess::in_parts(parts) } else { BlockAccess::default() };
         for n in 0..segments {
             let range = n * self.segment_txs..txs.len().min((n + 1) * self.segment_txs);
             // A segment with a failure fails the block: later ones need not run.
             let (segment_fees, segment_ran, segment_repairs) =
-                self.run_segment(&block, range, keep, &mut spare, &mut changes, &mut phases)?;
+                self.run_segment(&block, range.clone(), keep, &mut spare, &mut changes, &mut phases)?;
             fees += segment_fees;
             any_ran |= segment_ran;
             repairs += segment_repairs;
@@ -415,17 +409,23 @@ impl ParallelExecutor {
             // A failed read of the base fails the block: later segments
             // need not run.
             state.check()?;
+            if self.record_access {
+                let start = Instant::now();
+                self.put_together(&block, &mut access, range.end - 1)?;
+                phases.finish += start.elapsed();
+            }
         }
         let start = Instant::now();
+        if self.record_access && segments == 0 {
+            // The system calls' record, which no segment carried.
+            self.put_together(&block, &mut access, 0)?;
+        }
         let credited = lock(&block.folded).credited;
         beneficiary::settle(&mut changes, state, env, fees - credited, any_ran);
-        let inner = |r: Mutex<Recorder>| r.into_inner().unwrap_or_else(PoisonError::into_inner);
-        let mut recorders: Vec<Recorder> = block.recorders.into_iter().map(inner).collect();
-        recorders.extend(block.again.map(inner));
-        let mut access = self.put_together(&recorders, txs.len().saturating_sub(1))?;
         if txs.len() <= self.keep_buffers_txs {
-            recorders.iter_mut().for_each(Recorder::clear);
-            *lock(&self.recorders) = recorders;
+            // Emptied by `put_together`.
+            let inner = |r: Mutex<Recorder>| r.into_inner().unwrap_or_else(PoisonError::into_inner);
+            *lock(&self.recorders) = block.recorders.into_iter().map(inner).collect();
         }
         if let Some(beneficiary) = block.beneficiary {
             let beneficiary = beneficiary.into_inner().unwrap_or_else(PoisonError::into_inner);
@@ -437,28 +437,31 @@ impl ParallelExecutor {
         Ok((BlockEffects { changes, fees, access, repairs }, phases))
     }
 
-    /// The block's record of what it accessed, out of the workers'
-    /// `recorders` (none: nothing was recorded): each part put together on
-    /// one worker, the workers taking parts in turn. A helper's panic there
-    /// is reported at the block's last transaction (`last`), the step the
-    /// record was closed after.
-    fn put_together(&self, recorders: &[Recorder], last: usize) -> Result<BlockAccess> {
-        let Some(parts) = recorders.first().map(Recorder::parts) else {
-            return Ok(BlockAccess::default());
-        };
-        debug_assert!(recorders.iter().all(|r| r.parts() == parts), "recorders split alike");
-        let built: Vec<Mutex<_>> = (0..parts).map(|_| Mutex::default()).collect();
+    /// Adds what the workers' recorders (and the walk's) logged of a segment
+    /// to the block's record, `access`, and empties them: each part put
+    /// together on one worker, the workers taking parts in turn. A helper's
+    /// panic there is reported at the segment's last transaction (`last`),
+    /// the step the log was closed after.
+    fn put_together(&self, block: &BlockRun<'_>, access: &mut BlockAccess, last: usize) -> Result<()> {
+        let mut logs: Vec<_> = block.recorders.iter().chain(&block.again).map(lock).collect();
+        let recorders: Vec<&Recorder> = logs.iter().map(|log| &**log).collect();
+        let parts: Vec<Mutex<_>> = std::mem::take(access).into_parts().into_iter().map(Mutex::new).collect();
+        debug_assert!(recorders.iter().all(|r| r.parts() == parts.len()), "recorders split as the record");
         let next = AtomicUsize::new(0);
         let work = |_worker: usize| {
             loop {
                 let p = next.fetch_add(1, Ordering::Relaxed);
-                let Some(into) = built.get(p) else { break };
-                *lock(into) = BlockAccess::build(recorders, p);
+                let Some(part) = parts.get(p) else { break };
+                BlockAccess::add_to_part(&mut lock(part), &recorders, p);
             }
         };
-        self.workers.run(&work, &|| ()).map_err(|message| VmError::Internal { index: last, message })?;
+        let ran = self.workers.run(&work, &|| ());
+        drop(recorders);
+        logs.iter_mut().for_each(|log| log.clear());
+        ran.map_err(|message| VmError::Internal { index: last, message })?;
         let inner = |p: Mutex<_>| p.into_inner().unwrap_or_else(PoisonError::into_inner);
-        Ok(BlockAccess::from_parts(built.into_iter().map(inner).collect()))
+        *access = BlockAccess::from_parts(parts.into_iter().map(inner).collect());
+        Ok(())
     }
 
     /// Prepares, schedules and runs the transactions in `range` on the state
@@ -796,7 +799,7 @@ impl ParallelExecutor {
 }
 
 /// Where a receipt goes.
-type Sink<'r> = dyn Fn(usize, Receipt) + Sync + 'r;
+pub(crate) type Sink<'r> = dyn Fn(usize, Receipt) + Sync + 'r;
 
 /// One block's run, shared by its segments and their workers.
 struct BlockRun<'a> {

@@ -8,12 +8,14 @@
 
 use crate::access::BeneficiaryBalance;
 use crate::error::{Result, VmError};
+use crate::parallel::{Phases, Sink};
 use crate::prepare::lock;
-use crate::receipt::Receipt;
+use crate::receipt::{BlockEffects, BlockOutcome, Receipt};
 use alloy_primitives::U256;
 use core::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
+use std::time::Instant;
 
 /// The fee of every transaction of a segment of the block, or the segment's
 /// first failure, written in place by the workers. Transactions are named
@@ -116,6 +118,24 @@ impl Receipts {
     /// Keeps transaction `index`'s receipt.
     pub(crate) fn put(&self, index: usize, receipt: Receipt) {
         let _ = self.0[index].set(receipt);
+    }
+
+    /// A block run whose receipts go to a sink (`run`), with its receipts
+    /// collected in slots for `txs` transactions and given back in block
+    /// order; making and emptying the slots counts in the finish phase.
+    pub(crate) fn collect(
+        txs: usize,
+        run: impl FnOnce(&Sink<'_>) -> Result<(BlockEffects, Phases)>,
+    ) -> Result<(BlockOutcome, Phases)> {
+        let start = Instant::now();
+        let receipts = Self::new(txs);
+        let slots = start.elapsed();
+        let (BlockEffects { changes, fees, access, repairs }, mut phases) =
+            run(&|index, receipt| receipts.put(index, receipt))?;
+        let start = Instant::now();
+        let receipts = receipts.into_vec()?;
+        phases.finish += slots + start.elapsed();
+        Ok((BlockOutcome { receipts, changes, fees, access, repairs }, phases))
     }
 
     /// Each transaction's receipt, if it has one.

@@ -1,6 +1,6 @@
 //! The sequential executor: the specification every parallel mode must match.
 
-use crate::access::{BeneficiaryBalance, Recorder, StepObserver, after_last};
+use crate::access::{BeneficiaryBalance, BlockAccess, LOGGED_STEPS, Recorder, StepObserver, after_last};
 use crate::base::{Base, BaseState};
 use crate::beneficiary;
 use crate::block::BlockEnv;
@@ -380,14 +380,16 @@ fn run(
     // One EVM for the block: first the system calls, which no declaration
     // governs, then the transactions.
     let mut evm = build_evm(View { overlay: &overlay, policy, system: true }, block);
-    let mut access = record_access.then(|| Recorder::new(1, block.beneficiary));
+    // The steps' log, added to the block's record every `LOGGED_STEPS`
+    // transactions.
+    let mut access = record_access.then(|| (Recorder::new(1, block.beneficiary), BlockAccess::in_parts(1)));
     let mut beneficiary_balance = record_access.then(|| BeneficiaryBalance::new(beneficiary::balance(base, block)));
     for (what, address, data) in system::calls(block) {
         let info = overlay.borrow().info(address);
         if info.and_then(|info| info.code).is_some_and(|code| !code.is_empty()) {
             let data = Bytes::copy_from_slice(data.as_slice());
             let commit = |key, value| overlay.borrow_mut().commit(key, value);
-            system::call_on(&mut evm, what, address, data, access.as_mut().map(|a| (a, 0)), commit)?;
+            system::call_on(&mut evm, what, address, data, access.as_mut().map(|(a, _)| (a, 0)), commit)?;
         }
     }
     evm.ctx.journaled_state.database.system = false;
@@ -401,7 +403,10 @@ fn run(
             pending = U256::ZERO;
         }
         let writable = |key: &StateKey| policy.may_write(key).then_some(*key);
-        let observer = access.as_mut().map(|a| a as &mut dyn StepObserver);
+        if let Some((recorder, record)) = access.as_mut().filter(|_| index > 0 && index.is_multiple_of(LOGGED_STEPS)) {
+            recorder.flush_into(record);
+        }
+        let observer = access.as_mut().map(|(a, _)| a as &mut dyn StepObserver);
         let executed = execute(&mut evm, tx, index, block, writable, &mut writes, observer)?;
         let ran = executed.receipt.ran();
         if let Some(balance) = beneficiary_balance.as_mut() {
@@ -430,7 +435,10 @@ fn run(
     ran?;
     let mut changes = overlay.into_inner().changes;
     beneficiary::settle(&mut changes, base, block, pending, any_ran);
-    let mut access = access.map(Recorder::into_access);
+    let mut access = access.map(|(mut recorder, mut record)| {
+        recorder.flush_into(&mut record);
+        record
+    });
     if let (Some(access), Some(balance)) = (access.as_mut(), beneficiary_balance) {
         balance.finish(block.beneficiary, access);
     }

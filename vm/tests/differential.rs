@@ -7,8 +7,8 @@ mod common;
 use alloy_primitives::U256;
 use common::*;
 use defivm_vm::{
-    AccessKind, AccessSet, BlockEnv, BlockOutcome, ParallelExecutor, ParallelMode, PlainRevm, Receipt,
-    SequentialExecutor, State, StateKey, Status, Transaction,
+    AccessKind, AccessSet, BalExecutor, BlockEnv, BlockOutcome, ListedAccess, ParallelExecutor, ParallelMode,
+    PlainRevm, Receipt, SequentialExecutor, State, StateKey, Status, Transaction,
 };
 use proptest::prelude::*;
 use std::sync::Mutex;
@@ -263,7 +263,21 @@ fn a_panic_in_the_receipt_sink_fails_the_block_in_every_mode() {
             let expected = SequentialExecutor::new().execute(&state, &block, &txs).unwrap();
             assert_eq!(executor.execute(&state, &block, &txs).unwrap(), expected, "{threads} threads, {mode:?}");
         }
+        let (list, expected) = listed(&state, &block, &txs);
+        let bal = BalExecutor::new(threads).unwrap();
+        let sink = |index: usize, _| assert_ne!(index, 17, "the sink gives up");
+        let error = bal.execute_streamed(&state, &block, &txs, &list, sink).unwrap_err();
+        assert!(matches!(&error, defivm_vm::VmError::Internal { index: 17, .. }), "{error}");
+        assert_eq!(bal.execute(&state, &block, &txs, &list).unwrap(), expected, "{threads} threads, bal");
     }
+}
+
+/// The block's list, as the sequential executor records it, and its
+/// outcome as bal mode gives it (no record: the list is the record).
+fn listed(state: &State, block: &BlockEnv, txs: &[Transaction]) -> (ListedAccess, BlockOutcome) {
+    let mut outcome = SequentialExecutor::new().with_access_record(true).execute(state, block, txs).unwrap();
+    let list = ListedAccess::new(std::mem::take(&mut outcome.access));
+    (list, outcome)
 }
 
 #[test]
@@ -303,6 +317,15 @@ fn streamed_receipts_are_the_collected_ones_in_every_mode() {
                 assert_eq!((streamed.changes, streamed.fees), effects(&expected), "{what}");
             }
         }
+        let (list, _) = listed(&state, &block, &txs);
+        let slots: Vec<Mutex<Vec<Receipt>>> = txs.iter().map(|_| Mutex::default()).collect();
+        let bal = BalExecutor::new(threads).unwrap();
+        let streamed =
+            bal.execute_streamed(&state, &block, &txs, &list, |i, r| slots[i].lock().unwrap().push(r)).unwrap();
+        let receipts: Vec<Vec<Receipt>> = slots.into_iter().map(|slot| slot.into_inner().unwrap()).collect();
+        assert!(receipts.iter().all(|got| got.len() == 1), "{threads} threads, bal: each receipt once");
+        assert_eq!(receipts.concat(), expected.receipts, "{threads} threads, bal");
+        assert_eq!((streamed.changes, streamed.fees), effects(&expected), "{threads} threads, bal");
     }
 }
 
