@@ -242,9 +242,9 @@ impl ParallelExecutor {
 
     /// The same executor, taking declarations as `declarations` says:
     /// [`Declarations::Strict`] by default. Under hints a segment with a
-    /// stray is repaired after its first pass (see [`crate::repair`]'s
-    /// model, in the crate docs), and its receipts are handed over once it
-    /// is.
+    /// stray is repaired after its first pass (the model is in the
+    /// [crate docs](crate), *Declarations as hints*), and its receipts are
+    /// handed over once it is.
     pub fn with_declarations(mut self, declarations: Declarations) -> Self {
         self.declarations = declarations;
         self
