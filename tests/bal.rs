@@ -10,11 +10,12 @@ use defivm::ethereum::{AccountChanges, BlockAccessList, bal_hash, block_access, 
 use defivm::fixture::{Codes, LoadedFixture};
 use defivm::vm::{
     Address, BalExecutor, BlockEnv, BlockOutcome, Field, FieldValue, ListMismatch, ListedAccess, MismatchKind,
-    ParallelExecutor, ParallelMode, SequentialExecutor, State, Status, Transaction, U256, VmError,
+    ParallelExecutor, ParallelMode, Receipt, SequentialExecutor, State, Status, Transaction, U256, VmError,
     revm_block_access_list,
 };
 use defivm::workload::{Workload, WorkloadSpec, generate};
 use std::path::Path;
+use std::sync::Mutex;
 
 /// Every executor the list must come out of alike.
 fn executors() -> Vec<ParallelExecutor> {
@@ -148,6 +149,30 @@ fn from_list(
         assert_eq!(got.changes, expected.changes, "{what}: {threads} threads");
         assert_eq!(got.fees, expected.fees, "{what}: {threads} threads");
     }
+    // Streamed: each receipt once, the same effects.
+    let slots: Vec<Mutex<Vec<Receipt>>> = txs.iter().map(|_| Mutex::default()).collect();
+    let streamed = BalExecutor::new(2).unwrap().execute_streamed(state, env, txs, list, |i, r| {
+        slots[i].lock().unwrap().push(r);
+    });
+    let streamed = streamed.unwrap_or_else(|e| panic!("{what}: streamed: {e}"));
+    let receipts: Vec<Vec<Receipt>> = slots.into_iter().map(|slot| slot.into_inner().unwrap()).collect();
+    assert!(receipts.iter().all(|got| got.len() == 1), "{what}: streamed, each receipt once");
+    assert_eq!(receipts.concat(), expected.receipts, "{what}: streamed");
+    assert_eq!((&streamed.changes, streamed.fees), (&expected.changes, expected.fees), "{what}: streamed");
+}
+
+#[test]
+fn a_panic_in_the_receipt_sink_fails_a_block_before_eip_161_run_from_its_list() {
+    // Block 930,196 (Frontier) runs on the sequential path in bal mode.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/mainnet/930196.json.gz");
+    let fixture = LoadedFixture::load(&path).unwrap();
+    let list = ListedAccess::new(block_access(fixture.block_access_list.as_ref().unwrap()));
+    let sink = |index: usize, _| assert_ne!(index, 5, "the sink gives up");
+    let error = BalExecutor::new(2)
+        .unwrap()
+        .execute_streamed(&fixture.state, &fixture.env, &fixture.txs, &list, sink)
+        .unwrap_err();
+    assert!(matches!(&error, VmError::Internal { index: 5, .. }), "{error}");
 }
 
 #[test]

@@ -412,9 +412,10 @@ impl Recorder {
     }
 
     /// The whole record, as a block's.
-    pub(crate) fn into_access(self) -> BlockAccess {
-        let parts = (0..self.parts.len()).map(|p| BlockAccess::build(&[&self], p)).collect();
-        BlockAccess { parts }
+    pub(crate) fn into_access(mut self) -> BlockAccess {
+        let mut access = BlockAccess::in_parts(self.parts.len());
+        self.flush_into(&mut access);
+        access
     }
 
     /// Adds what the record logged to `access`, a record in as many parts

@@ -216,7 +216,7 @@ impl BalExecutor {
             let sequential = SequentialExecutor::with_limits(self.limits)
                 .with_access_record(true)
                 .with_declarations(self.declarations);
-            let mut effects = sequential.streamed_on(state, env, txs, receipt)?;
+            let mut effects = sequential.streamed_to_sink(state, env, txs, receipt)?;
             let record = core::mem::take(&mut effects.access);
             check.whole(&record).map_err(VmError::AccessList)?;
             if let Some(mismatch) = list.unloaded(run, check.marked) {

@@ -325,10 +325,8 @@ impl ParallelExecutor {
         self.run_in_parallel(state, env, txs, receipt)
     }
 
-    /// The block on the sequential path, on the calling thread. A panic in
-    /// the sink fails the block as it does on the parallel path, naming the
-    /// last transaction whose receipt was being handed over; a panic
-    /// elsewhere names the last one handed over before it.
+    /// The block on the sequential path, on the calling thread; a panic
+    /// fails the block as it does on the parallel path.
     fn run_sequentially(
         &self,
         state: &Base<'_>,
@@ -341,16 +339,7 @@ impl ParallelExecutor {
         let sequential = SequentialExecutor::with_limits(self.limits)
             .with_access_record(self.record_access)
             .with_declarations(self.declarations);
-        let delivering = AtomicUsize::new(0);
-        let run = catch_unwind(AssertUnwindSafe(|| {
-            sequential.streamed_on(state, env, txs, |index, r| {
-                delivering.store(index, Ordering::Relaxed);
-                receipt(index, r)
-            })
-        }));
-        let effects = run.unwrap_or_else(|panic| {
-            Err(VmError::Internal { index: delivering.into_inner(), message: panic_message(panic.as_ref()) })
-        })?;
+        let effects = sequential.streamed_to_sink(state, env, txs, receipt)?;
         Ok((effects, Phases { plan, execute: start.elapsed(), ..Phases::default() }))
     }
 
@@ -378,8 +367,13 @@ impl ParallelExecutor {
                 recorder.set_forgettable(hints);
             }
         }
-        // The first segment runs on the state the system calls leave.
+        // The first segment runs on the state the system calls leave. Their
+        // log starts the block's record.
         let mut changes = system::pre_execution(state, env, recorders.first_mut())?;
+        let mut access = if self.record_access { BlockAccess::in_parts(parts) } else { BlockAccess::default() };
+        if let Some(first) = recorders.first_mut() {
+            first.flush_into(&mut access);
+        }
         let block = BlockRun {
             base: state,
             env,
@@ -396,7 +390,6 @@ impl ParallelExecutor {
         let keep = txs.len() <= self.keep_buffers_txs;
         let segments = txs.len().div_ceil(self.segment_txs);
         let (mut fees, mut any_ran, mut repairs) = (U256::ZERO, false, Repairs::default());
-        let mut access = if self.record_access { BlockAccess::in_parts(parts) } else { BlockAccess::default() };
         for n in 0..segments {
             let range = n * self.segment_txs..txs.len().min((n + 1) * self.segment_txs);
             // A segment with a failure fails the block: later ones need not run.
@@ -416,10 +409,6 @@ impl ParallelExecutor {
             }
         }
         let start = Instant::now();
-        if self.record_access && segments == 0 {
-            // The system calls' record, which no segment carried.
-            self.put_together(&block, &mut access, 0)?;
-        }
         let credited = lock(&block.folded).credited;
         beneficiary::settle(&mut changes, state, env, fees - credited, any_ran);
         if txs.len() <= self.keep_buffers_txs {

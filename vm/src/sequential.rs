@@ -4,10 +4,10 @@ use crate::access::{BeneficiaryBalance, BlockAccess, LOGGED_STEPS, Recorder, Ste
 use crate::base::{Base, BaseState};
 use crate::beneficiary;
 use crate::block::BlockEnv;
-use crate::error::{Result, UndeclaredRead};
+use crate::error::{Result, UndeclaredRead, VmError};
 use crate::exec::{build_evm, execute};
 use crate::key::StateKey;
-use crate::parallel::KEEP_BUFFERS_TXS;
+use crate::parallel::{KEEP_BUFFERS_TXS, Sink, panic_message};
 use crate::receipt::{BlockEffects, BlockOutcome, Receipt};
 use crate::repair::{Declarations, Repairs};
 use crate::state::{AccountValue, StateChanges, Value};
@@ -20,6 +20,8 @@ use hashbrown::HashMap;
 use hashbrown::hash_map::Entry;
 use revm::database_interface::{Database, DatabaseRef};
 use revm::state::{AccountInfo, Bytecode};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Runs a block one transaction at a time, in block order, through one
 /// reused revm EVM, committing after each.
@@ -119,6 +121,29 @@ impl SequentialExecutor {
     ) -> Result<BlockEffects> {
         check_declarations(txs, &self.limits)?;
         run(base, block, txs, &Enforce::new(self.declarations), self.record_access, receipt)
+    }
+
+    /// [`streamed_on`](Self::streamed_on) for an executor that promised a
+    /// panic fails the block: a panic in `receipt` fails it with
+    /// [`VmError::Internal`] naming the transaction whose receipt was being
+    /// handed over, and a panic elsewhere the last one handed over before.
+    pub(crate) fn streamed_to_sink(
+        &self,
+        base: &Base<'_>,
+        block: &BlockEnv,
+        txs: &[Transaction],
+        receipt: &Sink<'_>,
+    ) -> Result<BlockEffects> {
+        let delivering = AtomicUsize::new(0);
+        let run = catch_unwind(AssertUnwindSafe(|| {
+            self.streamed_on(base, block, txs, |index, r| {
+                delivering.store(index, Ordering::Relaxed);
+                receipt(index, r)
+            })
+        }));
+        run.unwrap_or_else(|panic| {
+            Err(VmError::Internal { index: delivering.into_inner(), message: panic_message(panic.as_ref()) })
+        })
     }
 
     /// Runs the block with no declarations enforced and records, for each
