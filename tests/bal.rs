@@ -9,9 +9,9 @@ use alloy_eip7928::{BlockAccessIndex, NonceChange};
 use defivm::ethereum::{AccountChanges, BlockAccessList, bal_hash, block_access, block_access_list};
 use defivm::fixture::{Codes, LoadedFixture};
 use defivm::vm::{
-    Address, BalExecutor, BlockEnv, BlockOutcome, Field, FieldValue, ListMismatch, ListedAccess, MismatchKind,
-    ParallelExecutor, ParallelMode, Receipt, SequentialExecutor, State, Status, Transaction, U256, VmError,
-    revm_block_access_list,
+    Address, BalExecutor, BlockEffects, BlockEnv, BlockOutcome, Field, FieldValue, ListMismatch, ListedAccess,
+    MismatchKind, ParallelExecutor, ParallelMode, Receipt, SequentialExecutor, State, Status, Transaction, U256,
+    VmError, revm_block_access_list,
 };
 use defivm::workload::{Workload, WorkloadSpec, generate};
 use std::path::Path;
@@ -159,6 +159,72 @@ fn from_list(
     assert!(receipts.iter().all(|got| got.len() == 1), "{what}: streamed, each receipt once");
     assert_eq!(receipts.concat(), expected.receipts, "{what}: streamed");
     assert_eq!((&streamed.changes, streamed.fees), (&expected.changes, expected.fees), "{what}: streamed");
+    checked_against(what, state, env, txs, list, expected);
+}
+
+/// Every executor that runs a block from its declarations, checking what
+/// it accessed against a list: sequential, and waves and dag at 1, 2 and 4
+/// threads, in one segment and in segments of 64 (a piece of the record
+/// each).
+fn checking() -> Vec<(String, Checking)> {
+    let mut all = vec![("sequential".to_string(), Checking::Sequential(SequentialExecutor::new()))];
+    for threads in [1, 2, 4] {
+        for mode in [ParallelMode::Waves, ParallelMode::Dag] {
+            for segment in [usize::MAX, 64] {
+                let executor = ParallelExecutor::new(threads).unwrap().with_mode(mode).with_fallback(false);
+                let what = format!("{mode:?}, {threads} threads, segments of {segment}");
+                all.push((what, Checking::Parallel(Box::new(executor.with_segment_txs(segment)))));
+            }
+        }
+    }
+    all
+}
+
+/// An executor that checks a block against its list as it runs.
+enum Checking {
+    Sequential(SequentialExecutor),
+    Parallel(Box<ParallelExecutor>),
+}
+
+impl Checking {
+    /// The block run and checked against `list`: its effects, with its
+    /// receipts in block order, each handed over once.
+    fn run(
+        &self,
+        state: &State,
+        env: &BlockEnv,
+        txs: &[Transaction],
+        list: &ListedAccess,
+    ) -> Result<(Vec<Receipt>, BlockEffects), VmError> {
+        let slots: Vec<Mutex<Vec<Receipt>>> = txs.iter().map(|_| Mutex::default()).collect();
+        let receipt = |i: usize, r| slots[i].lock().unwrap().push(r);
+        let effects = match self {
+            Checking::Sequential(executor) => executor.execute_checked(state, env, txs, list, receipt)?,
+            Checking::Parallel(executor) => executor.execute_checked(state, env, txs, list, receipt)?,
+        };
+        let receipts: Vec<Vec<Receipt>> = slots.into_iter().map(|slot| slot.into_inner().unwrap()).collect();
+        assert!(receipts.iter().all(|got| got.len() == 1), "each receipt once");
+        Ok((receipts.concat(), effects))
+    }
+}
+
+/// Runs the block checked against `list` on every checking executor: each
+/// outcome must be `expected` (the sequential one), with no record kept.
+fn checked_against(
+    what: &str,
+    state: &State,
+    env: &BlockEnv,
+    txs: &[Transaction],
+    list: &ListedAccess,
+    expected: &BlockOutcome,
+) {
+    for (how, executor) in checking() {
+        let (receipts, effects) =
+            executor.run(state, env, txs, list).unwrap_or_else(|e| panic!("{what}: checked, {how}: {e}"));
+        assert_eq!(receipts, expected.receipts, "{what}: checked, {how}");
+        assert_eq!((&effects.changes, effects.fees), (&expected.changes, expected.fees), "{what}: checked, {how}");
+        assert!(effects.access.is_empty(), "{what}: checked, {how}: no record kept");
+    }
 }
 
 #[test]
@@ -205,14 +271,15 @@ fn every_mainnet_block_runs_from_its_list_as_sequentially() {
     assert_eq!(files.len(), 68);
 }
 
-/// A list made wrong by `tamper` fails the block at every thread count
-/// with the mismatch `expected` gives (from the right list and the wrong
-/// one), and nothing is applied (the executor returns no outcome).
+/// A list made wrong by `tamper` fails the block at every thread count,
+/// run from the list and checked against it in every mode, with the
+/// mismatch `expected` accepts (told whether the block ran from the list),
+/// and nothing is applied (the executor returns no outcome).
 fn tampered(
     what: &str,
     block: &defivm::workload::GeneratedBlock,
     tamper: impl Fn(&mut BlockAccessList),
-    expected: impl Fn(&ListMismatch) -> bool,
+    expected: impl Fn(&ListMismatch, bool) -> bool,
 ) {
     let record =
         SequentialExecutor::new().with_access_record(true).execute(block.state(), &block.env, &block.txs).unwrap();
@@ -223,7 +290,17 @@ fn tampered(
         let error =
             BalExecutor::new(threads).unwrap().execute(block.state(), &block.env, &block.txs, &list).unwrap_err();
         let VmError::AccessList(mismatch) = &error else { panic!("{what}, {threads} threads: {error}") };
-        assert!(expected(mismatch), "{what}, {threads} threads: {mismatch:?}");
+        assert!(expected(mismatch, true), "{what}, {threads} threads: {mismatch:?}");
+    }
+    // Checked, every executor names the same mismatch, however its record
+    // is cut into pieces.
+    let mut first = None;
+    for (how, executor) in checking() {
+        let error = executor.run(block.state(), &block.env, &block.txs, &list).unwrap_err();
+        let VmError::AccessList(mismatch) = error else { panic!("{what}, checked, {how}: {error}") };
+        assert!(expected(&mismatch, false), "{what}, checked, {how}: {mismatch:?}");
+        let first = first.get_or_insert_with(|| mismatch.clone());
+        assert_eq!(&mismatch, first, "{what}, checked, {how}");
     }
 }
 
@@ -244,7 +321,9 @@ fn a_wrong_list_fails_the_block_naming_the_step_the_key_and_both_values() {
         "account dropped",
         &block,
         |l| l.retain(|a| a.address != sender),
-        |m| m.kind == MismatchKind::UnlistedRead && m.address == sender && m.field.is_none() && m.index == Some(first),
+        |m, _| {
+            m.kind == MismatchKind::UnlistedRead && m.address == sender && m.field.is_none() && m.index == Some(first)
+        },
     );
 
     // A storage read dropped.
@@ -253,11 +332,39 @@ fn a_wrong_list_fails_the_block_naming_the_step_the_key_and_both_values() {
         "storage read dropped",
         &block,
         |l| l.iter_mut().filter(|a| a.address == reader).for_each(|a| a.storage_reads.retain(|s| *s != read)),
-        |m| {
+        // A record knows where a slot changed, not where it was only read.
+        |m, from_list| {
             m.kind == MismatchKind::UnlistedRead
                 && m.address == reader
                 && m.field == Some(Field::Storage(read))
-                && m.index.is_some()
+                && m.index.is_some() == from_list
+        },
+    );
+
+    // A storage read dropped and, later in the block, a post-value changed:
+    // checked against a record, the read's step is not known, and the
+    // change comes first whatever the pieces.
+    let (owner, slot, at, value) = list
+        .iter()
+        .flat_map(|a| a.storage_changes.iter().map(move |s| (a.address, s)))
+        .filter_map(|(address, s)| s.changes.last().map(|c| (address, s.slot, c.block_access_index, c.new_value)))
+        .max_by_key(|c| c.2)
+        .unwrap();
+    let wrong = value ^ U256::from(1);
+    tampered(
+        "storage read dropped and a later post-value changed",
+        &block,
+        |l| {
+            l.iter_mut().filter(|a| a.address == reader).for_each(|a| a.storage_reads.retain(|s| *s != read));
+            let account = l.iter_mut().find(|a| a.address == owner).unwrap();
+            let slot = account.storage_changes.iter_mut().find(|s| s.slot == slot).unwrap();
+            slot.changes.last_mut().unwrap().new_value = wrong;
+        },
+        |m, from_list| {
+            let read = (m.kind, m.address, m.field) == (MismatchKind::UnlistedRead, reader, Some(Field::Storage(read)));
+            let changed = m.kind == MismatchKind::ValueDiffers
+                && (m.index, m.address, m.field) == (Some(index(at.get())), owner, Some(Field::Storage(slot)));
+            if from_list { read || changed } else { changed }
         },
     );
 
@@ -278,7 +385,7 @@ fn a_wrong_list_fails_the_block_naming_the_step_the_key_and_both_values() {
             let account = l.iter_mut().find(|a| a.address == owner).unwrap();
             account.storage_changes.iter_mut().find(|s| s.slot == slot).unwrap().changes[0].new_value = wrong;
         },
-        |m| {
+        |m, _| {
             m.kind == MismatchKind::ValueDiffers
                 && (m.index, m.address, m.field) == (Some(index(at.get())), owner, Some(Field::Storage(slot)))
                 && m.expected == Some(FieldValue::Storage(wrong))
@@ -307,7 +414,7 @@ fn a_wrong_list_fails_the_block_naming_the_step_the_key_and_both_values() {
             let account = l.iter_mut().find(|a| a.address == mover).unwrap();
             account.balance_changes[0].block_access_index = BlockAccessIndex::new(from.get() + 1);
         },
-        |m| {
+        |m, _| {
             m.kind == MismatchKind::UnlistedChange
                 && (m.index, m.address, m.field) == (Some(index(from.get())), mover, Some(Field::Balance))
                 && m.expected.is_none()
@@ -325,7 +432,7 @@ fn a_wrong_list_fails_the_block_naming_the_step_the_key_and_both_values() {
             let account = l.iter_mut().find(|a| a.address == contract).unwrap();
             account.nonce_changes.insert(0, NonceChange::new(BlockAccessIndex::new(1), 77));
         },
-        |m| {
+        |m, _| {
             m.kind == MismatchKind::Unproduced
                 && (m.index, m.address, m.field) == (Some(1), contract, Some(Field::Nonce))
                 && m.expected == Some(FieldValue::Nonce(77))
@@ -340,7 +447,7 @@ fn a_wrong_list_fails_the_block_naming_the_step_the_key_and_both_values() {
             let account = l.iter_mut().find(|a| a.address == contract).unwrap();
             account.nonce_changes.push(NonceChange::new(BlockAccessIndex::new(u64::MAX), 9));
         },
-        |m| {
+        |m, _| {
             m.kind == MismatchKind::Unproduced
                 && (m.index, m.address, m.field) == (Some(u32::MAX), contract, Some(Field::Nonce))
         },
@@ -352,6 +459,62 @@ fn a_wrong_list_fails_the_block_naming_the_step_the_key_and_both_values() {
         "account added",
         &block,
         |l| l.push(AccountChanges { address: stranger, ..AccountChanges::default() }),
-        |m| m.kind == MismatchKind::Unproduced && m.address == stranger && m.index.is_none(),
+        |m, _| m.kind == MismatchKind::Unproduced && m.address == stranger && m.index.is_none(),
     );
+}
+
+#[test]
+fn a_long_block_is_checked_against_its_list_a_piece_at_a_time() {
+    // Longer than the sequential executor's pieces of 65,536 transactions,
+    // and run in parallel in segments of 16,384.
+    let spec = WorkloadSpec { users: 5_000, hot: 0.0, seed: 21, ..WorkloadSpec::new(Workload::Erc20, 70_000) };
+    let block = generate(&spec).unwrap();
+    let (state, env, txs) = (block.state(), &block.env, &block.txs[..]);
+    let expected = SequentialExecutor::new().with_access_record(true).execute(state, env, txs).unwrap();
+    let list = block_access_list(&expected.access);
+    let executors = [
+        ("sequential", Checking::Sequential(SequentialExecutor::new())),
+        ("dag", Checking::Parallel(Box::new(ParallelExecutor::new(2).unwrap().with_segment_txs(1 << 14)))),
+    ];
+    let right = ListedAccess::new(block_access(&list));
+    for (how, executor) in &executors {
+        let (receipts, effects) = executor.run(state, env, txs, &right).unwrap_or_else(|e| panic!("{how}: {e}"));
+        assert_eq!(receipts, expected.receipts, "{how}");
+        assert_eq!((&effects.changes, effects.fees), (&expected.changes, expected.fees), "{how}");
+    }
+    // A value changed in the first piece, one in the last, and an account
+    // no step loads: each piece is checked, and the whole block at the end.
+    let sender_slot = |tx: usize| {
+        let index = tx as u64 + 1;
+        list.iter()
+            .find_map(|a| {
+                let slot =
+                    a.storage_changes.iter().find(|s| s.changes.iter().any(|c| c.block_access_index.get() == index))?;
+                Some((a.address, slot.slot))
+            })
+            .unwrap()
+    };
+    for tx in [100, 68_000] {
+        let (owner, slot) = sender_slot(tx);
+        let mut wrong = list.clone();
+        let account = wrong.iter_mut().find(|a| a.address == owner).unwrap();
+        let slot_changes = account.storage_changes.iter_mut().find(|s| s.slot == slot).unwrap();
+        let change = slot_changes.changes.iter_mut().find(|c| c.block_access_index.get() == tx as u64 + 1).unwrap();
+        change.new_value ^= U256::from(1);
+        let wrong = ListedAccess::new(block_access(&wrong));
+        for (how, executor) in &executors {
+            let error = executor.run(state, env, txs, &wrong).unwrap_err();
+            let VmError::AccessList(m) = &error else { panic!("{how}, transaction {tx}: {error}") };
+            assert_eq!((m.kind, m.index, m.address), (MismatchKind::ValueDiffers, Some(tx as u32 + 1), owner), "{how}");
+        }
+    }
+    let mut wrong = list.clone();
+    let stranger = Address::repeat_byte(0x5b);
+    wrong.push(AccountChanges { address: stranger, ..AccountChanges::default() });
+    let wrong = ListedAccess::new(block_access(&wrong));
+    for (how, executor) in &executors {
+        let error = executor.run(state, env, txs, &wrong).unwrap_err();
+        let VmError::AccessList(m) = &error else { panic!("{how}, account added: {error}") };
+        assert_eq!((m.kind, m.index, m.address), (MismatchKind::Unproduced, None, stranger), "{how}");
+    }
 }

@@ -12,7 +12,7 @@ use alloy_eip7928::{
 };
 use alloy_primitives::{Address, B256, Bytes, Keccak256, U64, U256, b256};
 use alloy_rlp::Encodable;
-use defivm_vm::{AccountAccess, BlockAccess};
+use defivm_vm::{AccountAccess, BlockAccess, ListedAccess};
 use serde::{Deserialize, Serialize};
 
 /// The hash of an empty block access list: `keccak256(rlp([]))`.
@@ -60,23 +60,34 @@ pub fn bal_hash(list: &BlockAccessList) -> B256 {
 /// `u32::MAX`) is kept as `u32::MAX`, past every block's last step, which
 /// checking the list then reports.
 pub fn block_access(list: &[AccountChanges]) -> BlockAccess {
+    BlockAccess::from_accounts(list.iter().map(account_access))
+}
+
+/// The list in the form a block is executed from or checked against
+/// ([`defivm_vm::ListedAccess`]), made as [`block_access`] makes its
+/// content, one account at a time: each account's entry is dropped once
+/// taken in, so a large list is not held in two forms at once.
+pub fn listed_access(list: BlockAccessList) -> ListedAccess {
+    ListedAccess::from_accounts(list.into_iter().map(|account| account_access(&account)))
+}
+
+/// One account's entry of a list, as its accesses.
+fn account_access(account: &AccountChanges) -> (Address, AccountAccess) {
     let index = |at: BlockAccessIndex| u32::try_from(at.get()).unwrap_or(u32::MAX);
-    BlockAccess::from_accounts(list.iter().map(|account| {
-        let mut access = AccountAccess {
-            balance: account.balance_changes.iter().map(|c| (index(c.block_access_index), c.post_balance)).collect(),
-            nonce: account.nonce_changes.iter().map(|c| (index(c.block_access_index), c.new_nonce)).collect(),
-            code: account.code_changes.iter().map(|c| (index(c.block_access_index), c.new_code.clone())).collect(),
-            ..AccountAccess::default()
-        };
-        for slot in &account.storage_changes {
-            let changes = slot.changes.iter().map(|c| (index(c.block_access_index), c.new_value));
-            access.storage.entry(slot.slot).or_default().extend(changes);
-        }
-        for slot in &account.storage_reads {
-            access.storage.entry(*slot).or_default();
-        }
-        (account.address, access)
-    }))
+    let mut access = AccountAccess {
+        balance: account.balance_changes.iter().map(|c| (index(c.block_access_index), c.post_balance)).collect(),
+        nonce: account.nonce_changes.iter().map(|c| (index(c.block_access_index), c.new_nonce)).collect(),
+        code: account.code_changes.iter().map(|c| (index(c.block_access_index), c.new_code.clone())).collect(),
+        ..AccountAccess::default()
+    };
+    for slot in &account.storage_changes {
+        let changes = slot.changes.iter().map(|c| (index(c.block_access_index), c.new_value));
+        access.storage.entry(slot.slot).or_default().extend(changes);
+    }
+    for slot in &account.storage_reads {
+        access.storage.entry(*slot).or_default();
+    }
+    (account.address, access)
 }
 
 /// Where `list` departs from the EIP's form, if it does: accounts sorted by

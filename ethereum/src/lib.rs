@@ -35,7 +35,8 @@ mod source;
 pub use alloy_eip7928::{AccountChanges, BlockAccessList};
 pub use bal::{
     BalAccountJson, BalBalanceJson, BalCodeJson, BalNonceJson, BalSlotChangeJson, BalSlotJson, EMPTY_BAL_HASH,
-    bal_from_json, bal_hash, bal_to_json, block_access, block_access_list, first_difference, noncanonical,
+    bal_from_json, bal_hash, bal_to_json, block_access, block_access_list, first_difference, listed_access,
+    noncanonical,
 };
 pub use envelope::transaction;
 pub use error::ImportError;

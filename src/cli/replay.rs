@@ -2,11 +2,9 @@
 //! outcome.
 
 use clap::{Args, ValueEnum};
-use defivm::ethereum::block_access;
+use defivm::ethereum::listed_access;
 use defivm::fixture::{Codes, LoadedFixture};
-use defivm::vm::{
-    BalExecutor, Declarations, ListedAccess, ParallelExecutor, ParallelMode, Receipt, SequentialExecutor,
-};
+use defivm::vm::{BalExecutor, Declarations, ParallelExecutor, ParallelMode, Receipt, SequentialExecutor};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -77,7 +75,12 @@ impl Replay {
         // Fixtures of one chain share a code file: read once.
         let codes = Codes::new();
         for file in &self.files {
-            let fixture = LoadedFixture::load_with(file, &codes).map_err(|e| e.to_string())?;
+            let mut fixture = LoadedFixture::load_with(file, &codes).map_err(|e| e.to_string())?;
+            // The list in lookup form, as a block's list is decoded before
+            // its block runs: bal mode runs from it, the others are checked
+            // against it as they run. The fixture's form is dropped: a
+            // large block's takes hundreds of megabytes.
+            let list = fixture.block_access_list.take().map(listed_access);
             let (state, env, txs) = (&fixture.state, &fixture.env, &fixture.txs);
             let declarations = self.declarations.map_or(fixture.declarations, Declarations::from);
             for &mode in &modes {
@@ -87,15 +90,11 @@ impl Replay {
                     Mode::Bal => "bal",
                     _ => "dag",
                 };
-                let list = match (mode, &fixture.block_access_list) {
+                match (mode, &list) {
                     (Mode::Bal, None) if self.mode == Mode::All => continue,
                     (Mode::Bal, None) => return Err(format!("{}: bal mode needs a blockAccessList", file.display())),
-                    // The list in lookup form, as a block's list is decoded
-                    // before its block runs; made for bal mode alone, as a
-                    // large block's takes hundreds of megabytes.
-                    (Mode::Bal, Some(list)) => Some(ListedAccess::new(block_access(list))),
-                    _ => None,
-                };
+                    _ => {}
+                }
                 // A fresh executor per run, made before the clock starts: its
                 // threads end with it, and with them their keccak memos (up
                 // to 25 MiB each), which a kept idle pool would hold through
@@ -105,43 +104,37 @@ impl Replay {
                     Mode::Waves => Some(ParallelMode::Waves),
                     _ => Some(ParallelMode::Dag),
                 };
-                // A fixture with a block access list is checked against it.
-                let record = fixture.block_access_list.is_some();
                 let executor = parallel
                     .map(|m| {
-                        ParallelExecutor::new(self.threads)
-                            .map(|e| e.with_mode(m).with_access_record(record).with_declarations(declarations))
+                        ParallelExecutor::new(self.threads).map(|e| e.with_mode(m).with_declarations(declarations))
                     })
                     .transpose()
                     .map_err(|e| e.to_string())?;
-                let bal = list
-                    .map(|list| BalExecutor::new(self.threads).map(|e| (e.with_declarations(declarations), list)))
+                let bal = (mode == Mode::Bal)
+                    .then(|| BalExecutor::new(self.threads).map(|e| e.with_declarations(declarations)))
                     .transpose();
                 let bal = bal.map_err(|e| e.to_string())?;
+                let sequential = SequentialExecutor::new().with_declarations(declarations);
                 // Receipts are checked as they come and not kept: a large
                 // block's receipts and logs would be most of a gigabyte.
                 let check = fixture.stream_check();
                 let receipt = |index, receipt: Receipt| check.receipt(index, &receipt);
                 let start = Instant::now();
-                let result = match (&executor, &bal) {
-                    (Some(executor), _) => executor.execute_streamed(state, env, txs, receipt),
-                    // The list is checked as the block runs from it.
-                    (None, Some((executor, list))) => executor.execute_streamed(state, env, txs, list, receipt),
-                    (None, None) => SequentialExecutor::new()
-                        .with_access_record(record)
-                        .with_declarations(declarations)
-                        .execute_streamed(state, env, txs, receipt),
+                // A fixture with a block access list is checked against it
+                // as the block runs, in every mode.
+                let result = match (&executor, &bal, &list) {
+                    (Some(executor), _, Some(list)) => executor.execute_checked(state, env, txs, list, receipt),
+                    (Some(executor), _, None) => executor.execute_streamed(state, env, txs, receipt),
+                    (None, Some(executor), Some(list)) => executor.execute_streamed(state, env, txs, list, receipt),
+                    (None, _, Some(list)) => sequential.execute_checked(state, env, txs, list, receipt),
+                    (None, _, None) => sequential.execute_streamed(state, env, txs, receipt),
                 };
                 let repairs = result.as_ref().map(|effects| effects.repairs).unwrap_or_default();
                 let seconds = start.elapsed().as_secs_f64();
                 drop((executor, bal));
                 let gas = if result.is_ok() { check.gas_used() } else { 0 };
                 let header = result.is_ok().then(|| check.computed_header()).flatten();
-                let checked = check.finish(&result).and_then(|()| match &result {
-                    Ok(effects) if mode != Mode::Bal => fixture.compare_access(&effects.access),
-                    _ => Ok(()),
-                });
-                let (matches, detail) = match checked {
+                let (matches, detail) = match check.finish(&result) {
                     Ok(()) => (true, String::new()),
                     Err(mismatch) => (false, mismatch.to_string()),
                 };

@@ -29,7 +29,11 @@
 //! threads at once. The recorders are then emptied, so a block's log holds
 //! one segment's steps, never the whole block's (a million transactions log
 //! about a gigabyte): what the block keeps is its record, one entry per
-//! account, slot and change.
+//! account, slot and change. The beneficiary's balance changes join the
+//! record at the same time, so each segment adds every entry of its steps:
+//! a run that checks the block against its list checks that piece and
+//! empties the record (`keep.rs`), holding one segment's record, never the
+//! block's.
 
 use alloy_primitives::{Address, Bytes, U256};
 use hashbrown::HashMap;
@@ -158,6 +162,12 @@ impl BlockAccess {
         Self { parts: (0..parts.max(1)).map(|_| HashMap::new()).collect() }
     }
 
+    /// The same record with no account, in as many parts, its room given
+    /// back (the next piece's parts are built afresh).
+    pub(crate) fn clear(&mut self) {
+        self.parts.iter_mut().for_each(|part| *part = HashMap::new());
+    }
+
     /// The record's parts, taken out to be added to on several threads at
     /// once ([`add_to_part`](Self::add_to_part)) and given back
     /// ([`from_parts`](Self::from_parts)).
@@ -186,9 +196,19 @@ impl BlockAccess {
 }
 
 impl AccountAccess {
+    /// The same accesses, each field's changes put in index order, one per
+    /// index (of two at one index, the later given kept).
+    pub(crate) fn in_order(mut self) -> Self {
+        in_order(&mut self.balance);
+        in_order(&mut self.nonce);
+        in_order(&mut self.code);
+        self.storage.values_mut().for_each(in_order);
+        self
+    }
+
     /// Takes in `other`'s accesses of the same account (from other steps),
     /// each field's changes put in index order, one per index.
-    fn absorb(&mut self, other: AccountAccess) {
+    pub(crate) fn absorb(&mut self, other: AccountAccess) {
         append(&mut self.balance, other.balance);
         append(&mut self.nonce, other.nonce);
         append(&mut self.code, other.code);
@@ -507,14 +527,16 @@ fn in_order<T>(changes: &mut Vec<(u32, T)>) {
 }
 
 /// The beneficiary's balance through a block, transaction by transaction
-/// in block order: what each left it with, plus its fee.
+/// in block order: what each left it with, plus its fee. Its changes go to
+/// the block's record piece by piece ([`drain_into`](Self::drain_into)).
 #[derive(Debug, Clone)]
 pub(crate) struct BeneficiaryBalance {
     /// Its balance after the last transaction added.
     balance: U256,
-    /// The changes so far.
+    /// The changes since the last piece.
     changes: Vec<(u32, U256)>,
-    /// Whether any transaction ran (and so accessed it).
+    /// Whether any transaction since the last piece ran (and so accessed
+    /// it).
     accessed: bool,
 }
 
@@ -539,11 +561,12 @@ impl BeneficiaryBalance {
         self.balance = after;
     }
 
-    /// Puts the beneficiary's balance changes, at `beneficiary`, into
-    /// `access`.
-    pub(crate) fn finish(self, beneficiary: Address, access: &mut BlockAccess) {
-        if self.accessed {
-            access.entry(beneficiary).balance = self.changes;
+    /// Adds the beneficiary's balance changes since the last call, at
+    /// `beneficiary`, to `access`, which holds none of it at those indexes
+    /// (the recorders leave the beneficiary's balance out).
+    pub(crate) fn drain_into(&mut self, beneficiary: Address, access: &mut BlockAccess) {
+        if std::mem::take(&mut self.accessed) {
+            append(&mut access.entry(beneficiary).balance, std::mem::take(&mut self.changes));
         }
     }
 }

@@ -42,8 +42,9 @@ use crate::block::BlockEnv;
 use crate::block::SpecId;
 use crate::error::{Result, UndeclaredRead, VmError};
 use crate::exec::{Evm, build_evm, execute};
+use crate::keep::Keep;
 use crate::key::StateKey;
-use crate::listed::{Fate, ListMismatch, ListedAccess, Seen, StepCheck};
+use crate::listed::{Fate, ListMismatch, ListedAccess, RecordCheck, Seen, StepCheck};
 use crate::parallel::{Phases, Sink, panic_message};
 use crate::receipt::{BlockEffects, BlockOutcome, Receipt};
 use crate::repair::{Declarations, Repairs};
@@ -206,25 +207,19 @@ impl BalExecutor {
     ) -> Result<(BlockEffects, Phases)> {
         let start = Instant::now();
         check_declarations(txs, &self.limits)?;
+        if !env.spec.is_enabled_in(SpecId::SPURIOUS_DRAGON) {
+            // The sequential path, and the list checked against its record.
+            let sequential = SequentialExecutor::with_limits(self.limits).with_declarations(self.declarations);
+            let keep = Keep::Checked(RecordCheck::new(list, env.beneficiary));
+            let effects = sequential.streamed_to_sink(state, env, txs, keep, receipt)?;
+            let plan = Plan::Sequential(Why::BeforeEip161);
+            return Ok((effects, Phases { plan, execute: start.elapsed(), ..Phases::default() }));
+        }
         let (_turn, run) = list.begin();
         let after = after_last(txs);
         let failed = |mismatch: Box<ListMismatch>| Err(VmError::AccessList(mismatch));
         let seen = RefCell::default();
         let mut check = StepCheck::new(list, &seen, run, env.beneficiary);
-        if !env.spec.is_enabled_in(SpecId::SPURIOUS_DRAGON) {
-            // The sequential path, and the list checked against its record.
-            let sequential = SequentialExecutor::with_limits(self.limits)
-                .with_access_record(true)
-                .with_declarations(self.declarations);
-            let mut effects = sequential.streamed_to_sink(state, env, txs, receipt)?;
-            let record = core::mem::take(&mut effects.access);
-            check.whole(&record).map_err(VmError::AccessList)?;
-            if let Some(mismatch) = list.unloaded(run, check.marked) {
-                return failed(Box::new(mismatch));
-            }
-            let plan = Plan::Sequential(Why::BeforeEip161);
-            return Ok((effects, Phases { plan, execute: start.elapsed(), ..Phases::default() }));
-        }
         // Step 0: the system calls, on the base state.
         let mut recorder = Recorder::new(1, env.beneficiary);
         let system_changes = system::pre_execution(state, env, Some(&mut recorder))?;

@@ -66,6 +66,11 @@
 //!   the list as it goes: the outcome is the sequential one, or
 //!   [`VmError::AccessList`] names the first step the list disagrees with
 //!   ([`ListMismatch`]). Declarations still hold.
+//! - **Checking a block against its list.** Every other executor runs a
+//!   block from its declarations and checks it against the list as it goes
+//!   (`execute_checked`): the record of what it accessed is checked a piece
+//!   at a time (a segment, or 65,536 transactions on the sequential path)
+//!   and dropped, with the same [`ListMismatch`] for a list that disagrees.
 //! - **The base state.** A block starts from the in-memory [`State`] or
 //!   any revm database ([`BaseState`], `base.rs`), read and never written.
 //!   The parallel executor reads a database's declared and implied keys
@@ -92,9 +97,11 @@
 //! `baseline.rs` (plain revm, for comparison), `access.rs` (what a block
 //! accessed: its EIP-7928 list's content), `revm_bal.rs` (revm's own list
 //! builder, to compare with), `listed.rs` (a list in lookup form, and the
-//! checks of the steps against it), `bal.rs` (executing a block from its
-//! list), `declare.rs` (declarations derived by simulation), `repair.rs`
-//! (declarations as hints, and the repair of strays), `error.rs`.
+//! checks of the steps, or of a record, against it), `keep.rs` (where a
+//! run's record goes: kept, or checked a piece at a time), `bal.rs`
+//! (executing a block from its list), `declare.rs` (declarations derived by
+//! simulation), `repair.rs` (declarations as hints, and the repair of
+//! strays), `error.rs`.
 
 mod access;
 mod bal;
@@ -107,6 +114,7 @@ mod declare;
 mod error;
 mod exec;
 mod keccak_memo;
+mod keep;
 mod key;
 mod listed;
 mod parallel;

@@ -1,7 +1,8 @@
 //! A block's access list in lookup form, for executing the block from it
-//! ([`crate::BalExecutor`]): what the list says each key holds before a
-//! step, and the checks that what the steps really did is exactly what it
-//! lists.
+//! ([`crate::BalExecutor`]) or checking a block run from its declarations
+//! against it (`execute_checked`): what the list says each key holds before
+//! a step, and the checks that what the steps really did is exactly what
+//! it lists.
 //!
 //! What a key holds before step `k` (block access index `k`): its last
 //! change at an index below `k`, else its value in the base state. An
@@ -25,6 +26,10 @@
 //!
 //! Marks let one list be executed again and again (a benchmark) with no
 //! pass to clear them; runs of one list take turns ([`ListedAccess::begin`]).
+//!
+//! A block run from its declarations is checked the same way, on its record
+//! instead of each step's state ([`RecordCheck`]), a piece of the block at
+//! a time: per-index counts for the piece's indexes, marks across pieces.
 
 use crate::access::{AccountAccess, BlockAccess, Step, StepObserver, steps};
 use crate::base::{Base, Fields};
@@ -32,7 +37,9 @@ use crate::key::StateKey;
 use crate::state::Value;
 use alloy_primitives::{Address, Bytes, U256};
 use core::cell::RefCell;
+use core::ops::RangeInclusive;
 use hashbrown::HashMap;
+use hashbrown::hash_map::Entry;
 use revm::state::{Bytecode, EvmState};
 use std::borrow::Cow;
 use std::fmt;
@@ -132,7 +139,9 @@ pub struct ListMismatch {
     /// The block access index of the step concerned (0: the system calls
     /// before the transactions, `i + 1`: transaction `i`, `n + 1`: what
     /// follows the last of `n`); `None` for an account or slot no step
-    /// loaded.
+    /// loaded, and, in a block checked against its record
+    /// (`execute_checked`), for one the list does not hold that a step only
+    /// read (a record says where a key changed, not where it was read).
     pub index: Option<u32>,
     /// The account.
     pub address: Address,
@@ -162,6 +171,7 @@ impl fmt::Display for ListMismatch {
         };
         match self.index {
             Some(index) => write!(f, "block access index {index} {what}: {}", self.address)?,
+            None if self.kind == MismatchKind::UnlistedRead => write!(f, "a step {what}: {}", self.address)?,
             None => write!(f, "no step loads the list's entry: {}", self.address)?,
         }
         match self.field {
@@ -193,34 +203,67 @@ fn at<T>(changes: &[(u32, T)], index: u32) -> Option<&T> {
 impl ListedAccess {
     /// The list whose content is `access`.
     pub fn new(access: BlockAccess) -> Self {
+        Self::from_accounts(access.into_accounts())
+    }
+
+    /// The list whose content is each account's accesses, taken in one at
+    /// a time, so that a large list is not held in two forms at once. An
+    /// account given twice keeps both's changes, as in
+    /// [`BlockAccess::from_accounts`].
+    pub fn from_accounts(accounts: impl IntoIterator<Item = (Address, AccountAccess)>) -> Self {
         let mut list = Self::default();
-        for (address, account) in access.into_accounts() {
-            let AccountAccess { mut balance, mut nonce, mut code, mut storage } = account;
-            // In index order (a list of a real block is; one moved about
-            // need not be).
-            balance.sort_by_key(|c| c.0);
-            nonce.sort_by_key(|c| c.0);
-            code.sort_by_key(|c| c.0);
-            storage.values_mut().for_each(|changes| changes.sort_by_key(|c| c.0));
-            let indexes = (balance.iter().map(|c| c.0))
-                .chain(nonce.iter().map(|c| c.0))
-                .chain(code.iter().map(|c| c.0))
-                .chain(storage.values().flatten().map(|c| c.0));
-            indexes.for_each(|index| list.changes_at.add(index));
-            let mut destroyed: Vec<u32> = nonce.iter().filter(|(_, n)| *n == 0).map(|(at, _)| *at).collect();
-            destroyed.extend(code.iter().filter(|(_, c)| c.is_empty()).map(|(at, _)| *at));
-            destroyed.sort_unstable();
-            destroyed.dedup();
-            let code = code.into_iter().map(|(at, bytes)| (at, bytecode(bytes))).collect();
-            let storage: HashMap<U256, ListedSlot> = storage
-                .into_iter()
-                .map(|(slot, changes)| (slot, ListedSlot { mark: AtomicU64::new(0), changes }))
-                .collect();
-            list.entries += 1 + storage.len() as u64;
-            let account = ListedAccount { mark: AtomicU64::new(0), balance, nonce, code, destroyed, storage };
-            list.accounts.insert(address, account);
+        for (address, account) in accounts {
+            // Each field's changes in index order, one per index (the last
+            // given of an index kept), as the record's are.
+            let account = match list.accounts.remove(&address) {
+                Some(earlier) => {
+                    let mut merged = list.taken_out(earlier);
+                    merged.absorb(account);
+                    merged
+                }
+                None => account.in_order(),
+            };
+            list.insert(address, account);
         }
         list
+    }
+
+    /// Adds the account at `address`, which the list does not hold, its
+    /// changes in index order.
+    fn insert(&mut self, address: Address, account: AccountAccess) {
+        let AccountAccess { balance, nonce, code, storage } = account;
+        let indexes = (balance.iter().map(|c| c.0))
+            .chain(nonce.iter().map(|c| c.0))
+            .chain(code.iter().map(|c| c.0))
+            .chain(storage.values().flatten().map(|c| c.0));
+        indexes.for_each(|index| self.changes_at.add(index));
+        let mut destroyed: Vec<u32> = nonce.iter().filter(|(_, n)| *n == 0).map(|(at, _)| *at).collect();
+        destroyed.extend(code.iter().filter(|(_, c)| c.is_empty()).map(|(at, _)| *at));
+        destroyed.sort_unstable();
+        destroyed.dedup();
+        let code = code.into_iter().map(|(at, bytes)| (at, bytecode(bytes))).collect();
+        let storage: HashMap<U256, ListedSlot> = storage
+            .into_iter()
+            .map(|(slot, changes)| (slot, ListedSlot { mark: AtomicU64::new(0), changes }))
+            .collect();
+        self.entries += 1 + storage.len() as u64;
+        let account = ListedAccount { mark: AtomicU64::new(0), balance, nonce, code, destroyed, storage };
+        self.accounts.insert(address, account);
+    }
+
+    /// An account taken out of the list (its changes no longer counted),
+    /// as its accesses.
+    fn taken_out(&mut self, listed: ListedAccount) -> AccountAccess {
+        let ListedAccount { balance, nonce, code, storage, .. } = listed;
+        let indexes = (balance.iter().map(|c| c.0))
+            .chain(nonce.iter().map(|c| c.0))
+            .chain(code.iter().map(|c| c.0))
+            .chain(storage.values().flat_map(|slot| &slot.changes).map(|c| c.0));
+        indexes.for_each(|index| self.changes_at.remove(index));
+        self.entries -= 1 + storage.len() as u64;
+        let code = code.into_iter().map(|(at, code)| (at, code.original_bytes())).collect();
+        let storage = storage.into_iter().map(|(slot, listed)| (slot, listed.changes)).collect();
+        AccountAccess { balance, nonce, code, storage }
     }
 
     /// How many accounts the list holds.
@@ -393,11 +436,33 @@ impl Counts {
         self.dense[at] += 1;
     }
 
+    fn remove(&mut self, index: u32) {
+        match self.dense.get_mut(index as usize) {
+            Some(n) => *n -= 1,
+            None => {
+                if let Entry::Occupied(mut far) = self.far.entry(index) {
+                    *far.get_mut() -= 1;
+                    if *far.get() == 0 {
+                        far.remove();
+                    }
+                }
+            }
+        }
+    }
+
     fn get(&self, index: u32) -> u32 {
         match self.dense.get(index as usize) {
             Some(&n) => n,
             None => self.far.get(&index).copied().unwrap_or(0),
         }
+    }
+
+    /// Every index of `range` with changes, with their number.
+    fn in_range(&self, range: RangeInclusive<u32>) -> impl Iterator<Item = (u32, u32)> + '_ {
+        let (start, end) = (*range.start() as usize, *range.end() as usize);
+        let dense = self.dense.iter().enumerate().skip(start).take((end - start).saturating_add(1));
+        let dense = dense.filter(|(_, n)| **n > 0).map(|(at, n)| (at as u32, *n));
+        dense.chain(self.far.iter().filter(move |(at, _)| range.contains(at)).map(|(&at, &n)| (at, n)))
     }
 
     /// Every index with changes, with their number.
@@ -667,24 +732,23 @@ impl<'a, 's> StepCheck<'a, 's> {
         }
     }
 
-    /// Checks a whole block's record (`record`, each change at its own
-    /// index): the first mismatch in block order, if any. An account or
-    /// slot the list does not hold is reported at the account's first
-    /// change, if it has one.
-    pub(crate) fn whole(&mut self, record: &BlockAccess) -> Result<(), Box<ListMismatch>> {
+    /// Checks the record of a piece of the block (`record`, each change at
+    /// its own index), which holds every step of `indexes` and no other:
+    /// the first mismatch in block order ([`block_order`]), if any. An
+    /// account or slot the list does not hold is reported at its first
+    /// change in the piece, or with no index if it has none there.
+    fn piece(&mut self, record: &BlockAccess, indexes: RangeInclusive<u32>) -> Option<ListMismatch> {
         let list = self.list;
+        // The changes that matched, counted per index; which ones is worked
+        // out again only for an index whose count falls short.
         let mut matched: HashMap<u32, u32> = HashMap::new();
-        let mut produced: Vec<(u32, Address, Field)> = Vec::new();
         let (mut mismatches, mut missing) = (Vec::new(), Vec::new());
-        let mut one = |check: &mut Self, at: u32, address: Address, field: Field, run: &mut dyn FnMut(&mut Self)| {
+        let mut one = |check: &mut Self, at: u32, run: &mut dyn FnMut(&mut Self)| {
             check.start();
             run(check);
             match check.mismatch.take() {
                 Some(mismatch) => mismatches.push(mismatch),
-                None => {
-                    *matched.entry(at).or_default() += 1;
-                    produced.push((at, address, field));
-                }
+                None => *matched.entry(at).or_default() += 1,
             }
         };
         for (&address, account) in record.accounts() {
@@ -699,17 +763,15 @@ impl<'a, 's> StepCheck<'a, 's> {
             };
             self.mark(&listed.mark);
             for &(at, balance) in &account.balance {
-                one(self, at, address, Field::Balance, &mut |c| {
+                one(self, at, &mut |c| {
                     c.change(&listed.balance, at, address, Field::Balance, balance, FieldValue::Balance)
                 });
             }
             for &(at, nonce) in &account.nonce {
-                one(self, at, address, Field::Nonce, &mut |c| {
-                    c.change(&listed.nonce, at, address, Field::Nonce, nonce, FieldValue::Nonce)
-                });
+                one(self, at, &mut |c| c.change(&listed.nonce, at, address, Field::Nonce, nonce, FieldValue::Nonce));
             }
             for (at, code) in &account.code {
-                one(self, *at, address, Field::Code, &mut |c| c.code_change(&listed.code, *at, address, code.clone()));
+                one(self, *at, &mut |c| c.code_change(&listed.code, *at, address, code.clone()));
             }
             for (slot, changes) in &account.storage {
                 let Some(listed) = listed.storage.get(slot) else {
@@ -719,23 +781,19 @@ impl<'a, 's> StepCheck<'a, 's> {
                 self.mark(&listed.mark);
                 let field = Field::Storage(*slot);
                 for &(at, value) in changes {
-                    one(self, at, address, field, &mut |c| {
-                        c.change(&listed.changes, at, address, field, value, FieldValue::Storage)
-                    });
+                    one(self, at, &mut |c| c.change(&listed.changes, at, address, field, value, FieldValue::Storage));
                 }
             }
         }
         mismatches.append(&mut missing);
-        for (index, listed) in list.changes_at.iter() {
-            if matched.get(&index).copied().unwrap_or(0) != listed {
-                let at: Vec<_> = produced.iter().filter(|p| p.0 == index).map(|p| (p.1, p.2)).collect();
-                mismatches.push(list.unproduced_at(index, &at));
-            }
+        // The first index whose changes the piece did not all produce (a
+        // wrong list may fall short at every index: only the first is
+        // looked into).
+        let short = list.changes_at.in_range(indexes).filter(|(index, n)| matched.get(index) != Some(n)).min();
+        if let Some((index, _)) = short {
+            mismatches.push(list.unproduced_at(index, &list.produced_at(record, index)));
         }
-        match mismatches.into_iter().min_by_key(|m| (m.index.unwrap_or(u32::MAX), m.address)) {
-            Some(mismatch) => Err(Box::new(mismatch)),
-            None => Ok(()),
-        }
+        mismatches.into_iter().min_by_key(block_order)
     }
 
     /// The beneficiary's balance after transaction step `index` that ran,
@@ -769,6 +827,75 @@ impl<'a, 's> StepCheck<'a, 's> {
     }
 }
 
+/// A run's check of a block's record against a list, a piece of the
+/// block at a time: how a block run from its declarations, not from its
+/// list, is checked against the list with one piece's record held, never
+/// the block's. The pieces come in block order, each holding every step of
+/// the indexes from the end of the one before through its own last
+/// ([`piece`](Self::piece)); [`finish`](Self::finish) then makes the checks
+/// of the whole block.
+#[derive(Debug)]
+pub(crate) struct RecordCheck<'a> {
+    list: &'a ListedAccess,
+    /// Held for the run: another run of the list waits.
+    _turn: MutexGuard<'a, ()>,
+    run: u64,
+    beneficiary: Address,
+    /// The list's entries the pieces so far loaded.
+    marked: u64,
+    /// The first index no piece has held yet.
+    next: u32,
+    /// The first read of a key the list does not hold whose step no piece
+    /// said (a record says where a key changed, not where it was read): it
+    /// comes after every mismatch at a step, so the block goes on.
+    unlisted: Option<Box<ListMismatch>>,
+}
+
+impl<'a> RecordCheck<'a> {
+    /// A check of `list` for a block whose beneficiary is `beneficiary`;
+    /// waits for the list's run in progress, if any.
+    pub(crate) fn new(list: &'a ListedAccess, beneficiary: Address) -> Self {
+        let (turn, run) = list.begin();
+        Self { list, _turn: turn, run, beneficiary, marked: 0, next: 0, unlisted: None }
+    }
+
+    /// Checks the next piece, `record`: every step from the end of the
+    /// last piece through step `through`.
+    pub(crate) fn piece(&mut self, record: &BlockAccess, through: u32) -> Result<(), Box<ListMismatch>> {
+        let seen = RefCell::default();
+        let mut check = StepCheck::new(self.list, &seen, self.run, self.beneficiary);
+        let found = check.piece(record, self.next..=through);
+        self.marked += check.marked;
+        self.next = through.saturating_add(1);
+        match found {
+            Some(mismatch) if mismatch.index.is_some() => Err(Box::new(mismatch)),
+            Some(unlisted) => {
+                if self.unlisted.as_ref().is_none_or(|first| block_order(&unlisted) < block_order(first)) {
+                    self.unlisted = Some(Box::new(unlisted));
+                }
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// After the block's last piece: a change the list holds past the
+    /// block's last step, then a read of a key the list does not hold, then
+    /// an account or slot no step loaded.
+    pub(crate) fn finish(self) -> Result<(), Box<ListMismatch>> {
+        if let Some(past) = self.next.checked_sub(1).and_then(|last| self.list.first_past(last)) {
+            return Err(Box::new(self.list.unproduced_at(past, &[])));
+        }
+        if let Some(unlisted) = self.unlisted {
+            return Err(unlisted);
+        }
+        match self.list.unloaded(self.run, self.marked) {
+            Some(mismatch) => Err(Box::new(mismatch)),
+            None => Ok(()),
+        }
+    }
+}
+
 impl StepObserver for StepCheck<'_, '_> {
     fn observe(&mut self, index: u32, state: &EvmState) -> Option<U256> {
         self.step(index, state, false)
@@ -776,6 +903,28 @@ impl StepObserver for StepCheck<'_, '_> {
 }
 
 impl ListedAccess {
+    /// The changes at `index` in `record` that are the list's.
+    fn produced_at(&self, record: &BlockAccess, index: u32) -> Vec<(Address, Field)> {
+        let mut produced = Vec::new();
+        for (&address, account) in record.accounts() {
+            let Some(listed) = self.accounts.get(&address) else { continue };
+            let mut found = |field: Field, same: Option<bool>| {
+                if same == Some(true) {
+                    produced.push((address, field));
+                }
+            };
+            found(Field::Balance, at(&account.balance, index).map(|v| at(&listed.balance, index) == Some(v)));
+            found(Field::Nonce, at(&account.nonce, index).map(|v| at(&listed.nonce, index) == Some(v)));
+            let code = at(&account.code, index);
+            found(Field::Code, code.map(|c| at(&listed.code, index).is_some_and(|l| l.original_byte_slice() == c)));
+            for (slot, changes) in &account.storage {
+                let listed = listed.storage.get(slot).and_then(|listed| at(&listed.changes, index));
+                found(Field::Storage(*slot), at(changes, index).map(|v| listed == Some(v)));
+            }
+        }
+        produced
+    }
+
     /// The first entry at `index` not among `produced`, as a mismatch.
     fn unproduced_at(&self, index: u32, produced: &[(Address, Field)]) -> ListMismatch {
         let mut found = Vec::new();
@@ -839,6 +988,12 @@ impl ListedAccess {
 fn unlisted(index: Option<u32>, address: Address, slot: Option<U256>) -> ListMismatch {
     let field = slot.map(Field::Storage);
     ListMismatch { kind: MismatchKind::UnlistedRead, index, address, field, expected: None, computed: None }
+}
+
+/// The order in which a record's mismatches are reported: by step (one
+/// with none last), account and field.
+fn block_order(mismatch: &ListMismatch) -> (u32, Address, Option<(u8, U256)>) {
+    (mismatch.index.unwrap_or(u32::MAX), mismatch.address, mismatch.field.as_ref().map(field_order))
 }
 
 /// Fields in the order a mismatch is reported.

@@ -66,7 +66,9 @@ use crate::beneficiary;
 use crate::block::BlockEnv;
 use crate::error::{Result, UndeclaredRead, VmError};
 use crate::exec::{build_evm, execute};
+use crate::keep::Keep;
 use crate::key::StateKey;
+use crate::listed::{ListedAccess, RecordCheck};
 use crate::plan::Plan;
 use crate::prepare::{Cell, CellId, Decl, DeclKey, Prepared, Source, Spare, lock};
 use crate::receipt::{BlockEffects, BlockOutcome, Receipt};
@@ -286,7 +288,7 @@ impl ParallelExecutor {
         txs: &[Transaction],
     ) -> Result<(BlockOutcome, Phases)> {
         let base = Base::new(state);
-        Receipts::collect(txs.len(), |sink| base.verdict(self.run(&base, block, txs, sink)))
+        Receipts::collect(txs.len(), |sink| base.verdict(self.run(&base, block, txs, self.keep(), sink)))
     }
 
     /// [`execute`](Self::execute), handing each receipt to `receipt` with
@@ -307,7 +309,37 @@ impl ParallelExecutor {
         receipt: impl Fn(usize, Receipt) + Sync,
     ) -> Result<BlockEffects> {
         let base = Base::new(state);
-        base.verdict(self.run(&base, block, txs, &receipt)).map(|(effects, _)| effects)
+        base.verdict(self.run(&base, block, txs, self.keep(), &receipt)).map(|(effects, _)| effects)
+    }
+
+    /// [`execute_streamed`](Self::execute_streamed), checking what the
+    /// block accesses against `list`, its EIP-7928 access list, as it runs:
+    /// each segment's record ([`with_segment_txs`](Self::with_segment_txs);
+    /// on the sequential path, every 65,536 transactions') is checked as
+    /// the segment ends, then dropped, so that a block of any length holds
+    /// one segment's record. A list that is not the block's fails it with
+    /// [`VmError::AccessList`] and the same mismatch as the sequential
+    /// executor's
+    /// [`execute_checked`](crate::SequentialExecutor::execute_checked),
+    /// whatever the segments: the first in block order. No record is kept ([`BlockEffects::access`] is empty), with or
+    /// without [`with_access_record`](Self::with_access_record). Runs of
+    /// one list take turns.
+    pub fn execute_checked(
+        &self,
+        state: &impl BaseState,
+        block: &BlockEnv,
+        txs: &[Transaction],
+        list: &ListedAccess,
+        receipt: impl Fn(usize, Receipt) + Sync,
+    ) -> Result<BlockEffects> {
+        let base = Base::new(state);
+        let keep = Keep::Checked(RecordCheck::new(list, block.beneficiary));
+        base.verdict(self.run(&base, block, txs, keep, &receipt)).map(|(effects, _)| effects)
+    }
+
+    /// What a run does with its record: kept whole if asked for.
+    fn keep(&self) -> Keep<'static> {
+        if self.record_access { Keep::Whole } else { Keep::Nothing }
     }
 
     /// The block, segment by segment; then the fees.
@@ -316,13 +348,14 @@ impl ParallelExecutor {
         state: &Base<'_>,
         env: &BlockEnv,
         txs: &[Transaction],
+        keep: Keep<'_>,
         receipt: &Sink<'_>,
     ) -> Result<(BlockEffects, Phases)> {
         let plan = self.plan(txs);
         if let Plan::Sequential(_) = plan {
-            return self.run_sequentially(state, env, txs, receipt, plan);
+            return self.run_sequentially(state, env, txs, keep, receipt, plan);
         }
-        self.run_in_parallel(state, env, txs, receipt)
+        self.run_in_parallel(state, env, txs, keep, receipt)
     }
 
     /// The block on the sequential path, on the calling thread; a panic
@@ -332,14 +365,13 @@ impl ParallelExecutor {
         state: &Base<'_>,
         env: &BlockEnv,
         txs: &[Transaction],
+        keep: Keep<'_>,
         receipt: &Sink<'_>,
         plan: Plan,
     ) -> Result<(BlockEffects, Phases)> {
         let start = Instant::now();
-        let sequential = SequentialExecutor::with_limits(self.limits)
-            .with_access_record(self.record_access)
-            .with_declarations(self.declarations);
-        let effects = sequential.streamed_to_sink(state, env, txs, receipt)?;
+        let sequential = SequentialExecutor::with_limits(self.limits).with_declarations(self.declarations);
+        let effects = sequential.streamed_to_sink(state, env, txs, keep, receipt)?;
         Ok((effects, Phases { plan, execute: start.elapsed(), ..Phases::default() }))
     }
 
@@ -349,6 +381,7 @@ impl ParallelExecutor {
         state: &Base<'_>,
         env: &BlockEnv,
         txs: &[Transaction],
+        mut keep: Keep<'_>,
         receipt: &Sink<'_>,
     ) -> Result<(BlockEffects, Phases)> {
         let start = Instant::now();
@@ -356,10 +389,11 @@ impl ParallelExecutor {
         let mut spare = lock(&self.spare);
         // A record of what the block accessed per worker, each in parts by
         // address, to be put together part by part.
-        let mut recorders = if self.record_access { std::mem::take(&mut *lock(&self.recorders)) } else { Vec::new() };
+        let recording = keep.records();
+        let mut recorders = if recording { std::mem::take(&mut *lock(&self.recorders)) } else { Vec::new() };
         let hints = self.declarations == Declarations::Hints;
         let parts = RECORD_PARTS_PER_THREAD * self.threads();
-        if self.record_access {
+        if recording {
             recorders.resize_with(self.threads(), || Recorder::new(parts, env.beneficiary));
             for recorder in &mut recorders {
                 recorder.reset(parts, env.beneficiary);
@@ -370,7 +404,7 @@ impl ParallelExecutor {
         // The first segment runs on the state the system calls leave. Their
         // log starts the block's record.
         let mut changes = system::pre_execution(state, env, recorders.first_mut())?;
-        let mut access = if self.record_access { BlockAccess::in_parts(parts) } else { BlockAccess::default() };
+        let mut access = if recording { BlockAccess::in_parts(parts) } else { BlockAccess::default() };
         if let Some(first) = recorders.first_mut() {
             first.flush_into(&mut access);
         }
@@ -380,21 +414,19 @@ impl ParallelExecutor {
             txs,
             folded: Mutex::default(),
             recorders: recorders.into_iter().map(Mutex::new).collect(),
-            beneficiary: self
-                .record_access
-                .then(|| Mutex::new(BeneficiaryBalance::new(beneficiary::balance(state, env)))),
-            again: (self.record_access && hints).then(|| Mutex::new(Recorder::new(parts, env.beneficiary))),
+            beneficiary: recording.then(|| Mutex::new(BeneficiaryBalance::new(beneficiary::balance(state, env)))),
+            again: (recording && hints).then(|| Mutex::new(Recorder::new(parts, env.beneficiary))),
             receipt,
         };
         let mut phases = Phases { prepare: start.elapsed(), ..Phases::default() };
-        let keep = txs.len() <= self.keep_buffers_txs;
+        let keep_buffers = txs.len() <= self.keep_buffers_txs;
         let segments = txs.len().div_ceil(self.segment_txs);
         let (mut fees, mut any_ran, mut repairs) = (U256::ZERO, false, Repairs::default());
         for n in 0..segments {
             let range = n * self.segment_txs..txs.len().min((n + 1) * self.segment_txs);
             // A segment with a failure fails the block: later ones need not run.
             let (segment_fees, segment_ran, segment_repairs) =
-                self.run_segment(&block, range.clone(), keep, &mut spare, &mut changes, &mut phases)?;
+                self.run_segment(&block, range.clone(), keep_buffers, &mut spare, &mut changes, &mut phases)?;
             fees += segment_fees;
             any_ran |= segment_ran;
             repairs += segment_repairs;
@@ -402,9 +434,15 @@ impl ParallelExecutor {
             // A failed read of the base fails the block: later segments
             // need not run.
             state.check()?;
-            if self.record_access {
+            if recording {
                 let start = Instant::now();
                 self.put_together(&block, &mut access, range.end - 1)?;
+                if let Some(beneficiary) = &block.beneficiary {
+                    lock(beneficiary).drain_into(env.beneficiary, &mut access);
+                }
+                // The segment's steps: its last has block access index
+                // `range.end`.
+                keep.piece(&mut access, range.end as u32)?;
                 phases.finish += start.elapsed();
             }
         }
@@ -417,11 +455,12 @@ impl ParallelExecutor {
             *lock(&self.recorders) = block.recorders.into_iter().map(inner).collect();
         }
         if let Some(beneficiary) = block.beneficiary {
-            let beneficiary = beneficiary.into_inner().unwrap_or_else(PoisonError::into_inner);
-            beneficiary.finish(env.beneficiary, &mut access);
+            let mut beneficiary = beneficiary.into_inner().unwrap_or_else(PoisonError::into_inner);
+            beneficiary.drain_into(env.beneficiary, &mut access);
         }
-        let record = self.record_access.then_some((&mut access, after_last(txs)));
-        system::post_execution(&mut changes, state, env, record)?;
+        let after = after_last(txs);
+        system::post_execution(&mut changes, state, env, recording.then_some((&mut access, after)))?;
+        let access = keep.finish(access, after)?;
         phases.finish += start.elapsed();
         Ok((BlockEffects { changes, fees, access, repairs }, phases))
     }

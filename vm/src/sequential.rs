@@ -6,7 +6,9 @@ use crate::beneficiary;
 use crate::block::BlockEnv;
 use crate::error::{Result, UndeclaredRead, VmError};
 use crate::exec::{build_evm, execute};
+use crate::keep::Keep;
 use crate::key::StateKey;
+use crate::listed::{ListedAccess, RecordCheck};
 use crate::parallel::{KEEP_BUFFERS_TXS, Sink, panic_message};
 use crate::receipt::{BlockEffects, BlockOutcome, Receipt};
 use crate::repair::{Declarations, Repairs};
@@ -119,24 +121,68 @@ impl SequentialExecutor {
         txs: &[Transaction],
         receipt: impl FnMut(usize, Receipt),
     ) -> Result<BlockEffects> {
-        check_declarations(txs, &self.limits)?;
-        run(base, block, txs, &Enforce::new(self.declarations), self.record_access, receipt)
+        self.kept_on(base, block, txs, self.keep(), receipt)
     }
 
-    /// [`streamed_on`](Self::streamed_on) for an executor that promised a
-    /// panic fails the block: a panic in `receipt` fails it with
-    /// [`VmError::Internal`] naming the transaction whose receipt was being
-    /// handed over, and a panic elsewhere the last one handed over before.
+    /// What a run does with its record: kept whole if asked for.
+    pub(crate) fn keep(&self) -> Keep<'static> {
+        if self.record_access { Keep::Whole } else { Keep::Nothing }
+    }
+
+    /// [`streamed_on`](Self::streamed_on), the record going to `keep`.
+    fn kept_on(
+        &self,
+        base: &Base<'_>,
+        block: &BlockEnv,
+        txs: &[Transaction],
+        keep: Keep<'_>,
+        receipt: impl FnMut(usize, Receipt),
+    ) -> Result<BlockEffects> {
+        check_declarations(txs, &self.limits)?;
+        run(base, block, txs, &Enforce::new(self.declarations), keep, receipt)
+    }
+
+    /// [`execute_streamed`](Self::execute_streamed), checking what the
+    /// block accesses against `list`, its EIP-7928 access list, as it runs:
+    /// the record is checked every 65,536 transactions and dropped, so a
+    /// block of any length holds no more than that many transactions'
+    /// record. A list that is not the block's fails it with
+    /// [`VmError::AccessList`] for its first mismatch in block order: by
+    /// step, account and field; then a key the list does not hold that a
+    /// step only read (a record says where a key changed, not which step
+    /// read it: [`ListMismatch::index`](crate::ListMismatch::index) is
+    /// `None`); then an account or slot no step loaded. No record is kept ([`BlockEffects::access`] is empty), with or without
+    /// [`with_access_record`](Self::with_access_record). Runs of one list
+    /// take turns.
+    pub fn execute_checked(
+        &self,
+        state: &impl BaseState,
+        block: &BlockEnv,
+        txs: &[Transaction],
+        list: &ListedAccess,
+        receipt: impl FnMut(usize, Receipt),
+    ) -> Result<BlockEffects> {
+        let base = Base::new(state);
+        let keep = Keep::Checked(RecordCheck::new(list, block.beneficiary));
+        base.verdict(self.kept_on(&base, block, txs, keep, receipt))
+    }
+
+    /// [`streamed_on`](Self::streamed_on), the record going to `keep`, for
+    /// an executor that promised a panic fails the block: a panic in
+    /// `receipt` fails it with [`VmError::Internal`] naming the transaction
+    /// whose receipt was being handed over, and a panic elsewhere the last
+    /// one handed over before.
     pub(crate) fn streamed_to_sink(
         &self,
         base: &Base<'_>,
         block: &BlockEnv,
         txs: &[Transaction],
+        keep: Keep<'_>,
         receipt: &Sink<'_>,
     ) -> Result<BlockEffects> {
         let delivering = AtomicUsize::new(0);
         let run = catch_unwind(AssertUnwindSafe(|| {
-            self.streamed_on(base, block, txs, |index, r| {
+            self.kept_on(base, block, txs, keep, |index, r| {
                 delivering.store(index, Ordering::Relaxed);
                 receipt(index, r)
             })
@@ -166,7 +212,7 @@ impl SequentialExecutor {
         let mut receipts = Vec::with_capacity(txs.len());
         let base = Base::new(state);
         let BlockEffects { changes, fees, access, repairs } =
-            base.verdict(run(&base, block, txs, &recorder, true, |_, r| receipts.push(r)))?;
+            base.verdict(run(&base, block, txs, &recorder, Keep::Whole, |_, r| receipts.push(r)))?;
         let outcome = BlockOutcome { receipts, changes, fees, access, repairs };
         Ok((outcome, recorder.declarations.into_inner()))
     }
@@ -392,7 +438,7 @@ fn run(
     block: &BlockEnv,
     txs: &[Transaction],
     policy: &impl Policy,
-    record_access: bool,
+    mut keep: Keep<'_>,
     mut receipt: impl FnMut(usize, Receipt),
 ) -> Result<BlockEffects> {
     // Room for what the block may write: its senders, its callees and the
@@ -406,9 +452,9 @@ fn run(
     // governs, then the transactions.
     let mut evm = build_evm(View { overlay: &overlay, policy, system: true }, block);
     // The steps' log, added to the block's record every `LOGGED_STEPS`
-    // transactions.
-    let mut access = record_access.then(|| (Recorder::new(1, block.beneficiary), BlockAccess::in_parts(1)));
-    let mut beneficiary_balance = record_access.then(|| BeneficiaryBalance::new(beneficiary::balance(base, block)));
+    // transactions: a piece of the record for `keep`.
+    let mut access = keep.records().then(|| (Recorder::new(1, block.beneficiary), BlockAccess::in_parts(1)));
+    let mut beneficiary_balance = keep.records().then(|| BeneficiaryBalance::new(beneficiary::balance(base, block)));
     for (what, address, data) in system::calls(block) {
         let info = overlay.borrow().info(address);
         if info.and_then(|info| info.code).is_some_and(|code| !code.is_empty()) {
@@ -430,6 +476,12 @@ fn run(
         let writable = |key: &StateKey| policy.may_write(key).then_some(*key);
         if let Some((recorder, record)) = access.as_mut().filter(|_| index > 0 && index.is_multiple_of(LOGGED_STEPS)) {
             recorder.flush_into(record);
+            if let Some(balance) = beneficiary_balance.as_mut() {
+                balance.drain_into(block.beneficiary, record);
+            }
+            // The steps through transaction `index - 1`, block access index
+            // `index`.
+            keep.piece(record, index as u32)?;
         }
         let observer = access.as_mut().map(|(a, _)| a as &mut dyn StepObserver);
         let executed = execute(&mut evm, tx, index, block, writable, &mut writes, observer)?;
@@ -464,12 +516,17 @@ fn run(
         recorder.flush_into(&mut record);
         record
     });
-    if let (Some(access), Some(balance)) = (access.as_mut(), beneficiary_balance) {
-        balance.finish(block.beneficiary, access);
+    if let (Some(access), Some(mut balance)) = (access.as_mut(), beneficiary_balance) {
+        balance.drain_into(block.beneficiary, access);
     }
-    system::post_execution(&mut changes, base, block, access.as_mut().map(|a| (a, after_last(txs))))?;
+    let after = after_last(txs);
+    system::post_execution(&mut changes, base, block, access.as_mut().map(|a| (a, after)))?;
+    let access = match access {
+        Some(record) => keep.finish(record, after)?,
+        None => BlockAccess::default(),
+    };
     let repairs = Repairs { strays: policy.strays(), reexecuted: 0 };
-    Ok(BlockEffects { changes, fees, access: access.unwrap_or_default(), repairs })
+    Ok(BlockEffects { changes, fees, access, repairs })
 }
 
 /// The state as of the last committed transaction.
