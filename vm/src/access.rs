@@ -196,14 +196,13 @@ impl BlockAccess {
 }
 
 impl AccountAccess {
-    /// The same accesses, each field's changes put in index order, one per
-    /// index (of two at one index, the later given kept).
-    pub(crate) fn in_order(mut self) -> Self {
+    /// Puts each field's changes in index order, one per index (of two at
+    /// one index, the later given kept), their spare room given back.
+    pub(crate) fn put_in_order(&mut self) {
         in_order(&mut self.balance);
         in_order(&mut self.nonce);
         in_order(&mut self.code);
         self.storage.values_mut().for_each(in_order);
-        self
     }
 
     /// Takes in `other`'s accesses of the same account (from other steps),
@@ -495,12 +494,7 @@ impl BlockAccess {
         // each field's changes in index order, the last logged of an index
         // kept (a stable sort keeps their logged order). Most lists hold a
         // change or two in room for four, which is given back.
-        for account in accounts.values_mut() {
-            in_order(&mut account.balance);
-            in_order(&mut account.nonce);
-            in_order(&mut account.code);
-            account.storage.values_mut().for_each(in_order);
-        }
+        accounts.values_mut().for_each(AccountAccess::put_in_order);
         accounts
     }
 

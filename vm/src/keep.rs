@@ -28,6 +28,12 @@ pub(crate) enum Keep<'a> {
 }
 
 impl Keep<'_> {
+    /// The whole record kept if `record`, else nothing recorded (an
+    /// executor's `with_access_record`).
+    pub(crate) fn whole_if(record: bool) -> Self {
+        if record { Keep::Whole } else { Keep::Nothing }
+    }
+
     /// Whether the run records its accesses.
     pub(crate) fn records(&self) -> bool {
         !matches!(self, Keep::Nothing)

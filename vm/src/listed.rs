@@ -212,7 +212,7 @@ impl ListedAccess {
     /// [`BlockAccess::from_accounts`].
     pub fn from_accounts(accounts: impl IntoIterator<Item = (Address, AccountAccess)>) -> Self {
         let mut list = Self::default();
-        for (address, account) in accounts {
+        for (address, mut account) in accounts {
             // Each field's changes in index order, one per index (the last
             // given of an index kept), as the record's are.
             let account = match list.accounts.remove(&address) {
@@ -221,7 +221,10 @@ impl ListedAccess {
                     merged.absorb(account);
                     merged
                 }
-                None => account.in_order(),
+                None => {
+                    account.put_in_order();
+                    account
+                }
             };
             list.insert(address, account);
         }

@@ -288,7 +288,9 @@ impl ParallelExecutor {
         txs: &[Transaction],
     ) -> Result<(BlockOutcome, Phases)> {
         let base = Base::new(state);
-        Receipts::collect(txs.len(), |sink| base.verdict(self.run(&base, block, txs, self.keep(), sink)))
+        Receipts::collect(txs.len(), |sink| {
+            base.verdict(self.run(&base, block, txs, Keep::whole_if(self.record_access), sink))
+        })
     }
 
     /// [`execute`](Self::execute), handing each receipt to `receipt` with
@@ -309,7 +311,8 @@ impl ParallelExecutor {
         receipt: impl Fn(usize, Receipt) + Sync,
     ) -> Result<BlockEffects> {
         let base = Base::new(state);
-        base.verdict(self.run(&base, block, txs, self.keep(), &receipt)).map(|(effects, _)| effects)
+        base.verdict(self.run(&base, block, txs, Keep::whole_if(self.record_access), &receipt))
+            .map(|(effects, _)| effects)
     }
 
     /// [`execute_streamed`](Self::execute_streamed), checking what the
@@ -321,9 +324,10 @@ impl ParallelExecutor {
     /// [`VmError::AccessList`] and the same mismatch as the sequential
     /// executor's
     /// [`execute_checked`](crate::SequentialExecutor::execute_checked),
-    /// whatever the segments: the first in block order. No record is kept ([`BlockEffects::access`] is empty), with or
-    /// without [`with_access_record`](Self::with_access_record). Runs of
-    /// one list take turns.
+    /// whatever the segments: the first in block order. No record is kept
+    /// ([`BlockEffects::access`] is empty), with or without
+    /// [`with_access_record`](Self::with_access_record). Runs of one list
+    /// take turns.
     pub fn execute_checked(
         &self,
         state: &impl BaseState,
@@ -335,11 +339,6 @@ impl ParallelExecutor {
         let base = Base::new(state);
         let keep = Keep::Checked(RecordCheck::new(list, block.beneficiary));
         base.verdict(self.run(&base, block, txs, keep, &receipt)).map(|(effects, _)| effects)
-    }
-
-    /// What a run does with its record: kept whole if asked for.
-    fn keep(&self) -> Keep<'static> {
-        if self.record_access { Keep::Whole } else { Keep::Nothing }
     }
 
     /// The block, segment by segment; then the fees.
@@ -453,10 +452,6 @@ impl ParallelExecutor {
             // Emptied by `put_together`.
             let inner = |r: Mutex<Recorder>| r.into_inner().unwrap_or_else(PoisonError::into_inner);
             *lock(&self.recorders) = block.recorders.into_iter().map(inner).collect();
-        }
-        if let Some(beneficiary) = block.beneficiary {
-            let mut beneficiary = beneficiary.into_inner().unwrap_or_else(PoisonError::into_inner);
-            beneficiary.drain_into(env.beneficiary, &mut access);
         }
         let after = after_last(txs);
         system::post_execution(&mut changes, state, env, recording.then_some((&mut access, after)))?;

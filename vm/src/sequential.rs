@@ -121,12 +121,7 @@ impl SequentialExecutor {
         txs: &[Transaction],
         receipt: impl FnMut(usize, Receipt),
     ) -> Result<BlockEffects> {
-        self.kept_on(base, block, txs, self.keep(), receipt)
-    }
-
-    /// What a run does with its record: kept whole if asked for.
-    pub(crate) fn keep(&self) -> Keep<'static> {
-        if self.record_access { Keep::Whole } else { Keep::Nothing }
+        self.kept_on(base, block, txs, Keep::whole_if(self.record_access), receipt)
     }
 
     /// [`streamed_on`](Self::streamed_on), the record going to `keep`.
@@ -151,7 +146,8 @@ impl SequentialExecutor {
     /// step, account and field; then a key the list does not hold that a
     /// step only read (a record says where a key changed, not which step
     /// read it: [`ListMismatch::index`](crate::ListMismatch::index) is
-    /// `None`); then an account or slot no step loaded. No record is kept ([`BlockEffects::access`] is empty), with or without
+    /// `None`); then an account or slot no step loaded. No record is kept
+    /// ([`BlockEffects::access`] is empty), with or without
     /// [`with_access_record`](Self::with_access_record). Runs of one list
     /// take turns.
     pub fn execute_checked(
@@ -451,16 +447,13 @@ fn run(
     // One EVM for the block: first the system calls, which no declaration
     // governs, then the transactions.
     let mut evm = build_evm(View { overlay: &overlay, policy, system: true }, block);
-    // The steps' log, added to the block's record every `LOGGED_STEPS`
-    // transactions: a piece of the record for `keep`.
-    let mut access = keep.records().then(|| (Recorder::new(1, block.beneficiary), BlockAccess::in_parts(1)));
-    let mut beneficiary_balance = keep.records().then(|| BeneficiaryBalance::new(beneficiary::balance(base, block)));
+    let mut logged = keep.records().then(|| Logged::new(base, block));
     for (what, address, data) in system::calls(block) {
         let info = overlay.borrow().info(address);
         if info.and_then(|info| info.code).is_some_and(|code| !code.is_empty()) {
             let data = Bytes::copy_from_slice(data.as_slice());
             let commit = |key, value| overlay.borrow_mut().commit(key, value);
-            system::call_on(&mut evm, what, address, data, access.as_mut().map(|(a, _)| (a, 0)), commit)?;
+            system::call_on(&mut evm, what, address, data, logged.as_mut().map(|l| (&mut l.steps, 0)), commit)?;
         }
     }
     evm.ctx.journaled_state.database.system = false;
@@ -474,20 +467,17 @@ fn run(
             pending = U256::ZERO;
         }
         let writable = |key: &StateKey| policy.may_write(key).then_some(*key);
-        if let Some((recorder, record)) = access.as_mut().filter(|_| index > 0 && index.is_multiple_of(LOGGED_STEPS)) {
-            recorder.flush_into(record);
-            if let Some(balance) = beneficiary_balance.as_mut() {
-                balance.drain_into(block.beneficiary, record);
-            }
+        if let Some(logged) = logged.as_mut().filter(|_| index > 0 && index.is_multiple_of(LOGGED_STEPS)) {
             // The steps through transaction `index - 1`, block access index
             // `index`.
-            keep.piece(record, index as u32)?;
+            logged.flush(block.beneficiary);
+            keep.piece(&mut logged.record, index as u32)?;
         }
-        let observer = access.as_mut().map(|(a, _)| a as &mut dyn StepObserver);
+        let observer = logged.as_mut().map(|l| &mut l.steps as &mut dyn StepObserver);
         let executed = execute(&mut evm, tx, index, block, writable, &mut writes, observer)?;
         let ran = executed.receipt.ran();
-        if let Some(balance) = beneficiary_balance.as_mut() {
-            balance.add(index as u32 + 1, executed.beneficiary, executed.fee, ran);
+        if let Some(logged) = logged.as_mut() {
+            logged.beneficiary.add(index as u32 + 1, executed.beneficiary, executed.fee, ran);
         }
         any_ran |= ran;
         pending += executed.fee;
@@ -512,21 +502,43 @@ fn run(
     ran?;
     let mut changes = overlay.into_inner().changes;
     beneficiary::settle(&mut changes, base, block, pending, any_ran);
-    let mut access = access.map(|(mut recorder, mut record)| {
-        recorder.flush_into(&mut record);
-        record
-    });
-    if let (Some(access), Some(mut balance)) = (access.as_mut(), beneficiary_balance) {
-        balance.drain_into(block.beneficiary, access);
-    }
     let after = after_last(txs);
-    system::post_execution(&mut changes, base, block, access.as_mut().map(|a| (a, after)))?;
-    let access = match access {
-        Some(record) => keep.finish(record, after)?,
-        None => BlockAccess::default(),
+    let access = match logged {
+        Some(mut logged) => {
+            logged.flush(block.beneficiary);
+            system::post_execution(&mut changes, base, block, Some((&mut logged.record, after)))?;
+            keep.finish(logged.record, after)?
+        }
+        None => {
+            system::post_execution(&mut changes, base, block, None)?;
+            BlockAccess::default()
+        }
     };
     let repairs = Repairs { strays: policy.strays(), reexecuted: 0 };
     Ok(BlockEffects { changes, fees, access, repairs })
+}
+
+/// A recording run's log of its steps, the piece of the block's record it
+/// is added to every `LOGGED_STEPS` transactions, and the beneficiary's
+/// balance, which the log leaves out.
+struct Logged {
+    steps: Recorder,
+    record: BlockAccess,
+    beneficiary: BeneficiaryBalance,
+}
+
+impl Logged {
+    fn new(base: &Base<'_>, block: &BlockEnv) -> Self {
+        let beneficiary = BeneficiaryBalance::new(beneficiary::balance(base, block));
+        Self { steps: Recorder::new(1, block.beneficiary), record: BlockAccess::in_parts(1), beneficiary }
+    }
+
+    /// Adds the log, and the beneficiary's balance changes since the last
+    /// piece (at `beneficiary`), to the record, and empties the log.
+    fn flush(&mut self, beneficiary: Address) {
+        self.steps.flush_into(&mut self.record);
+        self.beneficiary.drain_into(beneficiary, &mut self.record);
+    }
 }
 
 /// The state as of the last committed transaction.
