@@ -27,11 +27,12 @@ mod check;
 mod codes;
 mod convert;
 mod load;
+mod segments;
 mod stream;
 use check::HeaderCheck;
 pub use check::Mismatch;
 pub use codes::{CodeFile, Codes};
-pub use load::LoadedFixture;
+pub use load::{LoadedFixture, STREAM_TXS};
 pub use stream::StreamCheck;
 
 /// The fixture format this build writes. Version 2 adds what a block of a

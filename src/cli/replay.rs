@@ -4,7 +4,7 @@
 use clap::{Args, ValueEnum};
 use defivm::ethereum::listed_access;
 use defivm::fixture::{Codes, LoadedFixture};
-use defivm::vm::{BalExecutor, Declarations, ParallelExecutor, ParallelMode, Receipt, SequentialExecutor};
+use defivm::vm::{BalExecutor, Declarations, ParallelExecutor, ParallelMode, Receipt, SequentialExecutor, Txs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -75,13 +75,15 @@ impl Replay {
         // Fixtures of one chain share a code file: read once.
         let codes = Codes::new();
         for file in &self.files {
-            let mut fixture = LoadedFixture::load_with(file, &codes).map_err(|e| e.to_string())?;
+            // A block too long to hold is read again from the file for each
+            // run, a segment at a time.
+            let mut fixture = LoadedFixture::load_lean(file, &codes).map_err(|e| e.to_string())?;
             // The list in lookup form, as a block's list is decoded before
             // its block runs: bal mode runs from it, the others are checked
             // against it as they run. The fixture's form is dropped: a
             // large block's takes hundreds of megabytes.
             let list = fixture.block_access_list.take().map(listed_access);
-            let (state, env, txs) = (&fixture.state, &fixture.env, &fixture.txs);
+            let (state, env, count) = (&fixture.state, &fixture.env, fixture.tx_count());
             let declarations = self.declarations.map_or(fixture.declarations, Declarations::from);
             for &mode in &modes {
                 let name = match mode {
@@ -119,6 +121,11 @@ impl Replay {
                 // block's receipts and logs would be most of a gigabyte.
                 let check = fixture.stream_check();
                 let receipt = |index, receipt: Receipt| check.receipt(index, &receipt);
+                let mut stream = fixture.stream(file);
+                let txs: Txs<'_> = match &mut stream {
+                    Some(stream) => stream.into(),
+                    None => (&fixture.txs).into(),
+                };
                 let start = Instant::now();
                 // A fixture with a block access list is checked against it
                 // as the block runs, in every mode.
@@ -131,7 +138,7 @@ impl Replay {
                 };
                 let repairs = result.as_ref().map(|effects| effects.repairs).unwrap_or_default();
                 let seconds = start.elapsed().as_secs_f64();
-                drop((executor, bal));
+                drop((executor, bal, stream));
                 let gas = if result.is_ok() { check.gas_used() } else { 0 };
                 let header = result.is_ok().then(|| check.computed_header()).flatten();
                 let (matches, detail) = match check.finish(&result) {
@@ -139,7 +146,7 @@ impl Replay {
                     Err(mismatch) => (false, mismatch.to_string()),
                 };
                 failed |= !matches;
-                let tps = txs.len() as f64 / seconds;
+                let tps = count as f64 / seconds;
                 let mgas = gas as f64 / seconds / 1e6;
                 if !self.json {
                     let verdict = if matches { "match".to_string() } else { format!("MISMATCH: {detail}") };
@@ -153,7 +160,7 @@ impl Replay {
                         "{} [{name}, {} threads{hints}]: {verdict}; {} txs, {tps:.0} tx/s, {mgas:.1} Mgas/s",
                         file.display(),
                         if mode == Mode::Sequential { 1 } else { self.threads },
-                        txs.len()
+                        count
                     );
                 }
                 let mut row = serde_json::json!({
@@ -162,7 +169,7 @@ impl Replay {
                     "threads": if mode == Mode::Sequential { 1 } else { self.threads },
                     "matches": matches,
                     "detail": detail,
-                    "txs": txs.len(),
+                    "txs": count,
                     "seconds": seconds,
                     "tps": tps,
                     "mgas_per_s": mgas,

@@ -70,9 +70,10 @@ pub struct AccountAccess {
     pub storage: HashMap<U256, Vec<(u32, U256)>>,
 }
 
-/// The block access index of what follows the last of `txs`.
-pub(crate) fn after_last<T>(txs: &[T]) -> u32 {
-    u32::try_from(txs.len()).map_or(u32::MAX, |n| n.saturating_add(1))
+/// The block access index of what follows the last of a block's `txs`
+/// transactions.
+pub(crate) fn after_last(txs: usize) -> u32 {
+    u32::try_from(txs).map_or(u32::MAX, |n| n.saturating_add(1))
 }
 
 /// Which of `parts` parts holds the account at `address` (addresses are

@@ -53,7 +53,8 @@ use crate::sequential::SequentialExecutor;
 use crate::sequential::{Enforce, Overlay};
 use crate::state::{StateChanges, Value};
 use crate::system;
-use crate::tx::{Transaction, check_declarations, heaviest_first};
+use crate::tx::{Transaction, heaviest_first};
+use crate::txs::Txs;
 use crate::workers::Workers;
 use crate::{BlockAccess, Plan, Why};
 use alloy_primitives::{Address, B256, Bytes, U256};
@@ -172,7 +173,7 @@ impl BalExecutor {
         list: &ListedAccess,
     ) -> Result<(BlockOutcome, Phases)> {
         let base = Base::new(state);
-        Receipts::collect(txs.len(), |sink| base.verdict(self.run(&base, env, txs, list, sink)))
+        Receipts::collect(txs.len(), |sink| base.verdict(self.run(&base, env, txs.into(), list, sink)))
     }
 
     /// [`execute`](Self::execute), handing each receipt to `receipt` with
@@ -183,17 +184,19 @@ impl BalExecutor {
     /// order. If the block fails (a step the list does not account for,
     /// found after some transactions were done), the receipts handed over
     /// so far are of a block that did not happen; a panic in `receipt`
-    /// fails the block with [`VmError::Internal`].
-    pub fn execute_streamed(
+    /// fails the block with [`VmError::Internal`]. `txs` is a slice, or a
+    /// [`TxStream`](crate::TxStream) whose segments are run one after the
+    /// other, each all at once ([`Txs`]).
+    pub fn execute_streamed<'t>(
         &self,
         state: &impl BaseState,
         block: &BlockEnv,
-        txs: &[Transaction],
+        txs: impl Into<Txs<'t>>,
         list: &ListedAccess,
         receipt: impl Fn(usize, Receipt) + Sync,
     ) -> Result<BlockEffects> {
         let base = Base::new(state);
-        base.verdict(self.run(&base, block, txs, list, &receipt)).map(|(effects, _)| effects)
+        base.verdict(self.run(&base, block, txs.into(), list, &receipt)).map(|(effects, _)| effects)
     }
 
     /// [`execute_timed`](Self::execute_timed) on `state`, judged by the caller.
@@ -201,12 +204,12 @@ impl BalExecutor {
         &self,
         state: &Base<'_>,
         env: &BlockEnv,
-        txs: &[Transaction],
+        mut txs: Txs<'_>,
         list: &ListedAccess,
         receipt: &Sink<'_>,
     ) -> Result<(BlockEffects, Phases)> {
         let start = Instant::now();
-        check_declarations(txs, &self.limits)?;
+        txs.check_declarations(&self.limits)?;
         if !env.spec.is_enabled_in(SpecId::SPURIOUS_DRAGON) {
             // The sequential path, and the list checked against its record.
             let sequential = SequentialExecutor::with_limits(self.limits).with_declarations(self.declarations);
@@ -216,7 +219,7 @@ impl BalExecutor {
             return Ok((effects, Phases { plan, execute: start.elapsed(), ..Phases::default() }));
         }
         let (_turn, run) = list.begin();
-        let after = after_last(txs);
+        let after = after_last(txs.len());
         let failed = |mismatch: Box<ListMismatch>| Err(VmError::AccessList(mismatch));
         let seen = RefCell::default();
         let mut check = StepCheck::new(list, &seen, run, env.beneficiary);
@@ -230,85 +233,105 @@ impl BalExecutor {
         }
         let mut phases = Phases { plan: Plan::Parallel, prepare: start.elapsed(), ..Phases::default() };
 
-        let start = Instant::now();
-        let block = Run {
-            base: state,
-            env,
-            txs,
-            list,
-            run,
-            declarations: self.declarations,
-            order: {
-                let mut order: Vec<u32> = (0..txs.len() as u32).collect();
-                heaviest_first(&mut order, txs);
-                order
-            },
-            next: AtomicUsize::new(0),
-            first_failure: AtomicU32::new(u32::MAX),
-            failure: Mutex::new(None),
-            marked: AtomicU64::new(check.marked),
-            shares: Mutex::new(Vec::new()),
-            receipt,
-        };
-        // Each transaction catches its own panic; this one is for the rest.
-        let abort = || block.first_failure.store(0, Ordering::Relaxed);
-        let work = |worker: usize| {
-            let mut codes = self.codes[worker].lock().unwrap_or_else(PoisonError::into_inner);
-            if codes.len() > KEEP_CODES {
-                codes.clear();
+        // The writes that must go in block order, over the base; the last
+        // writes of every key, by the list.
+        let mut overlay = Overlay::new(state, system_changes);
+        let mut changes = StateChanges::default();
+        let (mut pending, mut fees, mut any_ran) = (U256::ZERO, U256::ZERO, false);
+        let (mut marked, mut strays) = (check.marked, 0);
+        // A whole block at once; a stream's segments one after the other.
+        while let Some((offset, segment)) = txs.next(usize::MAX, &self.limits)? {
+            let start = Instant::now();
+            let block = Run {
+                base: state,
+                env,
+                txs: segment,
+                offset,
+                after,
+                list,
+                run,
+                declarations: self.declarations,
+                order: {
+                    let mut order: Vec<u32> = (0..segment.len() as u32).collect();
+                    heaviest_first(&mut order, segment);
+                    order
+                },
+                next: AtomicUsize::new(0),
+                first_failure: AtomicU32::new(u32::MAX),
+                failure: Mutex::new(None),
+                marked: AtomicU64::new(0),
+                shares: Mutex::new(Vec::new()),
+                receipt,
+            };
+            // Each transaction catches its own panic; this one is for the rest.
+            let abort = || block.first_failure.store(0, Ordering::Relaxed);
+            let work = |worker: usize| {
+                let mut codes = self.codes[worker].lock().unwrap_or_else(PoisonError::into_inner);
+                if codes.len() > KEEP_CODES {
+                    codes.clear();
+                }
+                block.work(&mut codes);
+            };
+            if segment.len() < 2 {
+                // Nothing to share: the calling thread alone.
+                if let Err(panic) = catch_unwind(AssertUnwindSafe(|| work(0))) {
+                    let error = VmError::Internal { index: offset, message: panic_message(panic.as_ref()) };
+                    block.fail(offset as u32, error);
+                }
+            } else if let Err(message) = self.workers.run(&work, &abort) {
+                block.fail(offset as u32, VmError::Internal { index: offset, message });
             }
-            block.work(&mut codes);
-        };
-        if txs.len() < 2 {
-            // Nothing to share: the calling thread alone.
-            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| work(0))) {
-                block.fail(0, VmError::Internal { index: 0, message: panic_message(panic.as_ref()) });
+            phases.execute += start.elapsed();
+
+            let start = Instant::now();
+            let Run { failure, marked: loaded, shares, .. } = block;
+            if let Some((_, error)) = failure.into_inner().unwrap_or_else(PoisonError::into_inner) {
+                return Err(error);
             }
-        } else if let Err(message) = self.workers.run(&work, &abort) {
-            block.fail(0, VmError::Internal { index: 0, message });
+            marked += loaded.into_inner();
+            let mut shares = shares.into_inner().unwrap_or_else(PoisonError::into_inner);
+            strays += shares.iter().map(|share| share.strays).sum::<usize>();
+            // Each share's transactions in block order (taken heaviest first).
+            shares.iter_mut().for_each(|share| share.done.sort_unstable_by_key(|done| done.index));
+            let mut at = vec![0usize; shares.len()];
+            for index in offset as u32..(offset + segment.len()) as u32 {
+                let share = (0..shares.len()).find(|&s| shares[s].done.get(at[s]).is_some_and(|d| d.index == index));
+                let Some(s) = share else {
+                    return Err(VmError::Internal {
+                        index: index as usize,
+                        message: "the transaction has no result".into(),
+                    });
+                };
+                let done = &shares[s].done[at[s]];
+                if done.sees_beneficiary && !pending.is_zero() {
+                    overlay.credit(env.beneficiary, pending);
+                    pending = U256::ZERO;
+                }
+                for (key, value) in shares[s].ordered[done.ordered.clone()].iter().cloned() {
+                    overlay.commit(key, value);
+                }
+                pending += done.fee;
+                fees += done.fee;
+                any_ran |= done.ran;
+                at[s] += 1;
+            }
+            // A key's last write is one step's: no two shares, nor
+            // segments, hold the same key.
+            shares.sort_by_key(|share| core::cmp::Reverse(share.finals.len()));
+            for share in &mut shares {
+                let finals = core::mem::take(&mut share.finals);
+                if changes.is_empty() {
+                    changes = finals;
+                } else {
+                    changes.extend(finals);
+                }
+            }
+            phases.finish += start.elapsed();
         }
-        phases.execute = start.elapsed();
 
         let start = Instant::now();
-        let Run { failure, marked, shares, .. } = block;
-        if let Some((_, error)) = failure.into_inner().unwrap_or_else(PoisonError::into_inner) {
-            return Err(error);
-        }
-        // The writes that must go in block order.
-        let mut shares = shares.into_inner().unwrap_or_else(PoisonError::into_inner);
-        let repairs = Repairs { strays: shares.iter().map(|share| share.strays).sum(), reexecuted: 0 };
-        let mut overlay = Overlay::new(state, system_changes);
-        let (mut pending, mut fees, mut any_ran) = (U256::ZERO, U256::ZERO, false);
-        // Each share's transactions in block order (taken heaviest first).
-        shares.iter_mut().for_each(|share| share.done.sort_unstable_by_key(|done| done.index));
-        let mut at = vec![0usize; shares.len()];
-        for index in 0..txs.len() as u32 {
-            let share = (0..shares.len()).find(|&s| shares[s].done.get(at[s]).is_some_and(|d| d.index == index));
-            let Some(s) = share else {
-                return Err(VmError::Internal {
-                    index: index as usize,
-                    message: "the transaction has no result".into(),
-                });
-            };
-            let done = &shares[s].done[at[s]];
-            if done.sees_beneficiary && !pending.is_zero() {
-                overlay.credit(env.beneficiary, pending);
-                pending = U256::ZERO;
-            }
-            for (key, value) in shares[s].ordered[done.ordered.clone()].iter().cloned() {
-                overlay.commit(key, value);
-            }
-            pending += done.fee;
-            fees += done.fee;
-            any_ran |= done.ran;
-            at[s] += 1;
-        }
+        let repairs = Repairs { strays, reexecuted: 0 };
         // The last writes, over the ordered ones (which are earlier).
-        shares.sort_by_key(|share| core::cmp::Reverse(share.finals.len()));
-        let mut finals = shares.iter_mut().map(|share| core::mem::take(&mut share.finals));
-        let mut changes = finals.next().unwrap_or_default();
-        finals.for_each(|more| changes.extend(more));
-        drop(shares);
         for (key, earlier) in overlay.into_changes() {
             match changes.entry(key) {
                 Entry::Occupied(mut last) => {
@@ -336,10 +359,10 @@ impl BalExecutor {
                 return failed(mismatch);
             }
         }
-        if let Some(mismatch) = list.unloaded(run, marked.into_inner() + check.marked) {
+        if let Some(mismatch) = list.unloaded(run, marked + check.marked) {
             return failed(Box::new(mismatch));
         }
-        phases.finish = start.elapsed();
+        phases.finish += start.elapsed();
         Ok((BlockEffects { changes, fees, access: BlockAccess::default(), repairs }, phases))
     }
 }
@@ -348,7 +371,12 @@ impl BalExecutor {
 struct Run<'a> {
     base: &'a Base<'a>,
     env: &'a BlockEnv,
+    /// The transactions of the segment being run, the first at `offset`
+    /// in the block; `after` is the block access index after the block's
+    /// last.
     txs: &'a [Transaction],
+    offset: usize,
+    after: u32,
     list: &'a ListedAccess,
     run: u64,
     declarations: Declarations,
@@ -401,7 +429,7 @@ impl Run<'_> {
         let mut writes = Vec::new();
         let mut share = Share::default();
         while let Some(&index) = self.order.get(self.next.fetch_add(1, Ordering::Relaxed)) {
-            let index = index as usize;
+            let index = self.offset + index as usize;
             let step = index as u32 + 1;
             if step > self.first_failure.load(Ordering::Relaxed) {
                 continue;
@@ -439,7 +467,7 @@ impl<'a> Run<'a> {
         share: &mut Share,
         index: usize,
     ) -> Result<()> {
-        let tx = &self.txs[index];
+        let tx = &self.txs[index - self.offset];
         let step = index as u32 + 1;
         policy.declare(tx);
         let db = &mut evm.ctx.journaled_state.database;
@@ -458,7 +486,7 @@ impl<'a> Run<'a> {
             check.fee(self.base, step, executed.beneficiary, executed.fee);
         }
         check.finish(step).map_err(VmError::AccessList)?;
-        let after = after_last(self.txs);
+        let after = self.after;
         let ordered_start = share.ordered.len();
         for (key, value) in writes.drain(..) {
             let seen = evm.ctx.journaled_state.database.seen.borrow();

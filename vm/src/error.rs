@@ -48,6 +48,15 @@ pub enum VmError {
         /// The database's error.
         message: String,
     },
+    /// The block's transactions could not be had: a [`crate::TxStream`]'s
+    /// producer failed, ended early or gave too many.
+    #[error("cannot have the block's transaction {index}: {message}")]
+    Source {
+        /// Position in the block of the first transaction not had.
+        index: usize,
+        /// Why.
+        message: String,
+    },
     /// The thread pool could not be built.
     #[error("cannot start {threads} worker threads: {message}")]
     ThreadPool {

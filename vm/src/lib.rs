@@ -19,7 +19,8 @@
 //! them (`execute_streamed`, which returns the [`BlockEffects`]), and the
 //! parallel executor runs a block longer than [`SEGMENT_TXS`] one segment at
 //! a time, so that neither a block's receipts nor its working memory need
-//! grow with its length. A block that cannot gain from threads (too little
+//! grow with its length. Nor need its transactions: every executor also
+//! takes them as a [`TxStream`], a segment at a time ([`Txs`]). A block that cannot gain from threads (too little
 //! work, or one sender's chain: [`Plan`]) takes the sequential path.
 //!
 //! Rules every mode applies identically:
@@ -128,6 +129,7 @@ mod sequential;
 mod state;
 mod system;
 mod tx;
+mod txs;
 mod workers;
 
 pub use access::{AccountAccess, BlockAccess};
@@ -152,3 +154,4 @@ pub use sequential::SequentialExecutor;
 pub use state::{Account, AccountValue, State, StateChanges, Value};
 pub use system::balance_increments;
 pub use tx::{Envelope, Fee, Transaction, TxType};
+pub use txs::{TxStream, Txs};

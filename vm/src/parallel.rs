@@ -77,7 +77,8 @@ use crate::results::{Done, LeftBeneficiary, Receipts, Results};
 use crate::sequential::SequentialExecutor;
 use crate::state::{AccountValue, StateChanges, Value};
 use crate::system;
-use crate::tx::{Transaction, check_declarations, heaviest_first};
+use crate::tx::{Transaction, heaviest_first};
+use crate::txs::Txs;
 use crate::workers::Workers;
 use alloy_primitives::{Address, B256, U256};
 use core::cell::RefCell;
@@ -289,7 +290,7 @@ impl ParallelExecutor {
     ) -> Result<(BlockOutcome, Phases)> {
         let base = Base::new(state);
         Receipts::collect(txs.len(), |sink| {
-            base.verdict(self.run(&base, block, txs, Keep::whole_if(self.record_access), sink))
+            base.verdict(self.run(&base, block, txs.into(), Keep::whole_if(self.record_access), sink))
         })
     }
 
@@ -302,16 +303,18 @@ impl ParallelExecutor {
     /// a block on this executor, which is busy until this call returns. If
     /// the block fails, the receipts handed over so far are of a block that
     /// did not happen; a panic in `receipt` fails the block with
-    /// [`VmError::Internal`].
-    pub fn execute_streamed(
+    /// [`VmError::Internal`]. `txs` is a slice, or a
+    /// [`TxStream`](crate::TxStream) whose segments are run as they come
+    /// ([`Txs`]); the executor's segments do not straddle the stream's.
+    pub fn execute_streamed<'t>(
         &self,
         state: &impl BaseState,
         block: &BlockEnv,
-        txs: &[Transaction],
+        txs: impl Into<Txs<'t>>,
         receipt: impl Fn(usize, Receipt) + Sync,
     ) -> Result<BlockEffects> {
         let base = Base::new(state);
-        base.verdict(self.run(&base, block, txs, Keep::whole_if(self.record_access), &receipt))
+        base.verdict(self.run(&base, block, txs.into(), Keep::whole_if(self.record_access), &receipt))
             .map(|(effects, _)| effects)
     }
 
@@ -328,17 +331,17 @@ impl ParallelExecutor {
     /// ([`BlockEffects::access`] is empty), with or without
     /// [`with_access_record`](Self::with_access_record). Runs of one list
     /// take turns.
-    pub fn execute_checked(
+    pub fn execute_checked<'t>(
         &self,
         state: &impl BaseState,
         block: &BlockEnv,
-        txs: &[Transaction],
+        txs: impl Into<Txs<'t>>,
         list: &ListedAccess,
         receipt: impl Fn(usize, Receipt) + Sync,
     ) -> Result<BlockEffects> {
         let base = Base::new(state);
         let keep = Keep::Checked(RecordCheck::new(list, block.beneficiary));
-        base.verdict(self.run(&base, block, txs, keep, &receipt)).map(|(effects, _)| effects)
+        base.verdict(self.run(&base, block, txs.into(), keep, &receipt)).map(|(effects, _)| effects)
     }
 
     /// The block, segment by segment; then the fees.
@@ -346,11 +349,15 @@ impl ParallelExecutor {
         &self,
         state: &Base<'_>,
         env: &BlockEnv,
-        txs: &[Transaction],
+        txs: Txs<'_>,
         keep: Keep<'_>,
         receipt: &Sink<'_>,
     ) -> Result<(BlockEffects, Phases)> {
-        let plan = self.plan(txs);
+        let plan = match txs.whole() {
+            Some(whole) => self.plan(whole),
+            None if self.fallback => Plan::for_stream(txs.len(), self.threads()),
+            None => Plan::Parallel,
+        };
         if let Plan::Sequential(_) = plan {
             return self.run_sequentially(state, env, txs, keep, receipt, plan);
         }
@@ -363,7 +370,7 @@ impl ParallelExecutor {
         &self,
         state: &Base<'_>,
         env: &BlockEnv,
-        txs: &[Transaction],
+        txs: Txs<'_>,
         keep: Keep<'_>,
         receipt: &Sink<'_>,
         plan: Plan,
@@ -379,12 +386,13 @@ impl ParallelExecutor {
         &self,
         state: &Base<'_>,
         env: &BlockEnv,
-        txs: &[Transaction],
+        mut txs: Txs<'_>,
         mut keep: Keep<'_>,
         receipt: &Sink<'_>,
     ) -> Result<(BlockEffects, Phases)> {
         let start = Instant::now();
-        check_declarations(txs, &self.limits)?;
+        txs.check_declarations(&self.limits)?;
+        let len = txs.len();
         let mut spare = lock(&self.spare);
         // A record of what the block accessed per worker, each in parts by
         // address, to be put together part by part.
@@ -410,7 +418,6 @@ impl ParallelExecutor {
         let block = BlockRun {
             base: state,
             env,
-            txs,
             folded: Mutex::default(),
             recorders: recorders.into_iter().map(Mutex::new).collect(),
             beneficiary: recording.then(|| Mutex::new(BeneficiaryBalance::new(beneficiary::balance(state, env)))),
@@ -418,14 +425,13 @@ impl ParallelExecutor {
             receipt,
         };
         let mut phases = Phases { prepare: start.elapsed(), ..Phases::default() };
-        let keep_buffers = txs.len() <= self.keep_buffers_txs;
-        let segments = txs.len().div_ceil(self.segment_txs);
+        let keep_buffers = len <= self.keep_buffers_txs;
         let (mut fees, mut any_ran, mut repairs) = (U256::ZERO, false, Repairs::default());
-        for n in 0..segments {
-            let range = n * self.segment_txs..txs.len().min((n + 1) * self.segment_txs);
+        while let Some((offset, segment)) = txs.next(self.segment_txs, &self.limits)? {
+            let range = offset..offset + segment.len();
             // A segment with a failure fails the block: later ones need not run.
             let (segment_fees, segment_ran, segment_repairs) =
-                self.run_segment(&block, range.clone(), keep_buffers, &mut spare, &mut changes, &mut phases)?;
+                self.run_segment(&block, (offset, segment), keep_buffers, &mut spare, &mut changes, &mut phases)?;
             fees += segment_fees;
             any_ran |= segment_ran;
             repairs += segment_repairs;
@@ -448,12 +454,12 @@ impl ParallelExecutor {
         let start = Instant::now();
         let credited = lock(&block.folded).credited;
         beneficiary::settle(&mut changes, state, env, fees - credited, any_ran);
-        if txs.len() <= self.keep_buffers_txs {
+        if keep_buffers {
             // Emptied by `put_together`.
             let inner = |r: Mutex<Recorder>| r.into_inner().unwrap_or_else(PoisonError::into_inner);
             *lock(&self.recorders) = block.recorders.into_iter().map(inner).collect();
         }
-        let after = after_last(txs);
+        let after = after_last(len);
         system::post_execution(&mut changes, state, env, recording.then_some((&mut access, after)))?;
         let access = keep.finish(access, after)?;
         phases.finish += start.elapsed();
@@ -487,7 +493,7 @@ impl ParallelExecutor {
         Ok(())
     }
 
-    /// Prepares, schedules and runs the transactions in `range` on the state
+    /// Prepares, schedules and runs `txs`, the block's from `offset` on, on the state
     /// the block's earlier segments left (`changes` over the base), then
     /// adds what they wrote to `changes`; returns their fees, whether any
     /// ran and their repairs, or the first failure. Under hints, a segment
@@ -498,13 +504,14 @@ impl ParallelExecutor {
     fn run_segment(
         &self,
         block: &BlockRun<'_>,
-        range: Range<usize>,
+        (offset, txs): (usize, &[Transaction]),
         keep: bool,
         spare: &mut Spare,
         changes: &mut StateChanges,
         phases: &mut Phases,
     ) -> Result<(U256, bool, Repairs)> {
         let start = Instant::now();
+        let range = offset..offset + txs.len();
         let results = Results::new(range.clone());
         let mut left = block.beneficiary.is_some().then(|| LeftBeneficiary::new(range.len()));
         let hints = self.declarations == Declarations::Hints;
@@ -517,7 +524,6 @@ impl ParallelExecutor {
             let folded = lock(&block.folded);
             folded.before - folded.credited
         };
-        let (offset, txs) = (range.start, &block.txs[range.clone()]);
         let source = Source { base: block.base, changes };
         let prepared = Prepared::new(txs, block.env.beneficiary, &source, spare, &self.workers)
             .map_err(|message| VmError::Internal { index: offset, message })?;
@@ -539,7 +545,7 @@ impl ParallelExecutor {
         let segment = pass.as_ref().map(|pass| Segment {
             base: block.base,
             env: block.env,
-            txs: block.txs,
+            txs,
             offset,
             prepared: &prepared,
             results: &results,
@@ -613,7 +619,7 @@ impl ParallelExecutor {
                     }
                     evm.ctx.journaled_state.database = View { shared: &shared, decl, outside };
                     let declared = |key: &StateKey| prepared.find(decl, key).filter(|k| k.written()).map(DeclKey::cell);
-                    let tx = &block.txs[index];
+                    let tx = &txs[index - offset];
                     let access = recorder.as_deref_mut().map(|r| r as &mut dyn StepObserver);
                     let executed = match outside {
                         None => execute(&mut evm, tx, index, block.env, declared, &mut writes, access)?,
@@ -828,7 +834,6 @@ pub(crate) type Sink<'r> = dyn Fn(usize, Receipt) + Sync + 'r;
 struct BlockRun<'a> {
     base: &'a Base<'a>,
     env: &'a BlockEnv,
-    txs: &'a [Transaction],
     /// Which fees are in the beneficiary's cell, across segments.
     folded: Mutex<Folded>,
     /// What each worker recorded of the block's accesses (worker `w`'s is

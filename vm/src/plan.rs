@@ -77,11 +77,8 @@ pub enum Why {
 impl Plan {
     /// The plan for `txs` on `threads` threads.
     pub fn for_block(txs: &[Transaction], threads: usize) -> Self {
-        if threads < 2 {
-            return Plan::Sequential(Why::OneThread);
-        }
-        if txs.len() < MIN_PARALLEL_TXS {
-            return Plan::Sequential(Why::FewTransactions { txs: txs.len() });
+        if let Plan::Sequential(why) = Self::for_stream(txs.len(), threads) {
+            return Plan::Sequential(why);
         }
         // Each transaction implies two keys (its sender and its callee or
         // creation).
@@ -100,6 +97,21 @@ impl Plan {
             if bound < MIN_PARALLEL_GAIN {
                 return Plan::Sequential(Why::OneSender { sender, bound });
             }
+        }
+        Plan::Parallel
+    }
+}
+
+impl Plan {
+    /// The plan for a block of `txs` transactions on `threads` threads
+    /// whose transactions are not at hand yet (a [`TxStream`](crate::TxStream)):
+    /// only the threads and the number of transactions can be read.
+    pub fn for_stream(txs: usize, threads: usize) -> Self {
+        if threads < 2 {
+            return Plan::Sequential(Why::OneThread);
+        }
+        if txs < MIN_PARALLEL_TXS {
+            return Plan::Sequential(Why::FewTransactions { txs });
         }
         Plan::Parallel
     }

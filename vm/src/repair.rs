@@ -216,7 +216,7 @@ impl FirstPass {
 pub(crate) struct Segment<'a> {
     pub(crate) base: &'a Base<'a>,
     pub(crate) env: &'a BlockEnv,
-    /// The whole block's transactions.
+    /// The segment's transactions.
     pub(crate) txs: &'a [Transaction],
     /// The segment's first position.
     pub(crate) offset: usize,
@@ -524,7 +524,7 @@ impl<'a> Walk<'a> {
             }
             let seen = pass.seen[tx].get().map_or(&[][..], |s| &s[..]);
             let left = outside.map_or(&[][..], |o| &o.writes[..]);
-            let first = FirstRun { transaction: &txs[index], seen, written: old, left, recording: recorder.is_some() };
+            let first = FirstRun { transaction: &txs[tx], seen, written: old, left, recording: recorder.is_some() };
             // A failed first run runs again.
             let shifts = if !ran || self.dirty.touches(keys()) {
                 None
@@ -565,7 +565,7 @@ impl<'a> Walk<'a> {
                 self.at += 1;
                 continue;
             }
-            let transaction = &txs[index];
+            let transaction = &txs[tx];
             policy.declare(transaction);
             self.credit(overlay);
             let writes = &mut self.writes;

@@ -14,7 +14,8 @@ use crate::receipt::{BlockEffects, BlockOutcome, Receipt};
 use crate::repair::{Declarations, Repairs};
 use crate::state::{AccountValue, StateChanges, Value};
 use crate::system;
-use crate::tx::{Transaction, check_declarations};
+use crate::tx::Transaction;
+use crate::txs::Txs;
 use alloy_primitives::{Address, B256, Bytes, U256};
 use core::cell::{Cell, RefCell};
 use defivm_scheduler::{AccessSet, Limits};
@@ -90,7 +91,7 @@ impl SequentialExecutor {
     pub(crate) fn execute_on(&self, base: &Base<'_>, block: &BlockEnv, txs: &[Transaction]) -> Result<BlockOutcome> {
         let mut receipts = Vec::with_capacity(txs.len());
         let BlockEffects { changes, fees, access, repairs } =
-            self.streamed_on(base, block, txs, |_, r| receipts.push(r))?;
+            self.streamed_on(base, block, txs.into(), |_, r| receipts.push(r))?;
         Ok(BlockOutcome { receipts, changes, fees, access, repairs })
     }
 
@@ -100,16 +101,17 @@ impl SequentialExecutor {
     /// receipts one by one never holds a whole block's. If the block fails,
     /// the receipts handed over so far are of a block that did not happen.
     /// `receipt` runs on the calling thread: a panic in it unwinds to the
-    /// caller.
-    pub fn execute_streamed(
+    /// caller. `txs` is a slice, or a [`TxStream`](crate::TxStream) whose
+    /// segments are run as they come ([`Txs`]).
+    pub fn execute_streamed<'t>(
         &self,
         state: &impl BaseState,
         block: &BlockEnv,
-        txs: &[Transaction],
+        txs: impl Into<Txs<'t>>,
         receipt: impl FnMut(usize, Receipt),
     ) -> Result<BlockEffects> {
         let base = Base::new(state);
-        base.verdict(self.streamed_on(&base, block, txs, receipt))
+        base.verdict(self.streamed_on(&base, block, txs.into(), receipt))
     }
 
     /// [`execute_streamed`](Self::execute_streamed) on a base the caller
@@ -118,7 +120,7 @@ impl SequentialExecutor {
         &self,
         base: &Base<'_>,
         block: &BlockEnv,
-        txs: &[Transaction],
+        txs: Txs<'_>,
         receipt: impl FnMut(usize, Receipt),
     ) -> Result<BlockEffects> {
         self.kept_on(base, block, txs, Keep::whole_if(self.record_access), receipt)
@@ -129,12 +131,12 @@ impl SequentialExecutor {
         &self,
         base: &Base<'_>,
         block: &BlockEnv,
-        txs: &[Transaction],
+        txs: Txs<'_>,
         keep: Keep<'_>,
         receipt: impl FnMut(usize, Receipt),
     ) -> Result<BlockEffects> {
-        check_declarations(txs, &self.limits)?;
-        run(base, block, txs, &Enforce::new(self.declarations), keep, receipt)
+        txs.check_declarations(&self.limits)?;
+        run(base, block, txs, &self.limits, &Enforce::new(self.declarations), keep, receipt)
     }
 
     /// [`execute_streamed`](Self::execute_streamed), checking what the
@@ -150,17 +152,17 @@ impl SequentialExecutor {
     /// ([`BlockEffects::access`] is empty), with or without
     /// [`with_access_record`](Self::with_access_record). Runs of one list
     /// take turns.
-    pub fn execute_checked(
+    pub fn execute_checked<'t>(
         &self,
         state: &impl BaseState,
         block: &BlockEnv,
-        txs: &[Transaction],
+        txs: impl Into<Txs<'t>>,
         list: &ListedAccess,
         receipt: impl FnMut(usize, Receipt),
     ) -> Result<BlockEffects> {
         let base = Base::new(state);
         let keep = Keep::Checked(RecordCheck::new(list, block.beneficiary));
-        base.verdict(self.kept_on(&base, block, txs, keep, receipt))
+        base.verdict(self.kept_on(&base, block, txs.into(), keep, receipt))
     }
 
     /// [`streamed_on`](Self::streamed_on), the record going to `keep`, for
@@ -172,7 +174,7 @@ impl SequentialExecutor {
         &self,
         base: &Base<'_>,
         block: &BlockEnv,
-        txs: &[Transaction],
+        txs: Txs<'_>,
         keep: Keep<'_>,
         receipt: &Sink<'_>,
     ) -> Result<BlockEffects> {
@@ -207,8 +209,9 @@ impl SequentialExecutor {
         let recorder = Record::default();
         let mut receipts = Vec::with_capacity(txs.len());
         let base = Base::new(state);
+        let unlimited = Limits { max_keys_per_tx: usize::MAX };
         let BlockEffects { changes, fees, access, repairs } =
-            base.verdict(run(&base, block, txs, &recorder, Keep::Whole, |_, r| receipts.push(r)))?;
+            base.verdict(run(&base, block, txs.into(), &unlimited, &recorder, Keep::Whole, |_, r| receipts.push(r)))?;
         let outcome = BlockOutcome { receipts, changes, fees, access, repairs };
         Ok((outcome, recorder.declarations.into_inner()))
     }
@@ -428,19 +431,25 @@ pub(crate) fn declaration(
     AccessSet::new(reads, writes)
 }
 
-/// The block, one transaction at a time under `policy`.
+/// The block, one transaction at a time under `policy`, declarations
+/// checked against `limits` as a stream's segments arrive.
 fn run(
     base: &Base<'_>,
     block: &BlockEnv,
-    txs: &[Transaction],
+    mut txs: Txs<'_>,
+    limits: &Limits,
     policy: &impl Policy,
     mut keep: Keep<'_>,
     mut receipt: impl FnMut(usize, Receipt),
 ) -> Result<BlockEffects> {
     // Room for what the block may write: its senders, its callees and the
     // keys it declares as written (bounded: a declaration may overstate),
-    // and the system calls' few slots.
-    let writes: usize = txs.iter().map(|tx| tx.access.writes().len() + 2).sum();
+    // and the system calls' few slots. A stream's declarations are not at
+    // hand: two a transaction.
+    let writes: usize = match txs.whole() {
+        Some(whole) => whole.iter().map(|tx| tx.access.writes().len() + 2).sum(),
+        None => txs.len().saturating_mul(2),
+    };
     let changes = StateChanges::with_capacity(writes.min(1 << 20) + 4);
     let overlay = RefCell::new(Overlay::new(base, changes));
     crate::keccak_memo::forget();
@@ -460,7 +469,8 @@ fn run(
     let beneficiary = StateKey::Account(block.beneficiary);
     let (mut pending, mut fees, mut any_ran) = (U256::ZERO, U256::ZERO, false);
     let mut writes = Vec::new();
-    let ran: Result<()> = txs.iter().enumerate().try_for_each(|(index, tx)| {
+    let len = txs.len();
+    let mut one = |index: usize, tx: &Transaction| -> Result<()> {
         policy.start(tx);
         if !pending.is_zero() && policy.sees_beneficiary(&beneficiary) {
             overlay.borrow_mut().credit(block.beneficiary, pending);
@@ -492,9 +502,18 @@ fn run(
         base.check()?;
         receipt(index, executed.receipt);
         Ok(())
-    });
+    };
+    // A whole block in one piece; a stream's as its segments come.
+    let ran: Result<()> = (|| {
+        while let Some((offset, segment)) = txs.next(usize::MAX, limits)? {
+            for (index, tx) in (offset..).zip(segment) {
+                one(index, tx)?;
+            }
+        }
+        Ok(())
+    })();
     drop(evm);
-    if txs.len() > KEEP_BUFFERS_TXS {
+    if len > KEEP_BUFFERS_TXS {
         // Whether the block ran or failed: else the memo stays until the
         // thread ends.
         crate::keccak_memo::release();
@@ -502,7 +521,7 @@ fn run(
     ran?;
     let mut changes = overlay.into_inner().changes;
     beneficiary::settle(&mut changes, base, block, pending, any_ran);
-    let after = after_last(txs);
+    let after = after_last(len);
     let access = match logged {
         Some(mut logged) => {
             logged.flush(block.beneficiary);

@@ -212,14 +212,16 @@ pub(crate) fn heaviest_first(order: &mut [u32], txs: &[Transaction]) {
     order.sort_by_key(|&tx| core::cmp::Reverse(txs[tx as usize].gas_limit));
 }
 
-/// Rejects the first transaction whose declaration (as given, duplicates
-/// counted) is larger than `limits` allow. Every executor checks this first,
-/// so an oversized declaration fails the same way in every mode.
-pub(crate) fn check_declarations(txs: &[Transaction], limits: &Limits) -> Result<(), VmError> {
+/// Rejects the first of `txs` (the first at position `offset` in its block)
+/// whose declaration (as given, duplicates counted) is larger than `limits`
+/// allow. Every executor checks this first (a stream's segment as it
+/// arrives: `txs.rs`), so an oversized declaration fails the same way in
+/// every mode.
+pub(crate) fn check_declarations(txs: &[Transaction], offset: usize, limits: &Limits) -> Result<(), VmError> {
     let max = limits.max_keys_per_tx;
     match txs.iter().position(|tx| tx.access.len() > max) {
-        Some(index) => {
-            let keys = txs[index].access.len();
+        Some(at) => {
+            let (keys, index) = (txs[at].access.len(), offset + at);
             Err(ScheduleError::DeclarationTooLarge { tx: index, index, keys, max }.into())
         }
         None => Ok(()),
