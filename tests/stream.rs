@@ -185,7 +185,7 @@ fn a_fixture_too_long_to_hold_is_read_again_a_segment_at_a_time() {
     let dag = ParallelExecutor::new(2).unwrap();
     for run in 0..2 {
         // Each run reads the file again.
-        let mut stream = lean.stream(&path).expect("a stream");
+        let mut stream = lean.stream().expect("a stream");
         let check = lean.stream_check();
         let result = dag.execute_checked(&lean.state, &lean.env, &mut stream, &list, |i, r| check.receipt(i, &r));
         check.finish(&result).unwrap_or_else(|m| panic!("run {run}: {m}"));
@@ -193,7 +193,7 @@ fn a_fixture_too_long_to_hold_is_read_again_a_segment_at_a_time() {
     // A block short enough is held, as `load` holds it.
     let mainnet = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/mainnet/930196.json.gz");
     let short = LoadedFixture::load_lean(std::path::Path::new(mainnet), &Codes::new()).unwrap();
-    assert!(short.stream(std::path::Path::new("unused")).is_none());
+    assert!(short.stream().is_none());
     assert_eq!(short.tx_count(), short.txs.len());
     std::fs::remove_file(&path).unwrap();
 }

@@ -121,7 +121,7 @@ impl Replay {
                 // block's receipts and logs would be most of a gigabyte.
                 let check = fixture.stream_check();
                 let receipt = |index, receipt: Receipt| check.receipt(index, &receipt);
-                let mut stream = fixture.stream(file);
+                let mut stream = fixture.stream();
                 let txs: Txs<'_> = match &mut stream {
                     Some(stream) => stream.into(),
                     None => (&fixture.txs).into(),
