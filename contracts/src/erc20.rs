@@ -63,7 +63,7 @@ impl Erc20 {
         account.storage.insert(artifact.slot("symbol")?, short_string("token symbol", symbol)?);
         let mut supply = U256::ZERO;
         for &(holder, amount) in balances {
-            *account.storage.entry(token.balance_slot(holder)).or_default() += amount;
+            *account.storage.value_mut(token.balance_slot(holder)) += amount;
             supply += amount;
         }
         account.storage.insert(token.total_supply, supply);
@@ -75,8 +75,8 @@ impl Erc20 {
     /// if minted before the block. Does nothing if the token is not there.
     pub fn credit(&self, state: &mut State, holder: Address, amount: U256) {
         if let Some(account) = state.account_mut(&self.address) {
-            *account.storage.entry(self.balance_slot(holder)).or_default() += amount;
-            *account.storage.entry(self.total_supply).or_default() += amount;
+            *account.storage.value_mut(self.balance_slot(holder)) += amount;
+            *account.storage.value_mut(self.total_supply) += amount;
         }
     }
 

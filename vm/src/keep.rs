@@ -39,6 +39,17 @@ impl Keep<'_> {
         !matches!(self, Keep::Nothing)
     }
 
+    /// How many keys the block is expected to write, where its list says:
+    /// room for its changes made once, before its steps run, rather than
+    /// a table growing (old and new held at once) while a segment's
+    /// working memory is held too. Zero where unknown.
+    pub(crate) fn expected_writes(&self) -> usize {
+        match self {
+            Keep::Checked(check) => usize::try_from(check.changed_keys()).unwrap_or(usize::MAX),
+            Keep::Nothing | Keep::Whole => 0,
+        }
+    }
+
     /// `record` holds every step from the end of the last piece through
     /// step `through` (and none later): a checked run checks it, failing
     /// the block at a mismatch, and empties it.

@@ -87,7 +87,7 @@
 //! to revm as signed; its EIP-2930 access list is not its declared access.
 //!
 //! Files: `key.rs`, `tx.rs`, `block.rs`, `state.rs` (state, changes, state
-//! root), `base.rs` (the state a block starts from: a `State` or a
+//! root), `slot_map.rs` (a map keyed by slot, held densely: an account's storage), `base.rs` (the state a block starts from: a `State` or a
 //! database), `receipt.rs`, `exec.rs` (one transaction through revm),
 //! `system.rs` (the block's rules outside its transactions),
 //! `keccak_memo.rs` (KECCAK256 remembering 64-byte inputs), `plan.rs`
@@ -126,6 +126,7 @@ mod repair;
 mod results;
 mod revm_bal;
 mod sequential;
+mod slot_map;
 mod state;
 mod system;
 mod tx;
@@ -151,6 +152,7 @@ pub use revm::primitives::KECCAK_EMPTY;
 pub use revm::state::Bytecode;
 pub use revm_bal::revm_block_access_list;
 pub use sequential::SequentialExecutor;
+pub use slot_map::{SlotMap, Storage};
 pub use state::{Account, AccountValue, State, StateChanges, Value};
 pub use system::balance_increments;
 pub use tx::{Envelope, Fee, Transaction, TxType};

@@ -34,6 +34,7 @@
 use crate::access::{AccountAccess, BlockAccess, Step, StepObserver, steps};
 use crate::base::{Base, Fields};
 use crate::key::StateKey;
+use crate::slot_map::SlotMap;
 use crate::state::Value;
 use alloy_primitives::{Address, Bytes, U256};
 use core::cell::RefCell;
@@ -56,6 +57,8 @@ pub struct ListedAccess {
     changes_at: Counts,
     /// Accounts and slots, in all.
     entries: u64,
+    /// Accounts and slots with at least one change.
+    changed: u64,
     /// The last run's number.
     runs: AtomicU64,
     /// Held by the run in progress.
@@ -71,7 +74,15 @@ struct ListedAccount {
     /// The indexes where the account may have been destroyed (its nonce
     /// changed to zero, or its code to none), in order.
     destroyed: Vec<u32>,
-    storage: HashMap<U256, ListedSlot>,
+    storage: SlotMap<ListedSlot>,
+}
+
+impl ListedAccount {
+    /// The account, if any of its fields changes, and its slots that do.
+    fn changed_keys(&self) -> u64 {
+        let fields = !(self.balance.is_empty() && self.nonce.is_empty() && self.code.is_empty());
+        u64::from(fields) + self.storage.values().filter(|slot| !slot.changes.is_empty()).count() as u64
+    }
 }
 
 #[derive(Debug)]
@@ -245,18 +256,20 @@ impl ListedAccess {
         destroyed.sort_unstable();
         destroyed.dedup();
         let code = code.into_iter().map(|(at, bytes)| (at, bytecode(bytes))).collect();
-        let storage: HashMap<U256, ListedSlot> = storage
+        let storage: SlotMap<ListedSlot> = storage
             .into_iter()
             .map(|(slot, changes)| (slot, ListedSlot { mark: AtomicU64::new(0), changes }))
             .collect();
         self.entries += 1 + storage.len() as u64;
         let account = ListedAccount { mark: AtomicU64::new(0), balance, nonce, code, destroyed, storage };
+        self.changed += account.changed_keys();
         self.accounts.insert(address, account);
     }
 
     /// An account taken out of the list (its changes no longer counted),
     /// as its accesses.
     fn taken_out(&mut self, listed: ListedAccount) -> AccountAccess {
+        self.changed -= listed.changed_keys();
         let ListedAccount { balance, nonce, code, storage, .. } = listed;
         let indexes = (balance.iter().map(|c| c.0))
             .chain(nonce.iter().map(|c| c.0))
@@ -267,6 +280,12 @@ impl ListedAccess {
         let code = code.into_iter().map(|(at, code)| (at, code.original_bytes())).collect();
         let storage = storage.into_iter().map(|(slot, listed)| (slot, listed.changes)).collect();
         AccountAccess { balance, nonce, code, storage }
+    }
+
+    /// How many accounts and slots the list changes: as many keys as a
+    /// block it is right for writes.
+    pub(crate) fn changed_keys(&self) -> u64 {
+        self.changed
     }
 
     /// How many accounts the list holds.
@@ -860,6 +879,11 @@ impl<'a> RecordCheck<'a> {
     pub(crate) fn new(list: &'a ListedAccess, beneficiary: Address) -> Self {
         let (turn, run) = list.begin();
         Self { list, _turn: turn, run, beneficiary, marked: 0, next: 0, unlisted: None }
+    }
+
+    /// How many keys the list says the block writes.
+    pub(crate) fn changed_keys(&self) -> u64 {
+        self.list.changed_keys()
     }
 
     /// Checks the next piece, `record`: every step from the end of the

@@ -411,6 +411,7 @@ impl ParallelExecutor {
         // The first segment runs on the state the system calls leave. Their
         // log starts the block's record.
         let mut changes = system::pre_execution(state, env, recorders.first_mut())?;
+        changes.reserve(keep.expected_writes().saturating_sub(changes.len()));
         let mut access = if recording { BlockAccess::in_parts(parts) } else { BlockAccess::default() };
         if let Some(first) = recorders.first_mut() {
             first.flush_into(&mut access);

@@ -2,6 +2,7 @@
 
 use crate::base::Base;
 use crate::key::StateKey;
+use crate::slot_map::Storage;
 use alloy_primitives::{Address, B256, U256};
 use alloy_trie::TrieAccount;
 use hashbrown::HashMap;
@@ -21,7 +22,7 @@ pub struct Account {
     /// hash, which revm's `Bytecode` computes once and keeps.
     pub code: Option<Bytecode>,
     /// Storage; a slot that is absent reads as zero.
-    pub storage: HashMap<U256, U256>,
+    pub storage: Storage,
 }
 
 impl Account {
