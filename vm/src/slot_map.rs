@@ -77,8 +77,7 @@ impl<V> SlotMap<V> {
         match Self::position(&mut self.index, &self.entries, &self.hasher, slot) {
             Ok(at) => Some(core::mem::replace(&mut self.entries[at].1, value)),
             Err(hole) => {
-                hole.insert(position(self.entries.len()));
-                self.entries.push((slot, value));
+                Self::add(hole, &mut self.entries, slot, value);
                 None
             }
         }
@@ -92,11 +91,7 @@ impl<V> SlotMap<V> {
     {
         let at = match Self::position(&mut self.index, &self.entries, &self.hasher, slot) {
             Ok(at) => at,
-            Err(hole) => {
-                hole.insert(position(self.entries.len()));
-                self.entries.push((slot, V::default()));
-                self.entries.len() - 1
-            }
+            Err(hole) => Self::add(hole, &mut self.entries, slot, V::default()),
         };
         &mut self.entries[at].1
     }
@@ -133,11 +128,6 @@ impl<V> SlotMap<V> {
         self.entries.iter().map(|(_, value)| value)
     }
 
-    /// Every value, to change in place.
-    pub fn values_mut(&mut self) -> impl ExactSizeIterator<Item = &mut V> {
-        self.entries.iter_mut().map(|(_, value)| value)
-    }
-
     /// Gives back the room no slot uses.
     pub fn shrink_to_fit(&mut self) {
         self.entries.shrink_to_fit();
@@ -160,6 +150,15 @@ impl<V> SlotMap<V> {
             Entry::Occupied(found) => Ok(*found.get() as usize),
             Entry::Vacant(hole) => Err(hole),
         }
+    }
+
+    /// Adds `slot`, holding `value`, at the end of `entries` and at the
+    /// index's `hole` for it; returns its position.
+    fn add(hole: VacantEntry<'_, u32>, entries: &mut Vec<(U256, V)>, slot: U256, value: V) -> usize {
+        let at = entries.len();
+        hole.insert(position(at));
+        entries.push((slot, value));
+        at
     }
 }
 
