@@ -345,23 +345,35 @@ pub struct OutcomeJson {
     pub state_root: B256,
 }
 
-/// One recorded receipt.
+/// One recorded receipt. A replay holds one per transaction of the block
+/// (64 bytes each), so the common statuses are not allocated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReceiptJson {
     /// `success`, `revert`, `halt: <reason>` or `violation: <read|write> <key>`.
-    pub status: String,
-    /// Gas used.
-    pub gas_used: U256,
+    #[serde(deserialize_with = "status_from_json")]
+    pub status: Cow<'static, str>,
+    /// Gas used, a hex quantity.
+    #[serde(with = "alloy_serde::quantity")]
+    pub gas_used: u64,
     /// [`Receipt::logs_digest`].
     pub logs_digest: B256,
 }
 
 impl ReceiptJson {
     pub(crate) fn of(receipt: &Receipt) -> Self {
-        let status = status_text(&receipt.status).into_owned();
-        Self { status, gas_used: U256::from(receipt.gas_used), logs_digest: receipt.logs_digest() }
+        Self { status: status_text(&receipt.status), gas_used: receipt.gas_used, logs_digest: receipt.logs_digest() }
     }
+}
+
+/// A recorded status, borrowed where it is one of the common ones.
+fn status_from_json<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Cow<'static, str>, D::Error> {
+    let status = String::deserialize(deserializer)?;
+    Ok(match status.as_str() {
+        "success" => "success".into(),
+        "revert" => "revert".into(),
+        _ => status.into(),
+    })
 }
 
 /// A status as a fixture writes it; the common ones without allocating.

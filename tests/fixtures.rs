@@ -43,7 +43,7 @@ fn a_recorded_block_round_trips_and_replays_to_a_match_in_every_mode() {
 fn a_tampered_outcome_names_the_first_differing_transaction_and_field() {
     let mut fixture = recorded(20);
     let outcome = fixture.outcome.as_mut().unwrap();
-    outcome.receipts[3].gas_used += defivm::vm::U256::from(1);
+    outcome.receipts[3].gas_used += 1;
     outcome.receipts[7].status = "revert".into();
     let (state, env, txs) = fixture.block(Path::new("tampered.json")).unwrap();
     let replay = SequentialExecutor::new().execute(&state, &env, &txs).unwrap();
@@ -64,7 +64,7 @@ fn a_streamed_check_gives_the_verdict_of_the_collected_one() {
         ("two receipts", |f| {
             let receipts = &mut f.outcome.as_mut().unwrap().receipts;
             receipts[41].status = "revert".into();
-            receipts[7].gas_used += U256::from(1);
+            receipts[7].gas_used += 1;
         }),
         ("the root", |f| f.outcome.as_mut().unwrap().state_root = Default::default()),
         ("the count", |f| drop(f.outcome.as_mut().unwrap().receipts.pop())),

@@ -29,7 +29,7 @@ impl Schedule {
         let (state, txs) = (&fixture.state, &fixture.txs);
         // Costs: gas used where the outcome is recorded, else gas limits.
         let costs: Vec<u64> = match &fixture.outcome {
-            Some(outcome) => outcome.receipts.iter().map(|r| u64::try_from(r.gas_used).unwrap_or(u64::MAX)).collect(),
+            Some(outcome) => outcome.receipts.iter().map(|r| r.gas_used).collect(),
             None => txs.iter().map(|t| t.gas_limit).collect(),
         };
         let report = report(state, txs, &costs, self.top).map_err(|e| format!("{}: {e}", self.file.display()))?;
