@@ -366,12 +366,16 @@ impl ReceiptJson {
     }
 }
 
+/// The common statuses, as a fixture writes them.
+const SUCCESS: &str = "success";
+const REVERT: &str = "revert";
+
 /// A recorded status, borrowed where it is one of the common ones.
 fn status_from_json<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Cow<'static, str>, D::Error> {
     let status = String::deserialize(deserializer)?;
     Ok(match status.as_str() {
-        "success" => "success".into(),
-        "revert" => "revert".into(),
+        SUCCESS => SUCCESS.into(),
+        REVERT => REVERT.into(),
         _ => status.into(),
     })
 }
@@ -379,8 +383,8 @@ fn status_from_json<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result
 /// A status as a fixture writes it; the common ones without allocating.
 fn status_text(status: &Status) -> Cow<'static, str> {
     match status {
-        Status::Success => "success".into(),
-        Status::Revert => "revert".into(),
+        Status::Success => SUCCESS.into(),
+        Status::Revert => REVERT.into(),
         Status::Halt(reason) => format!("halt: {reason:?}").into(),
         Status::AccessViolation { key, kind } => format!("violation: {kind} {key}").into(),
     }

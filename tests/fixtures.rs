@@ -177,6 +177,15 @@ fn malformed_fixtures_are_errors_that_name_the_file_and_the_field() {
         assert!(parse_error(&v.to_string()).contains("invalid type"), "{part}: {}", parse_error(&v.to_string()));
     }
 
+    // A recorded receipt's gas is held in 64 bits.
+    let mut v = good.clone();
+    v["outcome"]["receipts"][1]["gasUsed"] = format!("{:#x}", U256::from(u64::MAX) + U256::from(1)).into();
+    let error = parse_error(&v.to_string());
+    assert!(
+        error.starts_with("bad.json:") && error.contains("invalid value: string \"0x10000000000000000\""),
+        "{error}"
+    );
+
     let mut v = good.clone();
     v["env"]["hardfork"] = "Shanghaai".into();
     assert_eq!(
